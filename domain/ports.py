@@ -1,0 +1,128 @@
+"""The small interfaces the domain needs from the outside world.
+
+Storage adapters implement them; services depend only on these Protocols.
+Every repository is bound to one tenant by the unit of work that made it: no method takes
+a tenant, so nothing can cross tenants by mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model.catalog import ProductCursor
+
+# Columns of a streamed product export, in order: sku, name, category, price_minor, quantity, value_minor.
+ExportRow = tuple[str, str, str | None, int, int, int]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class CategoryRepository(Protocol):
+    def add(self, name: str, parent_id: int | None) -> Category:
+        """Raises: AlreadyExists (same name, case-insensitive), NotFound (parent)."""
+
+    def get(self, category_id: int) -> Category | None: ...
+
+    def get_by_name(self, name: str) -> Category | None:
+        """Case-insensitive lookup."""
+
+    def list(self) -> list[Category]:
+        """All categories, ordered by name."""
+
+    def update(self, category: Category, expected_version: int) -> Category:
+        """Store the new name/parent; returns it with version + 1.
+
+        Raises: VersionConflict, NotFound, AlreadyExists.
+        """
+
+    def delete(self, category_id: int) -> None:
+        """Raises: NotFound; InUse if products or subcategories still point at it."""
+
+
+class ProductRepository(Protocol):
+    def add(self, product: NewProduct) -> Product:
+        """Raises: AlreadyExists (SKU taken in this tenant), NotFound (category)."""
+
+    def get(self, product_id: int) -> Product | None: ...
+
+    def get_by_sku(self, sku: str) -> Product | None: ...
+
+    def update(self, product: Product, expected_version: int) -> Product:
+        """Store every field of `product` if the stored version is still `expected_version`.
+
+        Raises: VersionConflict (someone saved first), NotFound, AlreadyExists (SKU).
+        """
+
+    def delete(self, product_id: int, expected_version: int | None = None) -> Product:
+        """Remove the product and return what it was. Raises: NotFound, VersionConflict."""
+
+    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
+        """One page of the list, ordered by (lower(name), id), strictly after the cursor."""
+
+    def count(self, query: ProductQuery) -> int: ...
+
+    def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
+        """Every row of the query in list order, fetched in chunks (constant memory)."""
+
+    def value_by_category(self) -> list[CategoryValue]:
+        """Stock value (price x quantity) of active products per category, computed in the store."""
+
+    def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:
+        """Insert or update by SKU; identical rows are left untouched (version unchanged).
+
+        Returns (inserted, updated). Raises: NotFound (category).
+        """
+
+
+class UserRepository(Protocol):
+    def ensure(self, name: str, now: str) -> User:
+        """The user with this name, created (with created_at=now) if missing."""
+
+    def list(self) -> list[User]: ...
+
+
+class AuditLog(Protocol):
+    def append(self, entry: AuditEntry) -> None:
+        """Record a mutation in the same transaction as the mutation."""
+
+    def latest(self, limit: int) -> list[AuditEntry]:
+        """Newest first."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
+
+    categories: CategoryRepository
+    products: ProductRepository
+    users: UserRepository
+    audit: AuditLog
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def commit(self) -> None:
+        """Raises: Busy, StorageError."""
+
+    def rollback(self) -> None: ...
+
+
+class Store(Protocol):
+    """A storage backend opened from a URL; makes units of work for one tenant at a time."""
+
+    url: str
+    created: bool  # True when this open created an empty database (the app seeds demo data)
+
+    def unit_of_work(self, tenant: str, *, write: bool = False) -> AbstractContextManager[UnitOfWork]:
+        """A transaction for `tenant`; `write=True` takes the write lock up front.
+
+        Raises: Busy (write lock not obtained within the busy timeout).
+        """
+
+    def close(self) -> None: ...

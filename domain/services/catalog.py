@@ -1,0 +1,312 @@
+"""Catalog use cases: categories (a tree) and products, with optimistic locking and bulk import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from itertools import islice
+from typing import Any
+
+from domain.errors import InUse, NotFound, ValidationError, VersionConflict
+from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery
+from domain.model.catalog import ProductCursor, fold_case
+from domain.ports import ExportRow, UnitOfWork
+from domain.services.context import ServiceContext
+from domain.validation import CategoryInput, ProductInput, validate
+
+PRODUCT_CSV_COLUMNS = ("sku", "name", "category", "price", "quantity", "active")
+PRODUCT_CSV_REQUIRED = ("sku", "name", "price")
+PRODUCT_EXPORT_HEADER = ("sku", "name", "category", "price", "quantity", "value")
+IMPORT_BATCH = 5000
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    rows: int
+    inserted: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.rows - self.inserted - self.updated
+
+
+def _resolve_category(uow: UnitOfWork, ref: str | int | None) -> Category | None:
+    if ref is None or ref == "":
+        return None
+    found = uow.categories.get(ref) if isinstance(ref, int) else uow.categories.get_by_name(ref)
+    if found is None:
+        raise NotFound(f"category: {ref!r} does not exist; create it first", field="category")
+    return found
+
+
+class CatalogService:
+    """Products and categories for one tenant, on behalf of one actor."""
+
+    def __init__(self, ctx: ServiceContext):
+        self._ctx = ctx
+
+    # -- categories -------------------------------------------------------------------------
+
+    def add_category(self, name: str, parent: str | int | None = None) -> Category:
+        """Create a category, optionally under a parent (by name or id).
+
+        Raises: ValidationError (name), AlreadyExists (name taken, case-insensitive), NotFound (parent).
+        """
+        data = validate(CategoryInput, {"name": name, "parent": parent})
+        with self._ctx.writing() as uow:
+            parent_cat = _resolve_category(uow, data.parent)
+            category = uow.categories.add(data.name, parent_cat.id if parent_cat else None)
+            self._ctx.audit(uow, "category", category.id, "create", after=category)
+        return category
+
+    def update_category(
+        self, category_id: int, expected_version: int, *, name: str = _UNSET, parent: str | int | None = _UNSET
+    ) -> Category:
+        """Rename or move a category if nobody changed it since `expected_version`.
+
+        Raises: ValidationError (name, or a parent inside its own subtree), NotFound,
+            VersionConflict, AlreadyExists.
+        """
+        with self._ctx.writing() as uow:
+            current = uow.categories.get(category_id)
+            if current is None:
+                raise NotFound(f"category {category_id} does not exist")
+            data = validate(
+                CategoryInput,
+                {"name": current.name if name is _UNSET else name, "parent": current.parent_id if parent is _UNSET else parent},
+            )
+            parent_cat = _resolve_category(uow, data.parent)
+            parent_id = parent_cat.id if parent_cat else None
+            if parent_id is not None and parent_id in _subtree(uow.categories.list(), category_id):
+                raise ValidationError("parent: a category cannot sit inside itself", field="parent")
+            updated = uow.categories.update(replace(current, name=data.name, parent_id=parent_id), expected_version)
+            self._ctx.audit(uow, "category", category_id, "update", before=current, after=updated)
+        return updated
+
+    def delete_category(self, category_id: int) -> Category:
+        """Delete an empty category.
+
+        Raises: NotFound; InUse when products or subcategories still belong to it.
+        """
+        with self._ctx.writing() as uow:
+            current = uow.categories.get(category_id)
+            if current is None:
+                raise NotFound(f"category {category_id} does not exist")
+            uow.categories.delete(category_id)
+            self._ctx.audit(uow, "category", category_id, "delete", before=current)
+        return current
+
+    def categories(self) -> list[Category]:
+        """Every category, ordered by name."""
+        with self._ctx.reading() as uow:
+            return uow.categories.list()
+
+    def category_subtree(self, category_id: int) -> tuple[int, ...]:
+        """The category and all its descendants, for filtering by a branch of the tree."""
+        return tuple(sorted(_subtree(self.categories(), category_id)))
+
+    # -- products ---------------------------------------------------------------------------
+
+    def add_product(
+        self,
+        sku: str,
+        name: str,
+        price: str | int,
+        category: str | int | None = None,
+        quantity: int | str = 0,
+        active: bool = True,
+    ) -> Product:
+        """Create a product. Price is a decimal string ("12.50") or integer minor units.
+
+        Raises: ValidationError (any field), AlreadyExists (SKU taken), NotFound (category).
+        """
+        data = validate(
+            ProductInput,
+            {"sku": sku, "name": name, "price": price, "category": category, "quantity": quantity, "active": active},
+        )
+        with self._ctx.writing() as uow:
+            cat = _resolve_category(uow, data.category)
+            product = uow.products.add(
+                NewProduct(data.sku, data.name, cat.id if cat else None, data.price, data.quantity, data.active)
+            )
+            self._ctx.audit(uow, "product", product.id, "create", after=product)
+        return product
+
+    def update_product(self, product_id: int, expected_version: int, **changes: Any) -> Product:
+        """Change any of sku, name, price, category, quantity, active — only if the stored
+        version is still `expected_version` (optimistic locking: the form's reload offer).
+
+        Raises: ValidationError, NotFound, VersionConflict, AlreadyExists (SKU).
+        """
+        unknown = set(changes) - set(ProductInput.model_fields)
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        with self._ctx.writing() as uow:
+            current = uow.products.get(product_id)
+            if current is None:
+                raise NotFound(f"product {product_id} does not exist (deleted by someone else?)")
+            if current.version != expected_version:
+                raise VersionConflict(
+                    f"{current.sku} was changed by someone else (version {current.version}, you edited "
+                    f"{expected_version}); reload and try again",
+                    current_version=current.version,
+                )
+            base = {
+                "sku": current.sku,
+                "name": current.name,
+                "price": current.price_minor,
+                "category": current.category_id,
+                "quantity": current.quantity,
+                "active": current.active,
+            }
+            data = validate(ProductInput, base | changes)
+            cat = _resolve_category(uow, data.category)
+            wanted = replace(
+                current,
+                sku=data.sku,
+                name=data.name,
+                price_minor=data.price,
+                category_id=cat.id if cat else None,
+                quantity=data.quantity,
+                active=data.active,
+            )
+            if wanted == current:
+                return current
+            updated = uow.products.update(wanted, expected_version)
+            self._ctx.audit(uow, "product", product_id, "update", before=current, after=updated)
+        return updated
+
+    def delete_product(self, product_id: int, expected_version: int | None = None) -> Product:
+        """Delete a product; with `expected_version`, only if nobody changed it meanwhile.
+
+        Raises: NotFound, VersionConflict.
+        """
+        with self._ctx.writing() as uow:
+            gone = uow.products.delete(product_id, expected_version)
+            self._ctx.audit(uow, "product", product_id, "delete", before=gone)
+        return gone
+
+    def get_product(self, product_id: int) -> Product:
+        """Raises: NotFound."""
+        with self._ctx.reading() as uow:
+            found = uow.products.get(product_id)
+        if found is None:
+            raise NotFound(f"product {product_id} does not exist")
+        return found
+
+    def get_product_by_sku(self, sku: str) -> Product:
+        """Raises: NotFound."""
+        with self._ctx.reading() as uow:
+            found = uow.products.get_by_sku(sku.strip().upper())
+        if found is None:
+            raise NotFound(f"no product with SKU {sku!r}")
+        return found
+
+    def find_products(
+        self, query: ProductQuery = ProductQuery(), after: ProductCursor | None = None, limit: int = 100
+    ) -> list[ProductListing]:
+        """One page of products in name order, after `after` (keyset pagination)."""
+        if not 1 <= limit <= 10_000:
+            raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        with self._ctx.reading() as uow:
+            return uow.products.find(query, after, limit)
+
+    def count_products(self, query: ProductQuery = ProductQuery()) -> int:
+        with self._ctx.reading() as uow:
+            return uow.products.count(query)
+
+    def value_by_category(self) -> list[CategoryValue]:
+        """Stock value of active products per category, aggregated by the store."""
+        with self._ctx.reading() as uow:
+            return uow.products.value_by_category()
+
+    @contextmanager
+    def stream_products(self, query: ProductQuery = ProductQuery()) -> Iterator[Iterator[ExportRow]]:
+        """Every product of the query from one consistent snapshot, in constant memory:
+        `with catalog.stream_products(q) as rows: for row in rows: ...`."""
+        with self._ctx.reading() as uow:
+            yield uow.products.stream(query)
+
+    def import_products(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        source: str = "import",
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """Validate and upsert products by SKU, all or nothing: one bad row rolls back the batch.
+
+        Importing the same rows again changes nothing (identical rows keep their version).
+        Rows are numbered from 1 (the first data row) in errors.
+
+        Raises: ValidationError or NotFound naming the row and the field; Busy.
+        """
+        total = 0
+        inserted = updated = 0
+        with self._ctx.writing() as uow:
+            category_ids = {fold_case(c.name): c.id for c in uow.categories.list()}
+
+            def validated() -> Iterator[NewProduct]:
+                nonlocal total
+                model_validate = ProductInput.model_validate
+                for number, row in enumerate(rows, start=1):
+                    total = number
+                    try:
+                        data = model_validate(row)
+                    except Exception:
+                        validate(ProductInput, dict(row), row=number)
+                        raise
+                    category_id = None
+                    if data.category:
+                        key = data.category if isinstance(data.category, int) else fold_case(data.category)
+                        category_id = category_ids.get(key) if isinstance(key, str) else key
+                        if category_id is None:
+                            raise NotFound(
+                                f"row {number}: category: {data.category!r} does not exist; create it first",
+                                field="category",
+                                row=number,
+                            )
+                    yield NewProduct(data.sku, data.name, category_id, data.price, data.quantity, data.active)
+                    if progress is not None and number % IMPORT_BATCH == 0:
+                        progress(number)
+
+            stream = validated()
+            while batch := list(islice(stream, IMPORT_BATCH)):
+                ins, upd = uow.products.upsert_many(batch)
+                inserted += ins
+                updated += upd
+            result = ImportResult(total, inserted, updated)
+            self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
+        if progress is not None:
+            progress(total)
+        return result
+
+    def bulk_add(self, products: Iterable[NewProduct], *, source: str = "demo") -> ImportResult:
+        """Upsert already-validated products (generated in the domain, e.g. demo data) in one transaction."""
+        inserted = updated = total = 0
+        with self._ctx.writing() as uow:
+            stream = iter(products)
+            while batch := list(islice(stream, IMPORT_BATCH)):
+                total += len(batch)
+                ins, upd = uow.products.upsert_many(batch)
+                inserted += ins
+                updated += upd
+            result = ImportResult(total, inserted, updated)
+            self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
+        return result
+
+
+def _subtree(categories: list[Category], root_id: int) -> set[int]:
+    children: dict[int | None, list[int]] = {}
+    for c in categories:
+        children.setdefault(c.parent_id, []).append(c.id)
+    found, stack = set(), [root_id]
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(children.get(current, ()))
+    return found

@@ -1,0 +1,36 @@
+"""Storage adapters behind the domain's ports, chosen by URL scheme.
+
+Adapters are imported only when their scheme is opened, so start-up stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from domain.errors import ValidationError
+from domain.ports import Store
+
+# scheme prefix -> "module:Class"; later adapters join by adding one line.
+ADAPTERS: dict[str, str] = {
+    "memory://": "storage.memory:MemoryStore",
+    "sqlite:///": "storage.sqlite:SqliteStore",
+}
+
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names: `sqlite:///shop.db` (default), `memory://`, ...
+
+    Raises: ValidationError (unknown scheme), UnsupportedVersion, Corrupt, StorageError.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationError("database URL is empty", field="db")
+    for prefix, target in ADAPTERS.items():
+        if url.startswith(prefix):
+            module_name, class_name = target.split(":")
+            cls = getattr(importlib.import_module(module_name), class_name)
+            return cls(url)
+    known = ", ".join(f"{p}..." for p in ADAPTERS)
+    raise ValidationError(f"unknown database URL {url!r}; use one of {known}", field="db")
+
+
+__all__ = ["ADAPTERS", "open_store"]

@@ -1,0 +1,320 @@
+"""In-memory adapter. One lock serialises units of work (like BEGIN IMMEDIATE); every write
+records its inverse in an undo log, and leaving without commit replays the log backwards."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionConflict
+from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model.catalog import ProductCursor, fold_case
+from domain.ports import ExportRow
+
+
+@dataclass
+class _TenantData:
+    categories: dict[int, Category] = field(default_factory=dict)
+    products: dict[int, Product] = field(default_factory=dict)
+    sku_index: dict[str, int] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
+
+
+class _Undo:
+    """The inverse operations of one transaction, newest last."""
+
+    def __init__(self) -> None:
+        self.ops: list[Callable[[], None]] = []
+
+    def set_item(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
+        if key in mapping:
+            old = mapping[key]
+            self.ops.append(lambda: mapping.__setitem__(key, old))
+        else:
+            self.ops.append(lambda: mapping.pop(key, None))
+        mapping[key] = value
+
+    def del_item(self, mapping: dict[Any, Any], key: Any) -> None:
+        old = mapping.pop(key)
+        self.ops.append(lambda: mapping.__setitem__(key, old))
+
+    def append(self, items: list[Any], value: Any) -> None:
+        items.append(value)
+        self.ops.append(items.pop)
+
+    def mark(self) -> int:
+        return len(self.ops)
+
+    def undo_to(self, mark: int) -> None:
+        while len(self.ops) > mark:
+            self.ops.pop()()
+
+
+class MemoryStore:
+    """`memory://`: a store that lives as long as the process."""
+
+    created = True
+
+    def __init__(self, url: str = "memory://"):
+        self.url = url
+        self._lock = threading.RLock()
+        self._tenants: dict[str, _TenantData] = {}
+        self._ids = {"category": 0, "product": 0, "user": 0, "audit": 0}
+        self._undo: _Undo | None = None
+        self._closed = False
+
+    def unit_of_work(self, tenant: str, *, write: bool = False) -> MemoryUnitOfWork:
+        if self._closed:
+            raise StorageError("the store is closed")
+        return MemoryUnitOfWork(self, tenant)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _tenant(self, tenant: str) -> _TenantData:
+        return self._tenants.setdefault(tenant, _TenantData())
+
+    def _next_id(self, kind: str) -> int:
+        assert self._undo is not None
+        self._undo.set_item(self._ids, kind, self._ids[kind] + 1)
+        return self._ids[kind]
+
+
+class MemoryUnitOfWork:
+    def __init__(self, store: MemoryStore, tenant: str):
+        self._store = store
+        self._tenant = tenant
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        store = self._store
+        store._lock.acquire()
+        self._outer = store._undo is None
+        if self._outer:
+            store._undo = _Undo()
+        assert store._undo is not None
+        self._mark = store._undo.mark()
+        self._done = False
+        data = store._tenant(self._tenant)
+        self.categories = _Categories(store, data)
+        self.products = _Products(store, data)
+        self.users = _Users(store, data)
+        self.audit = _Audit(store, data)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if not self._done:
+                self.rollback()
+        finally:
+            if self._outer:
+                self._store._undo = None
+            self._store._lock.release()
+
+    def commit(self) -> None:
+        assert self._store._undo is not None
+        if self._outer:
+            self._store._undo.ops.clear()
+        self._done = True
+
+    def rollback(self) -> None:
+        assert self._store._undo is not None
+        self._store._undo.undo_to(self._mark)
+        self._done = True
+
+
+class _Repo:
+    def __init__(self, store: MemoryStore, data: _TenantData):
+        self._store = store
+        self._data = data
+
+    @property
+    def _undo(self) -> _Undo:
+        assert self._store._undo is not None
+        return self._store._undo
+
+
+class _Categories(_Repo):
+    def _check_name(self, name: str, own_id: int | None) -> None:
+        for c in self._data.categories.values():
+            if fold_case(c.name) == fold_case(name) and c.id != own_id:
+                raise AlreadyExists(f"category {name!r} already exists", field="name")
+
+    def _check_parent(self, parent_id: int | None) -> None:
+        if parent_id is not None and parent_id not in self._data.categories:
+            raise NotFound(f"parent category {parent_id} does not exist", field="parent")
+
+    def add(self, name: str, parent_id: int | None) -> Category:
+        self._check_name(name, None)
+        self._check_parent(parent_id)
+        category = Category(self._store._next_id("category"), name, parent_id, 1)
+        self._undo.set_item(self._data.categories, category.id, category)
+        return category
+
+    def get(self, category_id: int) -> Category | None:
+        return self._data.categories.get(category_id)
+
+    def get_by_name(self, name: str) -> Category | None:
+        wanted = fold_case(name)
+        return next((c for c in self._data.categories.values() if fold_case(c.name) == wanted), None)
+
+    def list(self) -> list[Category]:
+        return sorted(self._data.categories.values(), key=lambda c: (fold_case(c.name), c.id))
+
+    def update(self, category: Category, expected_version: int) -> Category:
+        current = self._data.categories.get(category.id)
+        if current is None:
+            raise NotFound(f"category {category.id} does not exist")
+        if current.version != expected_version:
+            raise VersionConflict(f"category {current.name!r} was changed by someone else; reload and try again")
+        self._check_name(category.name, category.id)
+        self._check_parent(category.parent_id)
+        updated = replace(category, version=current.version + 1)
+        self._undo.set_item(self._data.categories, category.id, updated)
+        return updated
+
+    def delete(self, category_id: int) -> None:
+        current = self._data.categories.get(category_id)
+        if current is None:
+            raise NotFound(f"category {category_id} does not exist")
+        if any(c.parent_id == category_id for c in self._data.categories.values()):
+            raise InUse(f"category {current.name!r} has subcategories; move or delete them first")
+        if any(p.category_id == category_id for p in self._data.products.values()):
+            raise InUse(f"category {current.name!r} still has products; move or delete them first")
+        self._undo.del_item(self._data.categories, category_id)
+
+
+class _Products(_Repo):
+    def _check_category(self, category_id: int | None) -> None:
+        if category_id is not None and category_id not in self._data.categories:
+            raise NotFound(f"category {category_id} does not exist", field="category")
+
+    def add(self, product: NewProduct) -> Product:
+        if product.sku in self._data.sku_index:
+            raise AlreadyExists(f"a product with SKU {product.sku} already exists", field="sku")
+        self._check_category(product.category_id)
+        new = Product(self._store._next_id("product"), product.sku, product.name, product.category_id,
+                      product.price_minor, product.quantity, product.active, 1)
+        self._undo.set_item(self._data.products, new.id, new)
+        self._undo.set_item(self._data.sku_index, new.sku, new.id)
+        return new
+
+    def get(self, product_id: int) -> Product | None:
+        return self._data.products.get(product_id)
+
+    def get_by_sku(self, sku: str) -> Product | None:
+        product_id = self._data.sku_index.get(sku)
+        return None if product_id is None else self._data.products[product_id]
+
+    def update(self, product: Product, expected_version: int) -> Product:
+        current = self._data.products.get(product.id)
+        if current is None:
+            raise NotFound(f"product {product.id} does not exist")
+        if current.version != expected_version:
+            raise VersionConflict(f"{current.sku} was changed by someone else; reload and try again")
+        owner = self._data.sku_index.get(product.sku)
+        if owner is not None and owner != product.id:
+            raise AlreadyExists(f"a product with SKU {product.sku} already exists", field="sku")
+        self._check_category(product.category_id)
+        updated = replace(product, version=current.version + 1)
+        if current.sku != product.sku:
+            self._undo.del_item(self._data.sku_index, current.sku)
+            self._undo.set_item(self._data.sku_index, product.sku, product.id)
+        self._undo.set_item(self._data.products, product.id, updated)
+        return updated
+
+    def delete(self, product_id: int, expected_version: int | None = None) -> Product:
+        current = self._data.products.get(product_id)
+        if current is None:
+            raise NotFound(f"product {product_id} does not exist")
+        if expected_version is not None and current.version != expected_version:
+            raise VersionConflict(f"{current.sku} was changed by someone else; reload and try again")
+        self._undo.del_item(self._data.products, product_id)
+        self._undo.del_item(self._data.sku_index, current.sku)
+        return current
+
+    def _matching(self, query: ProductQuery) -> list[Product]:
+        needle = query.needle
+        cats = set(query.category_ids)
+        rows = [
+            p
+            for p in self._data.products.values()
+            if (query.include_inactive or p.active)
+            and (not cats or p.category_id in cats)
+            and (not needle or needle in fold_case(p.name) or needle in fold_case(p.sku))
+        ]
+        rows.sort(key=lambda p: (fold_case(p.name), p.id))
+        return rows
+
+    def _listing(self, p: Product) -> ProductListing:
+        cat = self._data.categories.get(p.category_id) if p.category_id is not None else None
+        return ProductListing(p.id, p.sku, p.name, cat.name if cat else None, p.price_minor, p.quantity,
+                              p.value_minor, p.active, p.version)
+
+    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
+        rows = self._matching(query)
+        if after is not None:
+            rows = [p for p in rows if (fold_case(p.name), p.id) > (after.name_key, after.id)]
+        return [self._listing(p) for p in rows[:limit]]
+
+    def count(self, query: ProductQuery) -> int:
+        return len(self._matching(query))
+
+    def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
+        for p in self._matching(query):
+            row = self._listing(p)
+            yield (row.sku, row.name, row.category, row.price_minor, row.quantity, row.value_minor)
+
+    def value_by_category(self) -> list[CategoryValue]:
+        totals: dict[int | None, list[int]] = {}
+        for p in self._data.products.values():
+            if p.active:
+                t = totals.setdefault(p.category_id, [0, 0, 0])
+                t[0] += 1
+                t[1] += p.quantity
+                t[2] += p.value_minor
+        result = []
+        for cat_id, (count, qty, value) in totals.items():
+            cat = self._data.categories.get(cat_id) if cat_id is not None else None
+            result.append(CategoryValue(cat_id, cat.name if cat else None, count, qty, value))
+        result.sort(key=lambda v: (v.category is None, fold_case(v.category or "")))
+        return result
+
+    def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:
+        inserted = updated = 0
+        for row in rows:
+            self._check_category(row.category_id)
+            existing_id = self._data.sku_index.get(row.sku)
+            if existing_id is None:
+                self.add(row)
+                inserted += 1
+                continue
+            current = self._data.products[existing_id]
+            wanted = replace(current, name=row.name, category_id=row.category_id, price_minor=row.price_minor,
+                             quantity=row.quantity, active=row.active)
+            if wanted != current:
+                self._undo.set_item(self._data.products, current.id, replace(wanted, version=current.version + 1))
+                updated += 1
+        return inserted, updated
+
+
+class _Users(_Repo):
+    def ensure(self, name: str, now: str) -> User:
+        user = self._data.users.get(name)
+        if user is None:
+            user = User(self._store._next_id("user"), name, now)
+            self._undo.set_item(self._data.users, name, user)
+        return user
+
+    def list(self) -> list[User]:
+        return sorted(self._data.users.values(), key=lambda u: u.id)
+
+
+class _Audit(_Repo):
+    def append(self, entry: AuditEntry) -> None:
+        self._undo.append(self._data.audit, replace(entry, id=self._store._next_id("audit")))
+
+    def latest(self, limit: int) -> list[AuditEntry]:
+        return list(reversed(self._data.audit[-limit:])) if limit > 0 else []

@@ -1,0 +1,289 @@
+"""sqlite3 repositories: plain SQL, every statement scoped by tenant_id."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
+from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model.catalog import ProductCursor
+from domain.ports import ExportRow
+from storage.sqlite.errors import translate
+
+STREAM_CHUNK = 2000
+
+
+class _Repo:
+    def __init__(self, conn: sqlite3.Connection, tenant: str):
+        self._conn = conn
+        self._tenant = tenant
+
+    def _run(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as e:
+            raise translate(e) from e
+
+
+class SqliteCategories(_Repo):
+    _COLS = "id, name, parent_id, version"
+
+    def _check_parent(self, parent_id: int | None) -> None:
+        if parent_id is not None and self.get(parent_id) is None:
+            raise NotFound(f"parent category {parent_id} does not exist", field="parent")
+
+    def add(self, name: str, parent_id: int | None) -> Category:
+        self._check_parent(parent_id)
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO categories (tenant_id, name, parent_id, version) VALUES (?, ?, ?, 1)",
+                (self._tenant, name, parent_id),
+            )
+        except sqlite3.IntegrityError as e:
+            raise AlreadyExists(f"category {name!r} already exists", field="name") from e
+        return Category(cur.lastrowid, name, parent_id, 1)  # type: ignore[arg-type]
+
+    def get(self, category_id: int) -> Category | None:
+        row = self._run(
+            f"SELECT {self._COLS} FROM categories WHERE tenant_id = ? AND id = ?", (self._tenant, category_id)
+        ).fetchone()
+        return Category(*row) if row else None
+
+    def get_by_name(self, name: str) -> Category | None:
+        row = self._run(
+            f"SELECT {self._COLS} FROM categories WHERE tenant_id = ? AND lower(name) = lower(?)", (self._tenant, name)
+        ).fetchone()
+        return Category(*row) if row else None
+
+    def list(self) -> list[Category]:
+        rows = self._run(
+            f"SELECT {self._COLS} FROM categories WHERE tenant_id = ? ORDER BY lower(name), id", (self._tenant,)
+        )
+        return [Category(*r) for r in rows]
+
+    def update(self, category: Category, expected_version: int) -> Category:
+        self._check_parent(category.parent_id)
+        try:
+            cur = self._conn.execute(
+                "UPDATE categories SET name = ?, parent_id = ?, version = version + 1"
+                " WHERE tenant_id = ? AND id = ? AND version = ?",
+                (category.name, category.parent_id, self._tenant, category.id, expected_version),
+            )
+        except sqlite3.IntegrityError as e:
+            raise AlreadyExists(f"category {category.name!r} already exists", field="name") from e
+        if cur.rowcount == 0:
+            if self.get(category.id) is None:
+                raise NotFound(f"category {category.id} does not exist")
+            raise VersionConflict(f"category {category.name!r} was changed by someone else; reload and try again")
+        return Category(category.id, category.name, category.parent_id, expected_version + 1)
+
+    def delete(self, category_id: int) -> None:
+        current = self.get(category_id)
+        if current is None:
+            raise NotFound(f"category {category_id} does not exist")
+        if self._run("SELECT 1 FROM categories WHERE parent_id = ? LIMIT 1", (category_id,)).fetchone():
+            raise InUse(f"category {current.name!r} has subcategories; move or delete them first")
+        if self._run(
+            "SELECT 1 FROM products WHERE tenant_id = ? AND category_id = ? LIMIT 1", (self._tenant, category_id)
+        ).fetchone():
+            raise InUse(f"category {current.name!r} still has products; move or delete them first")
+        self._run("DELETE FROM categories WHERE tenant_id = ? AND id = ?", (self._tenant, category_id))
+
+
+_PRODUCT_COLS = "id, sku, name, category_id, price_minor, quantity, active, version"
+_LISTING_SELECT = (
+    "SELECT p.id, p.sku, p.name, c.name, p.price_minor, p.quantity, p.price_minor * p.quantity, p.active, p.version"
+    " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
+)
+_EXPORT_SELECT = (
+    "SELECT p.sku, p.name, c.name, p.price_minor, p.quantity, p.price_minor * p.quantity"
+    " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
+)
+_UPSERT = (
+    "INSERT INTO products (tenant_id, sku, name, category_id, price_minor, quantity, active, version)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
+    " ON CONFLICT (tenant_id, sku) DO UPDATE SET"
+    " name = excluded.name, category_id = excluded.category_id, price_minor = excluded.price_minor,"
+    " quantity = excluded.quantity, active = excluded.active, version = products.version + 1"
+    " WHERE products.name IS NOT excluded.name OR products.category_id IS NOT excluded.category_id"
+    " OR products.price_minor IS NOT excluded.price_minor OR products.quantity IS NOT excluded.quantity"
+    " OR products.active IS NOT excluded.active"
+)
+
+
+def _product(row: tuple[Any, ...]) -> Product:
+    pid, sku, name, cat, price, qty, active, version = row
+    return Product(pid, sku, name, cat, price, qty, bool(active), version)
+
+
+def _where(tenant: str, query: ProductQuery) -> tuple[str, list[Any]]:
+    clauses = ["p.tenant_id = ?"]
+    params: list[Any] = [tenant]
+    if not query.include_inactive:
+        clauses.append("p.active")
+    if query.category_ids:
+        clauses.append(f"p.category_id IN ({', '.join('?' * len(query.category_ids))})")
+        params.extend(query.category_ids)
+    if query.needle:
+        clauses.append("(instr(lower(p.name), ?) > 0 OR instr(lower(p.sku), ?) > 0)")
+        params.extend((query.needle, query.needle))
+    return " WHERE " + " AND ".join(clauses), params
+
+
+class SqliteProducts(_Repo):
+    def _check_category(self, category_id: int | None) -> None:
+        if category_id is not None and not self._run(
+            "SELECT 1 FROM categories WHERE tenant_id = ? AND id = ?", (self._tenant, category_id)
+        ).fetchone():
+            raise NotFound(f"category {category_id} does not exist", field="category")
+
+    def add(self, product: NewProduct) -> Product:
+        self._check_category(product.category_id)
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO products (tenant_id, sku, name, category_id, price_minor, quantity, active, version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+                (self._tenant, product.sku, product.name, product.category_id, product.price_minor,
+                 product.quantity, product.active),
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise AlreadyExists(f"a product with SKU {product.sku} already exists", field="sku") from e
+            raise translate(e) from e
+        return Product(cur.lastrowid, product.sku, product.name, product.category_id,  # type: ignore[arg-type]
+                       product.price_minor, product.quantity, product.active, 1)
+
+    def get(self, product_id: int) -> Product | None:
+        row = self._run(
+            f"SELECT {_PRODUCT_COLS} FROM products WHERE tenant_id = ? AND id = ?", (self._tenant, product_id)
+        ).fetchone()
+        return _product(row) if row else None
+
+    def get_by_sku(self, sku: str) -> Product | None:
+        row = self._run(
+            f"SELECT {_PRODUCT_COLS} FROM products WHERE tenant_id = ? AND sku = ?", (self._tenant, sku)
+        ).fetchone()
+        return _product(row) if row else None
+
+    def update(self, product: Product, expected_version: int) -> Product:
+        self._check_category(product.category_id)
+        try:
+            cur = self._conn.execute(
+                "UPDATE products SET sku = ?, name = ?, category_id = ?, price_minor = ?, quantity = ?, active = ?,"
+                " version = version + 1 WHERE tenant_id = ? AND id = ? AND version = ?",
+                (product.sku, product.name, product.category_id, product.price_minor, product.quantity,
+                 product.active, self._tenant, product.id, expected_version),
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise AlreadyExists(f"a product with SKU {product.sku} already exists", field="sku") from e
+            raise translate(e) from e
+        if cur.rowcount == 0:
+            if self.get(product.id) is None:
+                raise NotFound(f"product {product.id} does not exist")
+            raise VersionConflict(f"{product.sku} was changed by someone else; reload and try again")
+        return Product(product.id, product.sku, product.name, product.category_id, product.price_minor,
+                       product.quantity, product.active, expected_version + 1)
+
+    def delete(self, product_id: int, expected_version: int | None = None) -> Product:
+        current = self.get(product_id)
+        if current is None:
+            raise NotFound(f"product {product_id} does not exist")
+        if expected_version is not None and current.version != expected_version:
+            raise VersionConflict(f"{current.sku} was changed by someone else; reload and try again")
+        self._run("DELETE FROM products WHERE tenant_id = ? AND id = ?", (self._tenant, product_id))
+        return current
+
+    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
+        where, params = _where(self._tenant, query)
+        if after is not None:
+            where += " AND (lower(p.name), p.id) > (?, ?)"
+            params.extend((after.name_key, after.id))
+        rows = self._run(f"{_LISTING_SELECT}{where} ORDER BY lower(p.name), p.id LIMIT ?", (*params, limit))
+        make = ProductListing._make
+        return [make(r[:7] + (bool(r[7]), r[8])) for r in rows]
+
+    def count(self, query: ProductQuery) -> int:
+        where, params = _where(self._tenant, query)
+        return self._run(f"SELECT COUNT(*) FROM products p{where}", params).fetchone()[0]
+
+    def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
+        where, params = _where(self._tenant, query)
+        cur = self._run(f"{_EXPORT_SELECT}{where} ORDER BY lower(p.name), p.id", params)
+        try:
+            while chunk := cur.fetchmany(STREAM_CHUNK):
+                yield from chunk
+        except sqlite3.Error as e:
+            raise translate(e) from e
+
+    def value_by_category(self) -> list[CategoryValue]:
+        rows = self._run(
+            "SELECT p.category_id, c.name, COUNT(*), SUM(p.quantity), SUM(p.price_minor * p.quantity)"
+            " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
+            " WHERE p.tenant_id = ? AND p.active GROUP BY p.category_id"
+            " ORDER BY c.name IS NULL, lower(c.name)",
+            (self._tenant,),
+        )
+        return [CategoryValue(*r) for r in rows]
+
+    def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:
+        tenant = self._tenant
+        batch = [(tenant, r.sku, r.name, r.category_id, r.price_minor, r.quantity, r.active) for r in rows]
+        for category_id in {b[3] for b in batch} - {None}:
+            self._check_category(category_id)
+        before_max = self._run("SELECT COALESCE(MAX(id), 0) FROM products").fetchone()[0]
+        before_changes = self._conn.total_changes
+        try:
+            self._conn.executemany(_UPSERT, batch)
+        except sqlite3.Error as e:
+            raise translate(e) from e
+        changed = self._conn.total_changes - before_changes
+        inserted = self._run("SELECT COUNT(*) FROM products WHERE id > ?", (before_max,)).fetchone()[0]
+        return inserted, changed - inserted
+
+
+class SqliteUsers(_Repo):
+    def __init__(self, conn: sqlite3.Connection, tenant: str, has_created_at: bool):
+        super().__init__(conn, tenant)
+        self._has_created_at = has_created_at  # False on a database still at revision 0001
+
+    def ensure(self, name: str, now: str) -> User:
+        if self._has_created_at:
+            self._run(
+                "INSERT INTO users (tenant_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (tenant_id, name) DO NOTHING",
+                (self._tenant, name, now),
+            )
+        else:
+            self._run(
+                "INSERT INTO users (tenant_id, name) VALUES (?, ?) ON CONFLICT (tenant_id, name) DO NOTHING",
+                (self._tenant, name),
+            )
+        return next(u for u in self._select("AND name = ?", (name,)))
+
+    def list(self) -> list[User]:
+        return self._select("ORDER BY id", ())
+
+    def _select(self, tail: str, params: tuple[Any, ...]) -> list[User]:
+        created = "created_at" if self._has_created_at else "NULL"
+        rows = self._run(f"SELECT id, name, {created} FROM users WHERE tenant_id = ? {tail}", (self._tenant, *params))
+        return [User(*r) for r in rows]
+
+
+class SqliteAudit(_Repo):
+    def append(self, entry: AuditEntry) -> None:
+        self._run(
+            "INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, action, before, after, request_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self._tenant, entry.at, entry.actor, entry.entity, entry.entity_id, entry.action, entry.before,
+             entry.after, entry.request_key),
+        )
+
+    def latest(self, limit: int) -> list[AuditEntry]:
+        rows = self._run(
+            "SELECT at, actor, entity, entity_id, action, before, after, request_key, id FROM audit_log"
+            " WHERE tenant_id = ? ORDER BY id DESC LIMIT ?",
+            (self._tenant, limit),
+        )
+        return [AuditEntry(*r) for r in rows]

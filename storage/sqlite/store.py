@@ -1,0 +1,289 @@
+"""Raw sqlite3 adapter: URL options, a small connection pool, schema check, unit of work.
+
+Writes take the lock up front with BEGIN IMMEDIATE (a deferred read-then-write fails with
+SQLITE_BUSY even with a busy timeout); reads use BEGIN for one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from domain.errors import Corrupt, StorageError, UnsupportedVersion, ValidationError
+from storage import migrations
+from storage.sqlite.errors import translate, translating
+from storage.sqlite.repositories import SqliteAudit, SqliteCategories, SqliteProducts, SqliteUsers
+
+_SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+@dataclass(frozen=True)
+class SqliteOptions:
+    path: str
+    synchronous: str = "FULL"
+    busy_timeout_ms: int = 5000
+    migrate: bool = True
+
+
+def parse_url(url: str) -> SqliteOptions:
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, options as query: synchronous, busy_timeout, migrate.
+
+    Raises: ValidationError for an unknown option or value.
+    """
+    if not url.startswith("sqlite:///"):
+        raise ValidationError(f"not a sqlite URL: {url!r} (expected sqlite:///path.db)", field="db")
+    rest = url[len("sqlite:///"):]
+    path, _, query = rest.partition("?")
+    if not path:
+        raise ValidationError("sqlite URL has no file path", field="db")
+    opts: dict[str, object] = {"path": os.path.expanduser(path)}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "synchronous" and value.upper() in _SYNC_LEVELS:
+            opts["synchronous"] = value.upper()
+        elif key == "busy_timeout" and value.isdigit():
+            opts["busy_timeout_ms"] = int(value)
+        elif key == "migrate" and value.lower() in ("yes", "no", "true", "false", "1", "0"):
+            opts["migrate"] = value.lower() in ("yes", "true", "1")
+        else:
+            raise ValidationError(f"unknown sqlite URL option {key}={value!r}", field="db")
+    return SqliteOptions(**opts)  # type: ignore[arg-type]
+
+
+class SqliteStore:
+    """`sqlite:///path.db`: one file, WAL, foreign keys on, synchronous=FULL unless told otherwise."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.options = parse_url(url)
+        self.path = self.options.path
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
+        self.created, self.revision = prepare_schema(self.options)
+        self._users_have_created_at = self.revision != "0001"
+
+    # -- connections ------------------------------------------------------------------------
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection with this store's pragmas (also used by tools and tests)."""
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.options.busy_timeout_ms / 1000,
+                cached_statements=256,
+            )
+            conn.execute(f"PRAGMA synchronous={self.options.synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={self.options.busy_timeout_ms}")
+        except sqlite3.Error as e:
+            raise translate(e) from e
+        return conn
+
+    def _checkout(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError("the store is closed")
+        with self._pool_lock:
+            if self._idle:
+                return self._idle.pop()
+        conn = self.connect()
+        with self._pool_lock:
+            self._all.append(conn)
+        return conn
+
+    def _checkin(self, conn: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            if self._closed:
+                conn.close()
+            else:
+                self._idle.append(conn)
+
+    def unit_of_work(self, tenant: str, *, write: bool = False) -> SqliteUnitOfWork:
+        return SqliteUnitOfWork(self, tenant, write)
+
+    def close(self) -> None:
+        with self._pool_lock:
+            self._closed = True
+            for conn in self._idle:
+                conn.close()
+            self._idle.clear()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SqliteUnitOfWork:
+    """One transaction on one pooled connection; a nested unit of work becomes a SAVEPOINT."""
+
+    def __init__(self, store: SqliteStore, tenant: str, write: bool):
+        self._store = store
+        self._tenant = tenant
+        self._write = write
+
+    def __enter__(self) -> SqliteUnitOfWork:
+        local = self._store._local
+        outer = getattr(local, "conn", None)
+        self._nested = outer is not None
+        conn = outer if outer is not None else self._store._checkout()
+        self._conn = conn
+        try:
+            if self._nested:
+                local.depth += 1
+                self._savepoint = f"sp{local.depth}"
+                conn.execute(f"SAVEPOINT {self._savepoint}")
+            else:
+                conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+                local.conn, local.depth = conn, 0
+        except sqlite3.Error as e:
+            if not self._nested:
+                self._store._checkin(conn)
+            raise translate(e) from e
+        self._done = False
+        t = self._tenant
+        self.categories = SqliteCategories(conn, t)
+        self.products = SqliteProducts(conn, t)
+        self.users = SqliteUsers(conn, t, self._store._users_have_created_at)
+        self.audit = SqliteAudit(conn, t)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        local = self._store._local
+        try:
+            if not self._done:
+                self.rollback()
+        finally:
+            if self._nested:
+                local.depth -= 1
+            else:
+                local.conn = None
+                self._store._checkin(self._conn)
+
+    def commit(self) -> None:
+        with translating():
+            if self._nested:
+                self._conn.execute(f"RELEASE {self._savepoint}")
+            else:
+                self._conn.execute("COMMIT")
+        self._done = True
+
+    def rollback(self) -> None:
+        self._done = True
+        try:
+            if self._nested:
+                self._conn.execute(f"ROLLBACK TO {self._savepoint}")
+                self._conn.execute(f"RELEASE {self._savepoint}")
+            elif self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            raise translate(e) from e
+
+
+# -- schema: check cheaply, migrate only when needed ---------------------------------------
+
+
+def current_revision(conn: sqlite3.Connection) -> str | None:
+    """The Alembic revision stamped in the file, or None for an empty database.
+
+    Raises: Corrupt (not a database), UnsupportedVersion (tables but no stockbank stamp).
+    """
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "alembic_version" not in tables:
+            if tables - {"sqlite_sequence"}:
+                raise UnsupportedVersion(
+                    "this SQLite file holds other tables but no stockbank schema; open another file"
+                )
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise Corrupt(f"cannot read the database: {e}") from e
+    return row[0] if row else None
+
+
+def prepare_schema(options: SqliteOptions) -> tuple[bool, str]:
+    """Make sure the file is at the head revision; returns (created, revision).
+
+    An older file is backed up next to itself before upgrading. A newer one is refused.
+    Raises: UnsupportedVersion, Corrupt, StorageError.
+    """
+    path = options.path
+    if path != ":memory:":
+        parent = Path(path).resolve().parent
+        if not parent.is_dir():
+            raise StorageError(f"folder {parent} does not exist", field="db")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=options.busy_timeout_ms / 1000)
+    except sqlite3.Error as e:
+        raise StorageError(f"cannot open {path}: {e}") from e
+    try:
+        revision = current_revision(conn)
+        if revision == migrations.HEAD:
+            return False, revision
+        _check_known(revision)
+        if revision is not None and not options.migrate:
+            return False, revision
+        with _migration_lock(path):
+            revision = current_revision(conn)  # another process may have migrated meanwhile
+            if revision == migrations.HEAD:
+                return False, revision
+            _check_known(revision)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as e:
+                raise Corrupt(f"cannot read the database: {e}") from e
+            if revision is not None:
+                backup_file(conn, f"{path}.pre-{migrations.HEAD}-{time.strftime('%Y%m%d-%H%M%S')}.bak")
+            migrations.upgrade(f"sqlite:///{os.path.abspath(path)}")
+            return revision is None, migrations.HEAD
+    finally:
+        conn.close()
+
+
+def _check_known(revision: str | None) -> None:
+    if revision is not None and revision not in migrations.REVISIONS:
+        raise UnsupportedVersion(
+            f"the database is at schema revision {revision!r}, newer than this stockbank knows "
+            f"(head {migrations.HEAD}); upgrade stockbank to open it"
+        )
+
+
+def backup_file(conn: sqlite3.Connection, target: str) -> str:
+    """Copy a live database with the online backup API into `target`, atomically."""
+    tmp = f"{target}.tmp"
+    dest = sqlite3.connect(tmp)
+    try:
+        conn.backup(dest)
+    finally:
+        dest.close()
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    return target
+
+
+@contextmanager
+def _migration_lock(path: str):
+    """Only one process migrates a file at a time (an advisory lock on a side file)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: best effort
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
