@@ -47,6 +47,11 @@ class Simulator:
     def actor(self) -> str:
         return self.ctx.actor
 
+    def is_pristine(self) -> bool:
+        """True when nothing was ever written for this tenant (no audit entry at all)."""
+        with self.ctx.reading() as uow:
+            return not uow.audit.latest(1)
+
     def check(self) -> CheckReport:
         """Verify the invariants of everything stored for this tenant."""
         problems: list[str] = []

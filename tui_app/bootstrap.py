@@ -1,0 +1,107 @@
+"""The composition root: turns a URL into a store, a Simulator and the file helpers the app
+and the CLI need. The only module of tui_app that imports storage."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from domain import Simulator
+from domain.model import ProductQuery
+from domain.ports import Clock
+from domain.services.catalog import ImportResult
+from domain.services.demo import CATEGORIES, demo_products
+
+ENV_DB = "STOCKBANK_DB"
+APP_NAME = "stockbank"
+
+
+def default_db_url() -> str:
+    """A SQLite file in the user data dir (platformdirs)."""
+    from platformdirs import user_data_dir
+
+    folder = Path(user_data_dir(APP_NAME, appauthor=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'stockbank.db'}"
+
+
+def resolve_db_url(arg: str | None) -> str:
+    return arg or os.environ.get(ENV_DB) or default_db_url()
+
+
+def seed_demo(sim: Simulator, products: int = 50, seed: int = 7, progress: Callable[[int], None] | None = None) -> int:
+    """Create the demo categories (if missing) and `products` demo products; returns the count."""
+    existing = {c.name.lower(): c for c in sim.catalog.categories()}
+    for name, parent in CATEGORIES:
+        if name.lower() not in existing:
+            existing[name.lower()] = sim.catalog.add_category(name, parent)
+    ids = {name: existing[name.lower()].id for name, _ in CATEGORIES}
+
+    def rows():
+        for n, (product, category) in enumerate(demo_products(products, seed), start=1):
+            if progress is not None and n % 10_000 == 0:
+                progress(n)
+            yield type(product)(product.sku, product.name, ids[category], product.price_minor,
+                                product.quantity, product.active)
+
+    result = sim.catalog.bulk_add(rows(), source=f"demo seed={seed}")
+    if progress is not None:
+        progress(products)
+    return result.rows
+
+
+@dataclass
+class Backend:
+    """Everything the TUI needs from outside the domain, wired once."""
+
+    sim: Simulator
+    url: str
+    demo_loaded: int = 0
+    downloads_dir: Path | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def export_products(self, query: ProductQuery, out: TextIO) -> int:
+        from storage.csvio import write_products_csv
+
+        with self.sim.catalog.stream_products(query) as rows:
+            return write_products_csv(rows, out)
+
+    def import_products(self, path: str, progress: Callable[[int, int], None] | None = None) -> ImportResult:
+        from storage.csvio import file_size, read_products_csv
+
+        total = file_size(path)
+        on_bytes = (lambda n: progress(n, total)) if progress else None
+        return self.sim.catalog.import_products(read_products_csv(path, on_bytes), source=os.path.basename(path))
+
+    def close(self) -> None:
+        self.sim.store.close()
+
+
+def open_backend(
+    url: str | None = None,
+    *,
+    tenant: str = "default",
+    actor: str | None = None,
+    clock: Clock | None = None,
+    demo_if_empty: bool = True,
+) -> Backend:
+    """Open the store a URL names and wrap it for the app; an empty new database gets demo data.
+
+    Raises: DomainError (bad URL, unsupported or corrupt database, bad tenant/actor).
+    """
+    from storage import open_store
+
+    resolved = resolve_db_url(url)
+    store = open_store(resolved)
+    try:
+        sim = Simulator(store, actor=actor, tenant=tenant, clock=clock)
+        loaded = 0
+        if demo_if_empty and sim.is_pristine():
+            loaded = seed_demo(sim)
+    except BaseException:
+        store.close()
+        raise
+    return Backend(sim, resolved, loaded)
