@@ -1,0 +1,124 @@
+"""The Textual app: modes for the screens, global keys, one error handler for every worker,
+every action in the command palette, and delivery of exported files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import events, on
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from domain.errors import DomainError
+from tui_app.screens.products import ProductsScreen
+from tui_app.widgets.dialogs import HelpScreen
+
+if TYPE_CHECKING:
+    from tui_app.bootstrap import Backend
+
+
+class StockbankApp(App[None]):
+    TITLE = "stockbank"
+    CSS_PATH = "app.tcss"
+    MODES = {"products": ProductsScreen}
+    BINDINGS = [
+        Binding("1", "switch_mode('products')", "Products", id="app.products"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, backend: Backend, *, export_dir: Path | None = None):
+        super().__init__()
+        self.backend = backend
+        self.export_dir = export_dir
+        self.sub_title = f"{backend.sim.tenant} · {backend.url}"
+        self._exports: dict[str, tuple[int, Path]] = {}
+
+    def on_mount(self) -> None:
+        self.switch_mode("products")
+        if self.backend.demo_loaded:
+            self.notify(
+                f"New database: added demo data ({self.backend.demo_loaded} products). "
+                "Delete them or start over with another --db.",
+                title="Welcome",
+                timeout=8,
+            )
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def report_error(self, error: BaseException | None) -> None:
+        """The one place a failed worker ends up: a refusal is a toast with its code; anything
+        else is logged and shown without a traceback taking over the screen."""
+        if isinstance(error, DomainError):
+            self.notify(error.message, title=f"Refused [{error.code}]", severity="error", timeout=6)
+        elif error is not None:
+            self.log.error(repr(error))
+            self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error", timeout=10)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every key binding of the screen and the app, searchable by name in ctrl+p."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for node in (screen, *screen.query("DataTable, Tree"), self):
+            for bindings in node._bindings.key_to_bindings.values():  # noqa: SLF001 - no public lister
+                for b in bindings:
+                    if b.id and b.id not in seen:
+                        seen.add(b.id)
+                        yield SystemCommand(
+                            f"{screen.title or ''}: {b.description}".lstrip(": "),
+                            f"key {self.get_key_display(b)}",
+                            partial(node.run_action, b.action),
+                        )
+
+    # -- exports ----------------------------------------------------------------------------
+
+    def deliver_export(self, temp_path: Path, filename: str, rows: int) -> None:
+        """Hand a finished export to Textual's delivery (downloads dir, or the browser)."""
+        folder = self.export_dir
+        if folder is None:
+            from platformdirs import user_downloads_path
+
+            folder = user_downloads_path()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)  # Textual does not create a missing downloads folder
+        except OSError as e:
+            temp_path.unlink(missing_ok=True)
+            self.notify(f"Cannot create {folder}: {e.strerror}", title="Export failed", severity="error")
+            return
+        # A text file object, not the path: Textual's driver picks the write mode with
+        # isinstance(f, typing.BinaryIO), which is never true for a real file.
+        source = open(temp_path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the driver
+        key = self.deliver_text(source, save_filename=filename, save_directory=folder, name="export")
+        if key is None:  # no driver (should not happen while running)
+            source.close()
+            os.unlink(temp_path)
+            return
+        self._exports[key] = (rows, temp_path)
+
+    def _finish_export(self, key: str) -> int:
+        rows, temp = self._exports.pop(key, (0, None))
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        return rows
+
+    @on(events.DeliveryComplete)
+    def _export_delivered(self, event: events.DeliveryComplete) -> None:
+        if event.name != "export":
+            return
+        rows = self._finish_export(event.key)
+        where = str(event.path) if event.path else "your browser's downloads"
+        self.notify(f"Exported {rows:,} rows to {where}", title="Export CSV", timeout=8)
+
+    @on(events.DeliveryFailed)
+    def _export_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name != "export":
+            return
+        self._finish_export(event.key)
+        self.notify(f"Export failed: {event.exception}", severity="error", timeout=10)

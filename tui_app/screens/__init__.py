@@ -1,0 +1,1 @@
+"""One screen per area of the shop; each has a .tcss beside it."""

@@ -1,0 +1,378 @@
+"""Products screen (key 1): the catalog list, a category tree, value summary, CRUD, filter,
+CSV export and import. All store work runs in thread workers; results come back as messages."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, Tree
+
+from domain.model import Category, CategoryValue, Product, ProductListing, ProductQuery
+from domain.model.catalog import ProductCursor
+from domain.money import format_grouped
+from domain.services.catalog import ImportResult
+from tui_app.messages import ProductsLoaded
+from tui_app.widgets.base import AppScreen
+from tui_app.widgets.dialogs import ConfirmDialog
+from tui_app.widgets.forms import CategoryForm, ImportDialog, ProductForm
+
+PAGE_SIZE = 200
+PREFETCH_MARGIN = 40  # load the next page when the cursor gets this close to the end
+
+
+class ProductTable(DataTable):
+    BINDINGS = [Binding("enter", "select_cursor", "Edit", id="products.edit")]
+
+
+class CategoryTree(Tree[int | None]):
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Filter", id="categories.select"),
+        Binding("e", "screen.edit_category", "Edit category", id="categories.edit"),
+    ]
+
+
+class ProductsScreen(AppScreen):
+    TITLE = "Products"
+    CSS_PATH = "products.tcss"
+    BINDINGS = [
+        Binding("n", "new_product", "New", id="products.new"),
+        Binding("d", "delete", "Delete", id="products.delete"),
+        Binding("c", "new_category", "Category", id="products.new_category"),
+        Binding("slash", "filter", "Filter", id="products.filter"),
+        Binding("x", "export", "Export CSV", id="products.export"),
+        Binding("i", "import_csv", "Import", id="products.import"),
+        Binding("a", "toggle_inactive", "Inactive", id="products.toggle_inactive"),
+        Binding("r", "refresh", "Refresh", id="products.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._query = ProductQuery()
+        self._generation = 0
+        self._rows: list[ProductListing] = []
+        self._total = 0
+        self._loading_more = False
+        self._categories: list[Category] = []
+        self._selected_category: int | None = None
+        self._filter_timer: Timer | None = None
+        self._focus_product: int | None = None
+
+    @property
+    def catalog(self):
+        return self.app.backend.sim.catalog  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Label("Categories", classes="pane-title")
+                tree = CategoryTree("All products", data=None, id="categories")
+                tree.show_root = True
+                yield tree
+            with Vertical(id="main"):
+                yield Input(placeholder="Filter by name or SKU  ( / )", id="filter")
+                table = ProductTable(id="products", cursor_type="row", zebra_stripes=True)
+                yield table
+                yield Static("", id="status")
+        with Horizontal(id="summary-bar"):
+            yield Static("", id="summary")
+            yield Button("Export CSV", id="export-button", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(ProductTable)
+        table.add_column("SKU", key="sku", width=12)
+        table.add_column("Name", key="name", width=28)
+        table.add_column("Category", key="category", width=12)
+        table.add_column(Text("Price", justify="right"), key="price", width=10)
+        table.add_column(Text("On hand", justify="right"), key="quantity", width=7)
+        table.add_column(Text("Value", justify="right"), key="value", width=12)
+        table.focus()
+        self.reload(categories=True)
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def reload(self, *, categories: bool = False, focus_product: int | None = None) -> None:
+        """Fetch the first page again (after any write, so no view is stale)."""
+        self._generation += 1
+        self._focus_product = focus_product
+        if categories:
+            self._load_categories()
+        self._load_page(self._query, None, self._generation, append=False)
+
+    @work(thread=True, exclusive=True, group="products-load", exit_on_error=False)
+    def _load_page(self, query: ProductQuery, after: ProductCursor | None, generation: int, append: bool) -> None:
+        rows = self.catalog.find_products(query, after, PAGE_SIZE)
+        total = summary = None
+        if not append:
+            total = self.catalog.count_products(query)
+            summary = self.catalog.value_by_category()
+        self.post_message(ProductsLoaded(generation, rows, append, total, summary))
+
+    @work(thread=True, exclusive=True, group="categories-load", exit_on_error=False)
+    def _load_categories(self) -> None:
+        categories = self.catalog.categories()
+        self.app.call_from_thread(self._show_categories, categories)
+
+    @on(ProductsLoaded)
+    def _show_rows(self, message: ProductsLoaded) -> None:
+        if message.generation != self._generation:
+            return  # an older query's answer
+        table = self.query_one(ProductTable)
+        self._loading_more = False
+        if not message.append:
+            self._rows = []
+            table.clear()
+        self._rows.extend(message.rows)
+        for row in message.rows:
+            style = "" if row.active else "dim"
+            table.add_row(
+                Text(row.sku, style=style),
+                Text(row.name, style=style),
+                Text(row.category or "—", style=style),
+                Text(format_grouped(row.price_minor), justify="right", style=style),
+                Text(f"{row.quantity:,}", justify="right", style=style),
+                Text(format_grouped(row.value_minor), justify="right", style=style),
+                key=str(row.id),
+            )
+        if message.total is not None:
+            self._total = message.total
+        if message.summary is not None:
+            self._show_summary(message.summary)
+        if self._focus_product is not None:
+            index = next((i for i, r in enumerate(self._rows) if r.id == self._focus_product), None)
+            if index is not None:
+                table.move_cursor(row=index)
+            self._focus_product = None
+        self._show_status()
+
+    def _show_status(self) -> None:
+        parts = [f"{self._total:,} products" if self._total != 1 else "1 product"]
+        if len(self._rows) < self._total:
+            parts.append(f"{len(self._rows):,} loaded (scroll for more)")
+        if self._query.text.strip():
+            parts.append(f"filter “{self._query.text.strip()}”")
+        if self._selected_category is not None:
+            name = next((c.name for c in self._categories if c.id == self._selected_category), "?")
+            parts.append(f"in {name}")
+        parts.append("inactive shown" if self._query.include_inactive else "active only (a: show inactive)")
+        self.query_one("#status", Static).update(" · ".join(parts))
+
+    def _show_summary(self, values: list[CategoryValue]) -> None:
+        total = sum(v.value_minor for v in values)
+        cells = [f"{v.category or 'Uncategorised'} {format_grouped(v.value_minor)}" for v in values]
+        self.query_one("#summary", Static).update(
+            f"[b]Stock value[/b] {format_grouped(total)}" + ("  ·  " + "  ·  ".join(cells) if cells else "")
+        )
+
+    def _show_categories(self, categories: list[Category]) -> None:
+        self._categories = categories
+        tree = self.query_one(CategoryTree)
+        tree.clear()
+        children: dict[int | None, list[Category]] = {}
+        ids = {c.id for c in categories}
+        for c in categories:
+            children.setdefault(c.parent_id if c.parent_id in ids else None, []).append(c)
+
+        def add(node, parent_id: int | None) -> None:
+            for c in children.get(parent_id, []):
+                kids = children.get(c.id)
+                child = node.add(c.name, data=c.id, expand=True) if kids else node.add_leaf(c.name, data=c.id)
+                if kids:
+                    add(child, c.id)
+
+        add(tree.root, None)
+        tree.root.expand()
+
+    @on(DataTable.RowHighlighted, "#products")
+    def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
+        if (
+            not self._loading_more
+            and len(self._rows) < self._total
+            and event.cursor_row >= len(self._rows) - PREFETCH_MARGIN
+        ):
+            self._loading_more = True
+            self._load_page(self._query, ProductCursor.after(self._rows[-1]), self._generation, append=True)
+
+    # -- filter -----------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(0.15, lambda: self._apply_filter(event.value))
+
+    def _apply_filter(self, text: str) -> None:
+        self._query = ProductQuery(text, self._query.category_ids, self._query.include_inactive)
+        self.reload()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(ProductTable).focus()
+
+    def key_escape(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.has_focus:
+            filter_input.value = ""
+            self.query_one(ProductTable).focus()
+
+    @on(Tree.NodeSelected, "#categories")
+    def _category_selected(self, event: Tree.NodeSelected) -> None:
+        self._selected_category = event.node.data
+        self._filter_by_category()
+
+    @work(thread=True, exclusive=True, group="categories-filter", exit_on_error=False)
+    def _filter_by_category(self) -> None:
+        ids = self.catalog.category_subtree(self._selected_category) if self._selected_category is not None else ()
+        self._query = ProductQuery(self._query.text, ids, self._query.include_inactive)
+        self.app.call_from_thread(self.reload)
+
+    def action_toggle_inactive(self) -> None:
+        self._query = ProductQuery(self._query.text, self._query.category_ids, not self._query.include_inactive)
+        self.reload()
+
+    def action_refresh(self) -> None:
+        self.reload(categories=True)
+        self.notify("Refreshed", timeout=1.5)
+
+    # -- create / edit / delete -------------------------------------------------------------
+
+    def _current_row(self) -> ProductListing | None:
+        table = self.query_one(ProductTable)
+        if not self._rows or table.cursor_row < 0 or table.cursor_row >= len(self._rows):
+            return None
+        return self._rows[table.cursor_row]
+
+    def action_new_product(self) -> None:
+        self.app.push_screen(ProductForm(self._categories), self._after_product_saved)
+
+    @on(DataTable.RowSelected, "#products")
+    def _edit_selected(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self._open_editor(row.id)
+
+    @work(thread=True, exclusive=True, group="open-editor", exit_on_error=False)
+    def _open_editor(self, product_id: int) -> None:
+        product = self.catalog.get_product(product_id)
+        self.app.call_from_thread(self.app.push_screen, ProductForm(self._categories, product), self._after_product_saved)
+
+    def _after_product_saved(self, product: Product | None) -> None:
+        if product is not None:
+            self.notify(f"Saved {product.sku} · {product.name}", timeout=3)
+            self.reload(focus_product=product.id)
+
+    def action_delete(self) -> None:
+        if self.query_one(CategoryTree).has_focus:
+            self._delete_category()
+            return
+        row = self._current_row()
+        if row is None:
+            self.notify("No product selected", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._delete_product(row.id, row.version, row.sku)
+
+        self.app.push_screen(
+            ConfirmDialog("Delete product", f"Delete {row.sku} · {row.name}?\nThis cannot be undone."), confirmed
+        )
+
+    @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
+    def _delete_product(self, product_id: int, version: int, sku: str) -> None:
+        self.catalog.delete_product(product_id, version)
+        self.app.call_from_thread(self.notify, f"Deleted {sku}", timeout=3)
+        self.app.call_from_thread(self.reload)
+
+    def _tree_category(self) -> Category | None:
+        node = self.query_one(CategoryTree).cursor_node
+        if node is None or node.data is None:
+            return None
+        return next((c for c in self._categories if c.id == node.data), None)
+
+    def _delete_category(self) -> None:
+        category = self._tree_category()
+        if category is None:
+            self.notify("Select a category in the tree to delete it", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._run_delete_category(category)
+
+        self.app.push_screen(ConfirmDialog("Delete category", f"Delete category {category.name}?"), confirmed)
+
+    @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
+    def _run_delete_category(self, category: Category) -> None:
+        self.catalog.delete_category(category.id)
+        if self._selected_category == category.id:
+            self._selected_category = None
+            self._query = ProductQuery(self._query.text, (), self._query.include_inactive)
+        self.app.call_from_thread(self.notify, f"Deleted category {category.name}", timeout=3)
+        self.app.call_from_thread(self.reload, categories=True)
+
+    def action_new_category(self) -> None:
+        parent = self._tree_category()
+        self.app.push_screen(
+            CategoryForm(self._categories, parent_id=parent.id if parent else None), self._after_category_saved
+        )
+
+    def action_edit_category(self) -> None:
+        category = self._tree_category()
+        if category is None:
+            self.notify("Select a category in the tree to edit it", severity="warning")
+            return
+        self.app.push_screen(CategoryForm(self._categories, category), self._after_category_saved)
+
+    def _after_category_saved(self, category: Category | None) -> None:
+        if category is not None:
+            self.notify(f"Saved category {category.name}", timeout=3)
+            self.reload(categories=True)
+
+    # -- CSV --------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#export-button")
+    def action_export(self) -> None:
+        self._export(self._query)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, query: ProductQuery) -> None:
+        """Stream the current view into a temp file, then hand it to deliver_text (which saves
+        it to the downloads folder in a terminal, or downloads it in a browser)."""
+        filename = f"products-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        fd, tmp = tempfile.mkstemp(prefix="stockbank-", suffix=".csv")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                count = self.app.backend.export_products(query, out)  # type: ignore[attr-defined]
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        self.app.call_from_thread(self.app.deliver_export, Path(tmp), filename, count)  # type: ignore[attr-defined]
+
+    def action_import_csv(self) -> None:
+        self.app.push_screen(ImportDialog(), self._after_import)
+
+    def _after_import(self, result: ImportResult | None) -> None:
+        if result is not None:
+            self.notify(
+                f"Imported {result.rows:,} rows: {result.inserted:,} new, {result.updated:,} updated, "
+                f"{result.unchanged:,} unchanged",
+                timeout=5,
+            )
+            self.reload(categories=True)
+
+
+__all__ = ["ProductsScreen"]

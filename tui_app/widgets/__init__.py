@@ -1,0 +1,1 @@
+"""Reusable widgets: modal forms, confirm dialog, help."""
