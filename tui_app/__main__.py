@@ -178,10 +178,17 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     from storage.migrations import HEAD
+    from tui_app.bootstrap import open_backend, resolve_db_url
 
-    backend = _backend(args)  # opening upgrades an older database (after a backup) or refuses a newer one
+    url = resolve_db_url(args.db)
+    if args.status and url.startswith("sqlite:///"):
+        url += ("&" if "?" in url else "?") + "migrate=no"  # --status only looks
+    # opening upgrades an older database (after a backup) or refuses a newer one
+    backend = open_backend(url, tenant=args.tenant, actor=args.actor, demo_if_empty=False)
+    revision = getattr(backend.sim.store, "revision", HEAD)
     backend.close()
-    _emit(args, {"revision": HEAD}, f"schema at revision {HEAD} (head)")
+    state = "head" if revision == HEAD else f"older than head {HEAD}; run `stockbank migrate` to upgrade"
+    _emit(args, {"revision": revision, "head": HEAD}, f"schema at revision {revision} ({state})")
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -49,6 +49,10 @@ class StockbankApp(App[None]):
                 timeout=8,
             )
 
+    def notify(self, message: str, *, markup: bool = False, **kwargs):  # type: ignore[override]
+        """Toasts show names users typed: plain text unless a caller opts into markup."""
+        return super().notify(message, markup=markup, **kwargs)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -57,7 +61,7 @@ class StockbankApp(App[None]):
         """The one place a failed worker ends up: a refusal is a toast with its code; anything
         else is logged and shown without a traceback taking over the screen."""
         if isinstance(error, DomainError):
-            self.notify(error.message, title=f"Refused [{error.code}]", severity="error", timeout=6)
+            self.notify(error.message, title=f"Refused · {error.code}", severity="error", timeout=6)
         elif error is not None:
             self.log.error(repr(error))
             self.notify(f"{type(error).__name__}: {error}", title="Unexpected error", severity="error", timeout=10)

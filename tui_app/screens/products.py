@@ -156,6 +156,12 @@ class ProductsScreen(AppScreen):
         self._show_status()
 
     def _show_status(self) -> None:
+        filtered = bool(self._query.text.strip()) or self._selected_category is not None
+        if self._total == 0 and not filtered and not self._query.include_inactive:
+            self.query_one("#status", Static).update(
+                Text("No products yet: n adds one, c adds a category, i imports a CSV, a shows inactive ones")
+            )
+            return
         parts = [f"{self._total:,} products" if self._total != 1 else "1 product"]
         if len(self._rows) < self._total:
             parts.append(f"{len(self._rows):,} loaded (scroll for more)")
@@ -165,14 +171,14 @@ class ProductsScreen(AppScreen):
             name = next((c.name for c in self._categories if c.id == self._selected_category), "?")
             parts.append(f"in {name}")
         parts.append("inactive shown" if self._query.include_inactive else "active only (a: show inactive)")
-        self.query_one("#status", Static).update(" · ".join(parts))
+        self.query_one("#status", Static).update(Text(" · ".join(parts)))
 
     def _show_summary(self, values: list[CategoryValue]) -> None:
         total = sum(v.value_minor for v in values)
-        cells = [f"{v.category or 'Uncategorised'} {format_grouped(v.value_minor)}" for v in values]
-        self.query_one("#summary", Static).update(
-            f"[b]Stock value[/b] {format_grouped(total)}" + ("  ·  " + "  ·  ".join(cells) if cells else "")
-        )
+        summary = Text.assemble(("Stock value ", "bold"), format_grouped(total))
+        for v in values:
+            summary.append(f"  ·  {v.category or 'Uncategorised'} {format_grouped(v.value_minor)}")
+        self.query_one("#summary", Static).update(summary)
 
     def _show_categories(self, categories: list[Category]) -> None:
         self._categories = categories

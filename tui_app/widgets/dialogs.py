@@ -30,7 +30,7 @@ class ConfirmDialog(AppModal[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box confirm-box"):
             yield Label(self._title, classes="dialog-title")
-            yield Static(self._question, classes="dialog-text")
+            yield Static(Text(self._question), classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self._confirm_label} (y)", variant="error", id="yes")
                 yield Button("Cancel (n)", id="no")

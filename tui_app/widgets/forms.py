@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -78,7 +79,7 @@ class FormModal(AppModal[Any]):
         self._saving = False
         field = error.field if error.field in self.FIELDS else None
         target = self.query_one(f"#error-{field or 'form'}", Static)
-        target.update(f"{error.message}  [{error.code}]")
+        target.update(Text(f"{error.message}  [{error.code}]"))
         target.add_class("-shown")
         if field:
             widget = self.query_one(f"#{field}")
@@ -287,5 +288,5 @@ class ImportDialog(FormModal):
             error.field = "file"
         self.show_error(error)
         if error.row is not None:
-            self.query_one("#error-form", Static).update(f"Nothing was imported. {error.message}  [{error.code}]")
+            self.query_one("#error-form", Static).update(Text(f"Nothing was imported. {error.message}  [{error.code}]"))
             self.query_one("#error-form", Static).add_class("-shown")

@@ -1,0 +1,39 @@
+"""One app factory for Pilot and snapshot tests: memory store, fixed clock, demo data, files
+delivered into a temp folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from domain.clock import FixedClock
+from tui_app.app import StockbankApp
+from tui_app.bootstrap import open_backend
+
+
+def make_app(export_dir: Path, *, url: str = "memory://", demo: bool = True) -> StockbankApp:
+    backend = open_backend(url, actor="tester", clock=FixedClock(), demo_if_empty=demo)
+    return StockbankApp(backend, export_dir=export_dir)
+
+
+async def settle(pilot) -> None:
+    """Wait until every worker finished and the screen repainted."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path):
+    made: list[StockbankApp] = []
+
+    def factory(**kwargs) -> StockbankApp:
+        app = make_app(tmp_path / "downloads", **kwargs)
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        app.backend.close()

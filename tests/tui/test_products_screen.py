@@ -1,0 +1,326 @@
+"""Pilot tests: the Products screen driven with the keyboard, checked against the store."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from domain.model import ProductQuery
+from tests.tui.conftest import settle
+from textual.widgets import DataTable, Input, Static, Tree
+
+from tui_app.widgets.forms import ProductForm
+
+ALL = ProductQuery(include_inactive=True)
+
+
+async def type_text(pilot, text: str) -> None:
+    for ch in text:
+        await pilot.press(ch if ch != " " else "space")
+
+
+def visible_skus(app) -> list[str]:
+    table = app.screen.query_one("#products", DataTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+async def test_new_product_with_the_keyboard_is_saved_and_listed(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = app.backend.sim.catalog.count_products(ALL)
+        await pilot.press("n")
+        await settle(pilot)
+        await type_text(pilot, "ham-9")
+        await pilot.press("tab")
+        await type_text(pilot, "Claw hammer")
+        await pilot.press("tab", "tab")
+        await type_text(pilot, "12.50")
+        await pilot.press("tab")
+        await pilot.press("backspace")
+        await type_text(pilot, "4")
+        await pilot.press("enter")
+        await settle(pilot)
+        product = app.backend.sim.catalog.get_product_by_sku("HAM-9")
+        assert (product.name, product.price_minor, product.quantity) == ("Claw hammer", 1250, 4)
+        assert app.backend.sim.catalog.count_products(ALL) == before + 1
+        assert "HAM-9" in visible_skus(app)
+
+
+async def test_bad_price_shows_inline_error_and_writes_nothing(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = app.backend.sim.catalog.count_products(ALL)
+        await pilot.press("n")
+        await settle(pilot)
+        await type_text(pilot, "bad-1")
+        await pilot.press("tab")
+        await type_text(pilot, "Bad price")
+        await pilot.press("tab", "tab")
+        await type_text(pilot, "12.345")
+        await pilot.press("enter")
+        await settle(pilot)
+        error = app.screen.query_one("#error-price", Static)
+        assert "at most 2 decimals" in str(error.render())
+        assert app.screen.query_one("#price", Input).has_focus
+        assert app.backend.sim.catalog.count_products(ALL) == before
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.backend.sim.catalog.count_products(ALL) == before
+
+
+async def test_double_enter_on_new_product_saves_once(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await type_text(pilot, "twice")
+        await pilot.press("tab")
+        await type_text(pilot, "Pressed twice")
+        await pilot.press("tab", "tab")
+        await type_text(pilot, "1")
+        await pilot.press("enter", "enter")
+        await settle(pilot)
+        with app.backend.sim.ctx.reading() as uow:
+            creates = [e for e in uow.audit.latest(50) if e.entity == "product" and e.action == "create"]
+        assert len(creates) == 1
+        # The second Enter either hit the busy form (ignored) or, if the save had already
+        # finished, the list (where Enter opens the *edit* form): never a second create.
+        if isinstance(app.screen, ProductForm):
+            assert app.screen._product is not None
+            assert not app.screen.query(".-shown")
+            await pilot.press("escape")
+            await settle(pilot)
+        assert "TWICE" in visible_skus(app)
+
+
+async def test_edit_changes_the_product_and_keeps_the_cursor_on_it(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        first_sku = visible_skus(app)[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        name_input = app.screen.query_one("#name", Input)
+        name_input.value = "Renamed by test"
+        await pilot.press("enter")
+        await settle(pilot)
+        product = app.backend.sim.catalog.get_product_by_sku(first_sku)
+        assert product.name == "Renamed by test"
+        assert product.version == 2
+        table = app.screen.query_one("#products", DataTable)
+        assert str(table.get_row_at(table.cursor_row)[0]) == first_sku
+
+
+async def test_stale_edit_is_refused_with_version_conflict_and_reload_offers_latest(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        sku = visible_skus(app)[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        product = app.backend.sim.catalog.get_product_by_sku(sku)
+        app.backend.sim.catalog.update_product(product.id, product.version, name="Changed elsewhere")
+        app.screen.query_one("#price", Input).value = "99.99"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        message = str(app.screen.query_one("#error-form", Static).render())
+        assert "version_conflict" in message
+        assert app.backend.sim.catalog.get_product(product.id).price_minor == product.price_minor
+        reload_button = app.screen.query_one("#reload")
+        assert not reload_button.has_class("hidden")
+        await pilot.click("#reload")
+        await settle(pilot)
+        assert app.screen.query_one("#name", Input).value == "Changed elsewhere"
+        app.screen.query_one("#price", Input).value = "99.99"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        saved = app.backend.sim.catalog.get_product(product.id)
+        assert (saved.name, saved.price_minor, saved.version) == ("Changed elsewhere", 9999, 3)
+
+
+async def test_delete_asks_first_and_cancel_keeps_the_product(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        sku = visible_skus(app)[0]
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.backend.sim.catalog.get_product_by_sku(sku)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert sku not in visible_skus(app)
+        assert app.backend.sim.catalog.count_products(ProductQuery(text=sku, include_inactive=True)) == 0
+
+
+async def test_filter_is_case_insensitive_on_name_and_sku_and_escape_clears_it(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        total = len(visible_skus(app))
+        await pilot.press("slash")
+        await type_text(pilot, "HAMMER")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        names = [str(app.screen.query_one("#products", DataTable).get_row_at(i)[1]) for i in range(len(visible_skus(app)))]
+        assert names and all("hammer" in n.lower() for n in names)
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert len(visible_skus(app)) == total
+        await pilot.press("slash")
+        await type_text(pilot, "kit-")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert visible_skus(app) and all(s.startswith("KIT-") for s in visible_skus(app))
+
+
+async def test_selecting_a_category_in_the_tree_filters_its_subtree(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one("#categories", Tree)
+        tools = next(n for n in tree.root.children if str(n.label) == "Tools")
+        tree.focus()
+        tree.move_cursor(tools)
+        await pilot.press("enter")
+        await settle(pilot)
+        skus = visible_skus(app)
+        assert skus and {s[:3] for s in skus} == {"HAN", "POW"}
+
+
+async def test_new_category_with_c_appears_in_the_tree(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        await type_text(pilot, "Paint")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any(c.name == "Paint" for c in app.backend.sim.catalog.categories())
+        tree = app.screen.query_one("#categories", Tree)
+        assert "Paint" in [str(n.label) for n in tree.root.children]
+
+
+async def test_export_writes_the_current_view_to_a_csv_file(app_factory, tmp_path: Path):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await type_text(pilot, "hammer")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        expected = visible_skus(app)
+        app.screen.query_one("#products", DataTable).focus()
+        await pilot.press("x")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        files = list((tmp_path / "downloads").glob("products-*.csv"))
+        assert len(files) == 1
+        with files[0].open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        assert rows[0] == ["sku", "name", "category", "price", "quantity", "value"]
+        assert [r[0] for r in rows[1:]] == expected
+        assert any("Exported" in str(n.message) for n in app._notifications)
+
+
+async def test_export_button_on_empty_view_writes_header_only(app_factory, tmp_path: Path):
+    app = app_factory(demo=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.click("#export-button")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        (file,) = (tmp_path / "downloads").glob("products-*.csv")
+        assert file.read_text(encoding="utf-8") == "sku,name,category,price,quantity,value\n"
+
+
+async def test_import_dialog_imports_a_good_file_and_refuses_a_bad_one_whole(app_factory, tmp_path: Path):
+    good = tmp_path / "good.csv"
+    good.write_text("sku,name,price,category,quantity\nIMP-1,Imported one,3.00,Garden,2\nIMP-2,Imported two,4.00,,1\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sku,name,price\nIMP-3,Fine,1.00\nIMP-4,Broken,-5\n")
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = app.backend.sim.catalog.count_products(ALL)
+        await pilot.press("i")
+        await settle(pilot)
+        app.screen.query_one("#file", Input).value = str(bad)
+        await pilot.press("enter")
+        await settle(pilot)
+        message = str(app.screen.query_one("#error-form", Static).render())
+        assert "Nothing was imported" in message and "row 2" in message
+        assert app.backend.sim.catalog.count_products(ALL) == before
+        app.screen.query_one("#file", Input).value = str(good)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.backend.sim.catalog.count_products(ALL) == before + 2
+        assert {"IMP-1", "IMP-2"} <= set(visible_skus(app))
+
+
+async def test_list_loads_more_pages_as_the_cursor_nears_the_end(app_factory):
+    app = app_factory(demo=False)
+    from tui_app.bootstrap import seed_demo
+
+    seed_demo(app.backend.sim, products=450)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#products", DataTable)
+        assert table.row_count == 200
+        for _ in range(4):
+            table.move_cursor(row=table.row_count - 1)
+            await settle(pilot)
+        assert table.row_count == 450
+        assert len(set(visible_skus(app))) == 450
+
+
+async def test_help_lists_the_screen_keys_and_escape_closes_it(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        table = app.screen.query_one("#help-keys", DataTable)
+        actions = {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+        assert {"New", "Delete", "Filter", "Export CSV", "Edit", "Help", "Quit"} <= actions
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.query("#products")
+
+
+async def test_palette_offers_every_screen_action(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Products: New", "Products: Delete", "Products: Export CSV", "Products: Import"} <= titles
+
+
+async def test_first_launch_on_an_empty_database_says_demo_data_was_added(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert any("demo data" in str(n.message) for n in app._notifications)
+        assert len(visible_skus(app)) == 50
+
+
+async def test_names_with_markup_characters_are_shown_literally(app_factory):
+    app = app_factory(demo=False)
+    app.backend.sim.catalog.add_product(sku="MK-1", name="[b]Bold[/b] tool", price="1.00")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        question = str(app.screen.query_one(".dialog-text", Static).render())
+        assert "[b]Bold[/b] tool" in question
+        await pilot.press("y")
+        await settle(pilot)
+        assert any("MK-1" in str(n.message) for n in app._notifications)
