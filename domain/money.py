@@ -14,7 +14,7 @@ from domain.errors import ValidationError
 MINOR_DIGITS = 2
 DEFAULT_CURRENCY = "EUR"
 MAX_MINOR = 2**63 - 1  # what a SQL BIGINT holds
-_DECIMAL = re.compile(r"^(-?)(\d{1,19})(?:\.(\d{1,2}))?$")
+_DECIMAL = re.compile(r"^(-?)(\d{1,19})(?:\.(\d{1,2}))?$", re.ASCII)  # ASCII digits only
 
 
 def parse_minor(value: object, *, field: str = "amount", allow_negative: bool = False) -> int:

@@ -6,13 +6,16 @@ ValidationError, so callers see one error type with a stable code.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
+from typing_extensions import NotRequired, TypedDict
+
 import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, StringConstraints, TypeAdapter, model_validator
 
 from domain.errors import ValidationError
-from domain.money import parse_minor
+from domain.money import MAX_MINOR, format_minor, parse_minor
 
 NAME_MAX = 200
 SKU_MAX = 64
@@ -21,7 +24,15 @@ _SKU = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
 MAX_QUANTITY = 2**53  # far beyond any shop; keeps price x quantity inside SQL integers for sane prices
 
 
+_PLAIN_PRICE = re.compile(r"(\d{1,17})(?:\.(\d\d?))?", re.ASCII)
+
+
 def _price(value: Any) -> int:
+    if type(value) is str:  # the common CSV/form case, without parse_minor's general checks
+        match = _PLAIN_PRICE.fullmatch(value)
+        if match is not None:
+            whole, frac = match.groups()
+            return int(whole) * 100 + (0 if frac is None else int(frac) * (1 if len(frac) == 2 else 10))
     return parse_minor(value, field="price")
 
 
@@ -45,14 +56,24 @@ def _blank_is_true(value: Any) -> Any:
 
 
 def _upper_sku(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
+    # Only ASCII: str.upper() would turn "straße" into a valid-looking "STRASSE".
+    return value.strip().upper() if isinstance(value, str) and value.isascii() else value
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX, pattern=_NO_CONTROL)]
 Sku = Annotated[str, BeforeValidator(_upper_sku), StringConstraints(min_length=1, max_length=SKU_MAX, pattern=_SKU)]
 PriceMinor = Annotated[int, BeforeValidator(_price)]
 Quantity = Annotated[int, BeforeValidator(_quantity)]
-CategoryRef = Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX, pattern=_NO_CONTROL)] | int | None
+CategoryRef = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX, pattern=_NO_CONTROL)]
+    | Annotated[int, Strict()]  # an id; True or 1.0 must not quietly become category 1
+    | None,
+    BeforeValidator(_blank_is_none),  # an empty CSV cell means "no category"
+]
 
 
 class CategoryInput(BaseModel):
@@ -71,6 +92,50 @@ class ProductInput(BaseModel):
     category: CategoryRef = None
     quantity: Quantity = 0
     active: Annotated[bool, BeforeValidator(_blank_is_true)] = True
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> ProductInput:
+        check_value_fits(self.price, self.quantity)
+        return self
+
+
+def check_value_fits(price: int, quantity: int) -> None:
+    """price x quantity is computed in SQL (listing, export, value by category): keep it a BIGINT."""
+    if price * quantity > MAX_MINOR:
+        raise ValidationError(f"quantity: price x quantity would exceed {format_minor(MAX_MINOR)}", field="quantity")
+
+
+class ProductRow(TypedDict):
+    """The same fields as ProductInput, validated into a plain dict: the bulk-import fast path
+    (no model instance per row). Both share the field types, so they accept the same rows."""
+
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
+    sku: Sku
+    name: Name
+    price: PriceMinor
+    category: NotRequired[CategoryRef]
+    quantity: NotRequired[Quantity]
+    active: NotRequired[Annotated[bool, BeforeValidator(_blank_is_true)]]
+
+
+_validate_row = TypeAdapter(ProductRow).validate_python
+
+
+def validate_row(row: Any, number: int) -> dict[str, Any]:
+    """Validate one CSV row (numbered from 1); the error names the row and the field.
+
+    Raises: ValidationError.
+    """
+    try:
+        data = _validate_row(row)
+    except (pydantic.ValidationError, ValidationError):
+        validate(ProductInput, dict(row), row=number)  # the same rules, with our message
+        raise ValidationError(f"row {number}: not a valid product", row=number) from None
+    try:
+        check_value_fits(data["price"], data.get("quantity", 0))
+    except ValidationError as e:
+        raise ValidationError(f"row {number}: {e.message}", field=e.field, row=number) from None
+    return data
 
 
 _FIELD_HINTS = {
@@ -109,6 +174,10 @@ def validate(model: type[pydantic.BaseModel], data: dict[str, Any], *, row: int 
     """
     try:
         return model.model_validate(data)
+    except ValidationError as e:  # raised by our own validators (price); pydantic lets it through
+        if row is None:
+            raise
+        raise ValidationError(f"row {row}: {e.message}", field=e.field, row=row) from None
     except pydantic.ValidationError as e:
         field, message = _message(e.errors()[0])
         if row is not None:

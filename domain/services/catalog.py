@@ -13,7 +13,6 @@ from domain.model import Category, CategoryValue, NewProduct, Product, ProductLi
 from domain.model.catalog import ProductCursor, fold_case
 from domain.ports import ExportRow, UnitOfWork
 from domain.services.context import ServiceContext
-from domain.validation import CategoryInput, ProductInput, validate
 
 PRODUCT_CSV_COLUMNS = ("sku", "name", "category", "price", "quantity", "active")
 PRODUCT_CSV_REQUIRED = ("sku", "name", "price")
@@ -31,6 +30,13 @@ class ImportResult:
     @property
     def unchanged(self) -> int:
         return self.rows - self.inserted - self.updated
+
+
+def _validation():
+    """Pydantic costs ~100 ms to import and only writes need it: load it on first use."""
+    from domain import validation
+
+    return validation
 
 
 def _resolve_category(uow: UnitOfWork, ref: str | int | None) -> Category | None:
@@ -55,7 +61,8 @@ class CatalogService:
 
         Raises: ValidationError (name), AlreadyExists (name taken, case-insensitive), NotFound (parent).
         """
-        data = validate(CategoryInput, {"name": name, "parent": parent})
+        v = _validation()
+        data = v.validate(v.CategoryInput, {"name": name, "parent": parent})
         with self._ctx.writing() as uow:
             parent_cat = _resolve_category(uow, data.parent)
             category = uow.categories.add(data.name, parent_cat.id if parent_cat else None)
@@ -74,8 +81,9 @@ class CatalogService:
             current = uow.categories.get(category_id)
             if current is None:
                 raise NotFound(f"category {category_id} does not exist")
-            data = validate(
-                CategoryInput,
+            v = _validation()
+            data = v.validate(
+                v.CategoryInput,
                 {"name": current.name if name is _UNSET else name, "parent": current.parent_id if parent is _UNSET else parent},
             )
             parent_cat = _resolve_category(uow, data.parent)
@@ -123,8 +131,9 @@ class CatalogService:
 
         Raises: ValidationError (any field), AlreadyExists (SKU taken), NotFound (category).
         """
-        data = validate(
-            ProductInput,
+        v = _validation()
+        data = v.validate(
+            v.ProductInput,
             {"sku": sku, "name": name, "price": price, "category": category, "quantity": quantity, "active": active},
         )
         with self._ctx.writing() as uow:
@@ -141,7 +150,8 @@ class CatalogService:
 
         Raises: ValidationError, NotFound, VersionConflict, AlreadyExists (SKU).
         """
-        unknown = set(changes) - set(ProductInput.model_fields)
+        v = _validation()
+        unknown = set(changes) - set(v.ProductInput.model_fields)
         if unknown:
             raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         with self._ctx.writing() as uow:
@@ -162,7 +172,7 @@ class CatalogService:
                 "quantity": current.quantity,
                 "active": current.active,
             }
-            data = validate(ProductInput, base | changes)
+            data = v.validate(v.ProductInput, base | changes)
             cat = _resolve_category(uow, data.category)
             wanted = replace(
                 current,
@@ -248,28 +258,30 @@ class CatalogService:
         inserted = updated = 0
         with self._ctx.writing() as uow:
             category_ids = {fold_case(c.name): c.id for c in uow.categories.list()}
+            known_ids = set(category_ids.values())
 
             def validated() -> Iterator[NewProduct]:
                 nonlocal total
-                model_validate = ProductInput.model_validate
+                validate_row = _validation().validate_row
                 for number, row in enumerate(rows, start=1):
                     total = number
-                    try:
-                        data = model_validate(row)
-                    except Exception:
-                        validate(ProductInput, dict(row), row=number)
-                        raise
+                    data = validate_row(row, number)
                     category_id = None
-                    if data.category:
-                        key = data.category if isinstance(data.category, int) else fold_case(data.category)
-                        category_id = category_ids.get(key) if isinstance(key, str) else key
+                    category = data.get("category")
+                    if category is not None:
+                        category_id = category_ids.get(fold_case(category)) if isinstance(category, str) else (
+                            category if category in known_ids else None
+                        )
                         if category_id is None:
                             raise NotFound(
-                                f"row {number}: category: {data.category!r} does not exist; create it first",
+                                f"row {number}: category: {category!r} does not exist; create it first",
                                 field="category",
                                 row=number,
                             )
-                    yield NewProduct(data.sku, data.name, category_id, data.price, data.quantity, data.active)
+                    yield NewProduct(
+                        data["sku"], data["name"], category_id, data["price"], data.get("quantity", 0),
+                        data.get("active", True),
+                    )
                     if progress is not None and number % IMPORT_BATCH == 0:
                         progress(number)
 

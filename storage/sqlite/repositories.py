@@ -199,8 +199,9 @@ class SqliteProducts(_Repo):
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
         where, params = _where(self._tenant, query)
         if after is not None:
-            where += " AND (lower(p.name), p.id) > (?, ?)"
-            params.extend((after.name_key, after.id))
+            # Spelled out so SQLite seeks into the index; the row value (lower(name), id) > (?, ?) is only filtered.
+            where += " AND lower(p.name) >= ? AND (lower(p.name) > ? OR p.id > ?)"
+            params.extend((after.name_key, after.name_key, after.id))
         rows = self._run(f"{_LISTING_SELECT}{where} ORDER BY lower(p.name), p.id LIMIT ?", (*params, limit))
         make = ProductListing._make
         return [make(r[:7] + (bool(r[7]), r[8])) for r in rows]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from domain.errors import Corrupt, StorageError, UnsupportedVersion, ValidationError
+from domain.errors import Busy, Corrupt, DomainError, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
 from storage.sqlite.repositories import SqliteAudit, SqliteCategories, SqliteProducts, SqliteUsers
@@ -42,6 +42,9 @@ def parse_url(url: str) -> SqliteOptions:
     path, _, query = rest.partition("?")
     if not path:
         raise ValidationError("sqlite URL has no file path", field="db")
+    if path == ":memory:":
+        # every pooled connection would get its own empty database (and Alembic a file named ':memory:')
+        raise ValidationError(f"sqlite URL needs a file path, not {path!r}; use memory:// for a throwaway store", field="db")
     opts: dict[str, object] = {"path": os.path.expanduser(path)}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key == "synchronous" and value.upper() in _SYNC_LEVELS:
@@ -82,6 +85,8 @@ class SqliteStore:
                 timeout=self.options.busy_timeout_ms / 1000,
                 cached_statements=256,
             )
+            if self.options.migrate:  # migrate=no means "inspect, change nothing", journal mode included
+                conn.execute("PRAGMA journal_mode=WAL")  # persistent; a no-op once set, repairs files made elsewhere
             conn.execute(f"PRAGMA synchronous={self.options.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={self.options.busy_timeout_ms}")
@@ -136,6 +141,10 @@ class SqliteUnitOfWork:
         local = self._store._local
         outer = getattr(local, "conn", None)
         self._nested = outer is not None
+        if self._nested and self._write and not local.write:
+            # SQLite would upgrade the read snapshot to a write lock without waiting: a busy error
+            # under load. Services never nest this way; refuse it loudly instead of failing randomly.
+            raise StorageError("a write unit of work cannot start inside a read one on the same thread")
         conn = outer if outer is not None else self._store._checkout()
         self._conn = conn
         try:
@@ -145,7 +154,7 @@ class SqliteUnitOfWork:
                 conn.execute(f"SAVEPOINT {self._savepoint}")
             else:
                 conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
-                local.conn, local.depth = conn, 0
+                local.conn, local.depth, local.write = conn, 0, self._write
         except sqlite3.Error as e:
             if not self._nested:
                 self._store._checkin(conn)
@@ -208,8 +217,16 @@ def current_revision(conn: sqlite3.Connection) -> str | None:
             return None
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.DatabaseError as e:
-        raise Corrupt(f"cannot read the database: {e}") from e
+        raise _unreadable(e) from e
+    if row is None and tables - {"sqlite_sequence", "alembic_version"}:
+        raise UnsupportedVersion("this SQLite file has tables but an empty schema stamp (alembic_version); open another file")
     return row[0] if row else None
+
+
+def _unreadable(e: sqlite3.DatabaseError) -> DomainError:
+    """A lock held by another process is `busy`, not damage; anything else unreadable is `corrupt`."""
+    translated = translate(e)
+    return translated if isinstance(translated, Busy) else Corrupt(f"cannot read the database: {e}")
 
 
 def prepare_schema(options: SqliteOptions) -> tuple[bool, str]:
@@ -242,10 +259,18 @@ def prepare_schema(options: SqliteOptions) -> tuple[bool, str]:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
             except sqlite3.DatabaseError as e:
-                raise Corrupt(f"cannot read the database: {e}") from e
+                raise _unreadable(e) from e
             if revision is not None:
                 backup_file(conn, f"{path}.pre-{migrations.HEAD}-{time.strftime('%Y%m%d-%H%M%S')}.bak")
-            migrations.upgrade(f"sqlite:///{os.path.abspath(path)}")
+            try:
+                migrations.upgrade(f"sqlite:///{os.path.abspath(path)}?timeout={options.busy_timeout_ms / 1000}")
+            except Exception as e:  # sqlalchemy/alembic errors must not cross the storage boundary
+                orig = getattr(e, "orig", None)
+                if isinstance(orig, sqlite3.Error) and isinstance(translate(orig), Busy):
+                    raise Busy("the database is busy with another writer; the schema upgrade did not run") from e
+                raise StorageError(
+                    f"the schema upgrade to revision {migrations.HEAD} failed and was rolled back: {orig or e}"
+                ) from e
             return revision is None, migrations.HEAD
     finally:
         conn.close()
