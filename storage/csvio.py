@@ -31,7 +31,7 @@ def safe_cell(text: str | None) -> str:
 
 def write_products_csv(rows: Iterable[ExportRow], out: TextIO) -> int:
     """Write the header and every row; returns the number of data rows. Constant memory."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; also makes cells holding CR or LF quoted
     writer.writerow(PRODUCT_EXPORT_HEADER)
     count = 0
     write = writer.writerow

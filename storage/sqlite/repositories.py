@@ -13,6 +13,7 @@ from domain.ports import ExportRow
 from storage.sqlite.errors import translate
 
 STREAM_CHUNK = 2000
+_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class _Repo:
@@ -220,14 +221,30 @@ class SqliteProducts(_Repo):
             raise translate(e) from e
 
     def value_by_category(self) -> list[CategoryValue]:
-        rows = self._run(
+        sql = (
             "SELECT p.category_id, c.name, COUNT(*), SUM(p.quantity), SUM(p.price_minor * p.quantity)"
             " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
             " WHERE p.tenant_id = ? AND p.active GROUP BY p.category_id"
-            " ORDER BY c.name IS NULL, lower(c.name)",
-            (self._tenant,),
+            " ORDER BY c.name IS NULL, lower(c.name)"
         )
-        return [CategoryValue(*r) for r in rows]
+        try:
+            return [CategoryValue(*r) for r in self._conn.execute(sql, (self._tenant,))]
+        except sqlite3.OperationalError as e:
+            if "integer overflow" not in str(e):
+                raise translate(e) from e
+        # A total beyond 2**63-1 minor units: SQLite's SUM cannot hold it, Python's int can.
+        totals: dict[int | None, list[Any]] = {}
+        for cat_id, cat_name, qty, value in self._run(
+            "SELECT p.category_id, c.name, p.quantity, p.price_minor * p.quantity"
+            " FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.tenant_id = ? AND p.active",
+            (self._tenant,),
+        ):
+            t = totals.setdefault(cat_id, [cat_name, 0, 0, 0])
+            t[1] += 1
+            t[2] += qty
+            t[3] += value
+        ordered = sorted(totals.items(), key=lambda kv: (kv[1][0] is None, (kv[1][0] or "").translate(_FOLD)))
+        return [CategoryValue(cat_id, name, n, qty, value) for cat_id, (name, n, qty, value) in ordered]
 
     def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:
         tenant = self._tenant

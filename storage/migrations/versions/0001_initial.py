@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("parent_id", sa.Integer, sa.ForeignKey("categories.id", ondelete="RESTRICT"), nullable=True),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+        sqlite_autoincrement=True,  # ids are never reused (PostgreSQL identities never are)
     )
     op.create_index("ux_categories_tenant_name", "categories", ["tenant_id", sa.text("lower(name)")], unique=True)
     op.create_index("ix_categories_parent", "categories", ["parent_id"])
@@ -44,6 +45,8 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.CheckConstraint("price_minor >= 0", name="ck_products_price_not_negative"),
         sa.CheckConstraint("quantity >= 0", name="ck_products_quantity_not_negative"),
+        # A stale edit (id, version 1) must never land on a newer product that got a deleted id.
+        sqlite_autoincrement=True,
     )
     op.create_index("ux_products_tenant_sku", "products", ["tenant_id", "sku"], unique=True)
     # Name order and the text filter walk this expression index instead of sorting.
@@ -68,6 +71,7 @@ def upgrade() -> None:
         sa.Column("before", sa.Text, nullable=True),
         sa.Column("after", sa.Text, nullable=True),
         sa.Column("request_key", sa.String(200), nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_audit_log_tenant_id", "audit_log", ["tenant_id", "id"])
 
