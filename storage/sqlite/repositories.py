@@ -13,6 +13,7 @@ from domain.ports import ExportRow
 from storage.sqlite.errors import translate
 
 STREAM_CHUNK = 2000
+_IN_CHUNK = 900  # SKUs per IN (...) lookup: well under SQLite's bound-parameter limit
 _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -101,16 +102,6 @@ _LISTING_SELECT = (
 _EXPORT_SELECT = (
     "SELECT p.sku, p.name, c.name, p.price_minor, p.quantity, p.price_minor * p.quantity"
     " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
-)
-_UPSERT = (
-    "INSERT INTO products (tenant_id, sku, name, category_id, price_minor, quantity, active, version)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
-    " ON CONFLICT (tenant_id, sku) DO UPDATE SET"
-    " name = excluded.name, category_id = excluded.category_id, price_minor = excluded.price_minor,"
-    " quantity = excluded.quantity, active = excluded.active, version = products.version + 1"
-    " WHERE products.name IS NOT excluded.name OR products.category_id IS NOT excluded.category_id"
-    " OR products.price_minor IS NOT excluded.price_minor OR products.quantity IS NOT excluded.quantity"
-    " OR products.active IS NOT excluded.active"
 )
 
 
@@ -247,19 +238,55 @@ class SqliteProducts(_Repo):
         return [CategoryValue(cat_id, name, n, qty, value) for cat_id, (name, n, qty, value) in ordered]
 
     def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:
+        # Not INSERT ... ON CONFLICT DO UPDATE: with foreign_keys=ON, SQLite's upsert costs twice a
+        # plain INSERT per row. Look the batch's SKUs up once, INSERT the new, UPDATE the changed.
+        inserted = updated = 0
+        distinct: dict[str, NewProduct] = {}
+        for r in rows:
+            if r.sku in distinct:  # the same SKU again: apply what came before first, row-by-row semantics
+                ins, upd = self._upsert_distinct(distinct)
+                inserted, updated, distinct = inserted + ins, updated + upd, {}
+            distinct[r.sku] = r
+        ins, upd = self._upsert_distinct(distinct)
+        return inserted + ins, updated + upd
+
+    def _upsert_distinct(self, latest: dict[str, NewProduct]) -> tuple[int, int]:
         tenant = self._tenant
-        batch = [(tenant, r.sku, r.name, r.category_id, r.price_minor, r.quantity, r.active) for r in rows]
-        for category_id in {b[3] for b in batch} - {None}:
+        if not latest:
+            return 0, 0
+        for category_id in {r.category_id for r in latest.values()} - {None}:
             self._check_category(category_id)
-        before_max = self._run("SELECT COALESCE(MAX(id), 0) FROM products").fetchone()[0]
-        before_changes = self._conn.total_changes
+        stored: dict[str, tuple[Any, ...]] = {}
+        skus = list(latest)
+        for i in range(0, len(skus), _IN_CHUNK):
+            chunk = skus[i:i + _IN_CHUNK]
+            for row in self._run(
+                "SELECT sku, id, name, category_id, price_minor, quantity, active FROM products"
+                f" WHERE tenant_id = ? AND sku IN ({', '.join('?' * len(chunk))})",
+                (tenant, *chunk),
+            ):
+                stored[row[0]] = row
+        inserts, updates = [], []
+        for sku, r in latest.items():
+            old = stored.get(sku)
+            if old is None:
+                inserts.append((tenant, sku, r.name, r.category_id, r.price_minor, r.quantity, r.active))
+            elif old[2:] != (r.name, r.category_id, r.price_minor, r.quantity, int(r.active)):
+                updates.append((r.name, r.category_id, r.price_minor, r.quantity, r.active, old[1]))
         try:
-            self._conn.executemany(_UPSERT, batch)
+            self._conn.executemany(
+                "INSERT INTO products (tenant_id, sku, name, category_id, price_minor, quantity, active, version)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+                inserts,
+            )
+            self._conn.executemany(
+                "UPDATE products SET name = ?, category_id = ?, price_minor = ?, quantity = ?, active = ?,"
+                " version = version + 1 WHERE id = ?",
+                updates,
+            )
         except sqlite3.Error as e:
             raise translate(e) from e
-        changed = self._conn.total_changes - before_changes
-        inserted = self._run("SELECT COUNT(*) FROM products WHERE id > ?", (before_max,)).fetchone()[0]
-        return inserted, changed - inserted
+        return len(inserts), len(updates)
 
 
 class SqliteUsers(_Repo):
