@@ -159,11 +159,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     try:
         category_ids: tuple[int, ...] = ()
         if args.category:
-            category = next((c for c in backend.sim.catalog.categories() if c.name.lower() == args.category.lower()), None)
-            if category is None:
-                from domain.errors import NotFound
-
-                raise NotFound(f"category {args.category!r} does not exist", field="category")
+            category = backend.sim.catalog.find_category(args.category)
             category_ids = backend.sim.catalog.category_subtree(category.id)
         query = ProductQuery(text=args.filter, category_ids=category_ids, include_inactive=args.all)
         if args.out:

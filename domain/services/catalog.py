@@ -112,6 +112,17 @@ class CatalogService:
         with self._ctx.reading() as uow:
             return uow.categories.list()
 
+    def find_category(self, ref: str | int) -> Category:
+        """A category by name (case-insensitive) or id.
+
+        Raises: NotFound.
+        """
+        with self._ctx.reading() as uow:
+            found = _resolve_category(uow, ref)
+        if found is None:
+            raise NotFound("category: give a name or an id", field="category")
+        return found
+
     def category_subtree(self, category_id: int) -> tuple[int, ...]:
         """The category and all its descendants, for filtering by a branch of the tree."""
         return tuple(sorted(_subtree(self.categories(), category_id)))

@@ -59,7 +59,7 @@ class ProductsScreen(AppScreen):
         self._query = ProductQuery()
         self._generation = 0
         self._rows: list[ProductListing] = []
-        self._total = 0
+        self._total: int | None = 0  # None while the count of a new query is on its way
         self._loading_more = False
         self._categories: list[Category] = []
         self._selected_category: int | None = None
@@ -112,11 +112,11 @@ class ProductsScreen(AppScreen):
     @work(thread=True, exclusive=True, group="products-load", exit_on_error=False)
     def _load_page(self, query: ProductQuery, after: ProductCursor | None, generation: int, append: bool) -> None:
         rows = self.catalog.find_products(query, after, PAGE_SIZE)
-        total = summary = None
-        if not append:
+        self.post_message(ProductsLoaded(generation, rows, append))
+        if not append:  # totals scan every matching row: show the page first, then them
             total = self.catalog.count_products(query)
             summary = self.catalog.value_by_category()
-        self.post_message(ProductsLoaded(generation, rows, append, total, summary))
+            self.post_message(ProductsLoaded(generation, [], True, total, summary))
 
     @work(thread=True, exclusive=True, group="categories-load", exit_on_error=False)
     def _load_categories(self) -> None:
@@ -131,6 +131,7 @@ class ProductsScreen(AppScreen):
         self._loading_more = False
         if not message.append:
             self._rows = []
+            self._total = None
             table.clear()
         self._rows.extend(message.rows)
         for row in message.rows:
@@ -157,6 +158,9 @@ class ProductsScreen(AppScreen):
 
     def _show_status(self) -> None:
         filtered = bool(self._query.text.strip()) or self._selected_category is not None
+        if self._total is None:
+            self.query_one("#status", Static).update(Text(f"{len(self._rows):,}{'+' if self._has_more() else ''} products · counting…"))
+            return
         if self._total == 0 and not filtered and not self._query.include_inactive:
             self.query_one("#status", Static).update(
                 Text("No products yet: n adds one, c adds a category, i imports a CSV, a shows inactive ones")
@@ -172,6 +176,11 @@ class ProductsScreen(AppScreen):
             parts.append(f"in {name}")
         parts.append("inactive shown" if self._query.include_inactive else "active only (a: show inactive)")
         self.query_one("#status", Static).update(Text(" · ".join(parts)))
+
+    def _has_more(self) -> bool:
+        if self._total is None:  # not counted yet: a full page means there may be more
+            return len(self._rows) > 0 and len(self._rows) % PAGE_SIZE == 0
+        return len(self._rows) < self._total
 
     def _show_summary(self, values: list[CategoryValue]) -> None:
         total = sum(v.value_minor for v in values)
@@ -203,7 +212,7 @@ class ProductsScreen(AppScreen):
     def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
         if (
             not self._loading_more
-            and len(self._rows) < self._total
+            and self._has_more()
             and event.cursor_row >= len(self._rows) - PREFETCH_MARGIN
         ):
             self._loading_more = True
