@@ -59,7 +59,53 @@ class InUse(DomainError):
 
 
 class IdempotencyConflict(DomainError):
+    """The idempotency key was used before for a different request."""
+
     code = "idempotency_conflict"
+
+
+class SameAccount(DomainError):
+    code = "same_account"
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+
+
+class AccountClosed(DomainError):
+    code = "account_closed"
+
+
+class AccountFrozen(DomainError):
+    code = "account_frozen"
+
+
+class CurrencyMismatch(DomainError):
+    code = "currency_mismatch"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+
+class NotPending(DomainError):
+    """Post or void of a transfer that is not a pending one."""
+
+    code = "not_pending"
+
+
+class AlreadyPosted(DomainError):
+    code = "already_posted"
+
+
+class AlreadyVoided(DomainError):
+    code = "already_voided"
+
+
+class Expired(DomainError):
+    """The pending transfer passed its timeout; its funds were released."""
+
+    code = "expired"
 
 
 class Busy(DomainError):

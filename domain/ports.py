@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
 
 # Columns of a streamed product export, in order: sku, name, category, price_minor, quantity, value_minor.
@@ -95,6 +96,73 @@ class AuditLog(Protocol):
         """Newest first."""
 
 
+class AccountRepository(Protocol):
+    def add(self, account: NewAccount) -> Account:
+        """Raises: AlreadyExists (name taken in this tenant, case-insensitive)."""
+
+    def get(self, account_id: int) -> Account | None: ...
+
+    def get_by_name(self, name: str) -> Account | None:
+        """Case-insensitive lookup."""
+
+    def system_account(self, currency: str) -> Account | None:
+        """The tenant's cash account for a currency, if it was created."""
+
+    def list(self) -> list[Account]:
+        """Every account, ordered by name."""
+
+    def update(self, account: Account, expected_version: int) -> Account:
+        """Store name, overdraft limit and status if the version is still `expected_version`.
+
+        Raises: VersionConflict, NotFound, AlreadyExists.
+        """
+
+    def apply(
+        self,
+        account_id: int,
+        *,
+        debits_posted: int = 0,
+        credits_posted: int = 0,
+        debits_pending: int = 0,
+        credits_pending: int = 0,
+        guard: bool = False,
+    ) -> int | None:
+        """Add the deltas in one guarded statement and return the posted balance after.
+
+        With `guard`, the change is made only if the account is open and, for a limited account,
+        debits (posted + pending) stay within credits posted plus the overdraft limit; otherwise
+        nothing changes and None is returned. This keeps balances right even when the check in
+        the service raced with another writer.
+        """
+
+    def totals(self) -> LedgerTotals:
+        """The four running totals summed over every account of the tenant."""
+
+
+class TransferRepository(Protocol):
+    def add(self, transfer: NewTransfer) -> Transfer:
+        """Append to the ledger. Raises: AlreadyExists (idempotency key or a second resolution)."""
+
+    def get(self, transfer_id: int) -> Transfer | None: ...
+
+    def get_by_key(self, idempotency_key: str) -> Transfer | None: ...
+
+    def resolution(self, pending_id: int) -> Transfer | None:
+        """The post, void or expire transfer that resolved a pending one, if any."""
+
+    def unresolved_pending(self, expired_before: str | None = None) -> list[Transfer]:
+        """Pending transfers with no resolution; with `expired_before`, only those past their timeout."""
+
+    def count_by_actor_since(self, actor: str, since: str) -> int:
+        """Transfers written by `actor` at or after `since` (rate limiting)."""
+
+    def statement(self, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
+        """The account's transfers, newest first, strictly before `before_id` (keyset pages)."""
+
+    def stream(self) -> Iterator[Transfer]:
+        """Every transfer of the tenant in id order, in chunks (for `check`)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
 
@@ -102,6 +170,8 @@ class UnitOfWork(Protocol):
     products: ProductRepository
     users: UserRepository
     audit: AuditLog
+    accounts: AccountRepository
+    transfers: TransferRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

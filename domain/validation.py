@@ -76,6 +76,54 @@ CategoryRef = Annotated[
 ]
 
 
+def _amount(value: Any) -> int:
+    return parse_minor(value, field="amount")
+
+
+def _limit(value: Any) -> int:
+    return parse_minor(value, field="overdraft_limit")
+
+
+def _opening(value: Any) -> int:
+    return parse_minor(value, field="opening_balance")
+
+
+Currency = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+                     StringConstraints(pattern=r"^[A-Z]{3}$")]
+Memo = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+
+
+class AccountInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    kind: Annotated[str, StringConstraints(pattern=r"^(customer|shop|supplier)$")]
+    currency: Currency = "EUR"
+    opening_balance: Annotated[int, BeforeValidator(_opening)] = 0
+    overdraft_limit: Annotated[int, BeforeValidator(_limit)] = 0
+
+
+class AccountNameInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+
+
+class OverdraftLimitInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    overdraft_limit: Annotated[int, BeforeValidator(_limit)]
+
+
+class TransferInput(BaseModel):
+    """The client-side parts of a transfer request (accounts are resolved by the service)."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[int, BeforeValidator(_amount)]
+    memo: Memo = ""
+    idempotency_key: IdempotencyKey | None = None
+    pending: Annotated[bool, Strict()] = False
+    timeout_seconds: Annotated[int, Strict()] | None = None
+
+
 class CategoryInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
@@ -139,6 +187,12 @@ def validate_row(row: Any, number: int) -> dict[str, Any]:
 
 
 _FIELD_HINTS = {
+    "kind": "one of customer, shop, supplier",
+    "currency": "a three-letter code like EUR",
+    "memo": "at most 500 characters, no control characters",
+    "idempotency_key": "1-200 printable characters without spaces",
+    "pending": "true or false",
+    "timeout_seconds": "a whole number of seconds",
     "sku": f"letters, digits and . _ - / only, starting with a letter or digit, at most {SKU_MAX} characters",
     "quantity": "a whole number of units, 0 or more",
     "active": "yes/no, true/false or 1/0",

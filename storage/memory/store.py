@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionConflict
+from domain.model.bank import OPEN, PENDING, Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.catalog import ProductCursor, fold_case
 from domain.ports import ExportRow
@@ -21,6 +22,10 @@ class _TenantData:
     sku_index: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    accounts: dict[int, Account] = field(default_factory=dict)
+    transfers: dict[int, Transfer] = field(default_factory=dict)
+    transfer_keys: dict[str, int] = field(default_factory=dict)
+    resolutions: dict[int, int] = field(default_factory=dict)  # pending id -> resolving transfer id
 
 
 class _Undo:
@@ -62,7 +67,7 @@ class MemoryStore:
         self.url = url
         self._lock = threading.RLock()
         self._tenants: dict[str, _TenantData] = {}
-        self._ids = {"category": 0, "product": 0, "user": 0, "audit": 0}
+        self._ids = {"category": 0, "product": 0, "user": 0, "audit": 0, "account": 0, "transfer": 0}
         self._undo: _Undo | None = None
         self._closed = False
 
@@ -102,6 +107,8 @@ class MemoryUnitOfWork:
         self.products = _Products(store, data)
         self.users = _Users(store, data)
         self.audit = _Audit(store, data)
+        self.accounts = _Accounts(store, data)
+        self.transfers = _Transfers(store, data)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -318,3 +325,120 @@ class _Audit(_Repo):
 
     def latest(self, limit: int) -> list[AuditEntry]:
         return list(reversed(self._data.audit[-limit:])) if limit > 0 else []
+
+
+class _Accounts(_Repo):
+    def add(self, account: NewAccount) -> Account:
+        if self.get_by_name(account.name) is not None:
+            raise AlreadyExists(f"an account named {account.name!r} already exists", field="name")
+        new = Account(self._store._next_id("account"), account.name, account.kind, account.currency, 0, 0, 0, 0,
+                      account.overdraft_limit, OPEN, 1)
+        self._undo.set_item(self._data.accounts, new.id, new)
+        return new
+
+    def get(self, account_id: int) -> Account | None:
+        return self._data.accounts.get(account_id)
+
+    def get_by_name(self, name: str) -> Account | None:
+        wanted = fold_case(name)
+        return next((a for a in self._data.accounts.values() if fold_case(a.name) == wanted), None)
+
+    def system_account(self, currency: str) -> Account | None:
+        return next((a for a in self._data.accounts.values() if a.kind == "system" and a.currency == currency), None)
+
+    def list(self) -> list[Account]:
+        return sorted(self._data.accounts.values(), key=lambda a: (fold_case(a.name), a.id))
+
+    def update(self, account: Account, expected_version: int) -> Account:
+        current = self._data.accounts.get(account.id)
+        if current is None:
+            raise NotFound(f"account {account.id} does not exist")
+        if current.version != expected_version:
+            raise VersionConflict(f"{current.name} was changed by someone else; reload and try again")
+        other = self.get_by_name(account.name)
+        if other is not None and other.id != account.id:
+            raise AlreadyExists(f"an account named {account.name!r} already exists", field="name")
+        updated = replace(current, name=account.name, overdraft_limit=account.overdraft_limit, status=account.status,
+                          version=current.version + 1)
+        self._undo.set_item(self._data.accounts, account.id, updated)
+        return updated
+
+    def apply(self, account_id: int, *, debits_posted: int = 0, credits_posted: int = 0, debits_pending: int = 0,
+              credits_pending: int = 0, guard: bool = False) -> int | None:
+        a = self._data.accounts.get(account_id)
+        if a is None:
+            raise NotFound(f"account {account_id} does not exist")
+        new = replace(a, debits_posted=a.debits_posted + debits_posted, credits_posted=a.credits_posted + credits_posted,
+                      debits_pending=a.debits_pending + debits_pending, credits_pending=a.credits_pending + credits_pending)
+        if guard and (a.status != OPEN or (
+            new.limited and new.debits_posted + new.debits_pending > new.credits_posted + new.overdraft_limit
+        )):
+            return None
+        self._undo.set_item(self._data.accounts, account_id, new)
+        return new.balance
+
+    def totals(self) -> LedgerTotals:
+        t = [0, 0, 0, 0]
+        for a in self._data.accounts.values():
+            t = [t[0] + a.debits_posted, t[1] + a.credits_posted, t[2] + a.debits_pending, t[3] + a.credits_pending]
+        return LedgerTotals(*t)
+
+
+class _Transfers(_Repo):
+    def add(self, transfer: NewTransfer) -> Transfer:
+        if transfer.idempotency_key in self._data.transfer_keys:
+            raise AlreadyExists(f"idempotency key {transfer.idempotency_key!r} was used already", field="idempotency_key")
+        if transfer.pending_id is not None and transfer.pending_id in self._data.resolutions:
+            raise AlreadyExists(f"transfer {transfer.pending_id} is already resolved")
+        new = Transfer(self._store._next_id("transfer"), *transfer)
+        self._undo.set_item(self._data.transfers, new.id, new)
+        self._undo.set_item(self._data.transfer_keys, new.idempotency_key, new.id)
+        if new.pending_id is not None:
+            self._undo.set_item(self._data.resolutions, new.pending_id, new.id)
+        return new
+
+    def get(self, transfer_id: int) -> Transfer | None:
+        return self._data.transfers.get(transfer_id)
+
+    def get_by_key(self, idempotency_key: str) -> Transfer | None:
+        found = self._data.transfer_keys.get(idempotency_key)
+        return None if found is None else self._data.transfers[found]
+
+    def resolution(self, pending_id: int) -> Transfer | None:
+        found = self._data.resolutions.get(pending_id)
+        return None if found is None else self._data.transfers[found]
+
+    def unresolved_pending(self, expired_before: str | None = None) -> list[Transfer]:
+        return [
+            t for t in sorted(self._data.transfers.values(), key=lambda t: t.id)
+            if t.kind == PENDING and t.id not in self._data.resolutions
+            and (expired_before is None or (t.expires_at is not None and t.expires_at <= expired_before))
+        ]
+
+    def count_by_actor_since(self, actor: str, since: str) -> int:
+        return sum(1 for t in self._data.transfers.values() if t.actor == actor and t.created_at >= since)
+
+    def statement(self, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
+        lines: list[StatementLine] = []
+        for t in sorted(self._data.transfers.values(), key=lambda t: -t.id):
+            if before_id is not None and t.id >= before_id:
+                continue
+            if account_id not in (t.debit_account_id, t.credit_account_id):
+                continue
+            lines.append(_statement_line(t, account_id, self._data.accounts))
+            if len(lines) == limit:
+                break
+        return lines
+
+    def stream(self) -> Iterator[Transfer]:
+        yield from sorted(self._data.transfers.values(), key=lambda t: t.id)
+
+
+def _statement_line(t: Transfer, account_id: int, accounts: dict[int, Account]) -> StatementLine:
+    incoming = t.credit_account_id == account_id
+    other = accounts.get(t.debit_account_id if incoming else t.credit_account_id)
+    return StatementLine(
+        t.id, t.created_at, t.kind, other.name if other else "?", t.memo,
+        t.amount_minor if incoming else -t.amount_minor,
+        t.credit_balance_after if incoming else t.debit_balance_after, t.kind == PENDING,
+    )

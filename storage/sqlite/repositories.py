@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
 from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
 from domain.ports import ExportRow
 from storage.sqlite.errors import translate
@@ -332,3 +333,164 @@ class SqliteAudit(_Repo):
             (self._tenant, limit),
         )
         return [AuditEntry(*r) for r in rows]
+
+
+_ACCOUNT_COLS = (
+    "id, name, kind, currency, debits_posted, credits_posted, debits_pending, credits_pending, overdraft_limit,"
+    " status, version"
+)
+_TRANSFER_COLS = (
+    "id, kind, debit_account_id, credit_account_id, amount_minor, currency, pending_id, expires_at, memo,"
+    " idempotency_key, actor, created_at, debit_balance_after, credit_balance_after"
+)
+
+
+class SqliteAccounts(_Repo):
+    def add(self, account: NewAccount) -> Account:
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO accounts (tenant_id, name, kind, currency, overdraft_limit) VALUES (?, ?, ?, ?, ?)",
+                (self._tenant, account.name, account.kind, account.currency, account.overdraft_limit),
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise AlreadyExists(f"an account named {account.name!r} already exists", field="name") from e
+            raise translate(e) from e
+        return Account(cur.lastrowid, account.name, account.kind, account.currency, 0, 0, 0, 0,  # type: ignore[arg-type]
+                       account.overdraft_limit, "open", 1)
+
+    def _one(self, where: str, params: tuple[Any, ...]) -> Account | None:
+        row = self._run(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE tenant_id = ? AND {where}", (self._tenant, *params)).fetchone()
+        return Account(*row) if row else None
+
+    def get(self, account_id: int) -> Account | None:
+        return self._one("id = ?", (account_id,))
+
+    def get_by_name(self, name: str) -> Account | None:
+        return self._one("lower(name) = lower(?)", (name,))
+
+    def system_account(self, currency: str) -> Account | None:
+        return self._one("kind = 'system' AND currency = ? ORDER BY id LIMIT 1", (currency,))
+
+    def list(self) -> list[Account]:
+        rows = self._run(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE tenant_id = ? ORDER BY lower(name), id", (self._tenant,))
+        return [Account(*r) for r in rows]
+
+    def update(self, account: Account, expected_version: int) -> Account:
+        try:
+            cur = self._conn.execute(
+                "UPDATE accounts SET name = ?, overdraft_limit = ?, status = ?, version = version + 1"
+                " WHERE tenant_id = ? AND id = ? AND version = ?",
+                (account.name, account.overdraft_limit, account.status, self._tenant, account.id, expected_version),
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise AlreadyExists(f"an account named {account.name!r} already exists", field="name") from e
+            raise translate(e) from e
+        if cur.rowcount == 0:
+            if self.get(account.id) is None:
+                raise NotFound(f"account {account.id} does not exist")
+            raise VersionConflict(f"{account.name} was changed by someone else; reload and try again")
+        found = self.get(account.id)
+        assert found is not None
+        return found
+
+    def apply(self, account_id: int, *, debits_posted: int = 0, credits_posted: int = 0, debits_pending: int = 0,
+              credits_pending: int = 0, guard: bool = False) -> int | None:
+        sql = (
+            "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ?,"
+            " debits_pending = debits_pending + ?, credits_pending = credits_pending + ?"
+            " WHERE tenant_id = ? AND id = ?"
+        )
+        params: tuple[Any, ...] = (debits_posted, credits_posted, debits_pending, credits_pending, self._tenant, account_id)
+        if guard:  # re-checked in the same statement that changes the totals: no race can slip past it
+            sql += (
+                " AND status = 'open' AND (kind = 'system'"
+                " OR debits_posted + ? + debits_pending + ? <= credits_posted + ? + overdraft_limit)"
+            )
+            params += (debits_posted, debits_pending, credits_posted)
+        row = self._run(sql + " RETURNING credits_posted - debits_posted", params).fetchone()
+        return None if row is None else row[0]
+
+    def totals(self) -> LedgerTotals:
+        row = self._run(
+            "SELECT COALESCE(SUM(debits_posted), 0), COALESCE(SUM(credits_posted), 0), COALESCE(SUM(debits_pending), 0),"
+            " COALESCE(SUM(credits_pending), 0) FROM accounts WHERE tenant_id = ?", (self._tenant,),
+        ).fetchone()
+        return LedgerTotals(*row)
+
+
+class SqliteTransfers(_Repo):
+    def add(self, transfer: NewTransfer) -> Transfer:
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO transfers (tenant_id, kind, debit_account_id, credit_account_id, amount_minor, currency,"
+                " pending_id, expires_at, memo, idempotency_key, actor, created_at, debit_balance_after,"
+                " credit_balance_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self._tenant, *transfer),
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise AlreadyExists(f"transfer already recorded ({e})", field="idempotency_key") from e
+            raise translate(e) from e
+        return Transfer(cur.lastrowid, *transfer)  # type: ignore[arg-type]
+
+    def _one(self, where: str, params: tuple[Any, ...]) -> Transfer | None:
+        row = self._run(f"SELECT {_TRANSFER_COLS} FROM transfers WHERE tenant_id = ? AND {where}", (self._tenant, *params)).fetchone()
+        return Transfer(*row) if row else None
+
+    def get(self, transfer_id: int) -> Transfer | None:
+        return self._one("id = ?", (transfer_id,))
+
+    def get_by_key(self, idempotency_key: str) -> Transfer | None:
+        return self._one("idempotency_key = ?", (idempotency_key,))
+
+    def resolution(self, pending_id: int) -> Transfer | None:
+        return self._one("pending_id = ?", (pending_id,))
+
+    def unresolved_pending(self, expired_before: str | None = None) -> list[Transfer]:
+        sql = (
+            f"SELECT {_TRANSFER_COLS} FROM transfers t WHERE tenant_id = ? AND kind = 'pending'"
+            " AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = t.id)"
+        )
+        params: tuple[Any, ...] = (self._tenant,)
+        if expired_before is not None:
+            sql += " AND expires_at IS NOT NULL AND expires_at <= ?"
+            params += (expired_before,)
+        return [Transfer(*r) for r in self._run(sql + " ORDER BY id", params)]
+
+    def count_by_actor_since(self, actor: str, since: str) -> int:
+        return self._run(
+            "SELECT COUNT(*) FROM transfers WHERE tenant_id = ? AND actor = ? AND created_at >= ?",
+            (self._tenant, actor, since),
+        ).fetchone()[0]
+
+    def statement(self, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
+        before = before_id if before_id is not None else 2**62
+        # Two ordered index ranges (as debit, as credit), each cut at `limit`, merged: O(page), not O(history).
+        side = (
+            "SELECT id FROM transfers WHERE tenant_id = ? AND {col} = ? AND id < ? ORDER BY id DESC LIMIT ?"
+        )
+        rows = self._run(
+            "SELECT t.id, t.created_at, t.kind, a.name, t.memo,"
+            " CASE WHEN t.credit_account_id = ? THEN t.amount_minor ELSE -t.amount_minor END,"
+            " CASE WHEN t.credit_account_id = ? THEN t.credit_balance_after ELSE t.debit_balance_after END,"
+            " t.kind = 'pending'"
+            " FROM transfers t JOIN accounts a ON a.id = CASE WHEN t.credit_account_id = ?"
+            " THEN t.debit_account_id ELSE t.credit_account_id END"
+            f" WHERE t.id IN (SELECT id FROM ({side.format(col='debit_account_id')})"
+            f" UNION ALL SELECT id FROM ({side.format(col='credit_account_id')}))"
+            " ORDER BY t.id DESC LIMIT ?",
+            (account_id, account_id, account_id, self._tenant, account_id, before, limit,
+             self._tenant, account_id, before, limit, limit),
+        )
+        return [StatementLine(*r[:7], bool(r[7])) for r in rows]
+
+    def stream(self) -> Iterator[Transfer]:
+        cur = self._run(f"SELECT {_TRANSFER_COLS} FROM transfers WHERE tenant_id = ? ORDER BY id", (self._tenant,))
+        try:
+            while chunk := cur.fetchmany(STREAM_CHUNK):
+                for row in chunk:
+                    yield Transfer(*row)
+        except sqlite3.Error as e:
+            raise translate(e) from e

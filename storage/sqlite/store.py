@@ -18,7 +18,14 @@ from urllib.parse import parse_qsl
 from domain.errors import Busy, Corrupt, DomainError, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
-from storage.sqlite.repositories import SqliteAudit, SqliteCategories, SqliteProducts, SqliteUsers
+from storage.sqlite.repositories import (
+    SqliteAccounts,
+    SqliteAudit,
+    SqliteCategories,
+    SqliteProducts,
+    SqliteTransfers,
+    SqliteUsers,
+)
 
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -165,6 +172,8 @@ class SqliteUnitOfWork:
         self.products = SqliteProducts(conn, t)
         self.users = SqliteUsers(conn, t, self._store._users_have_created_at)
         self.audit = SqliteAudit(conn, t)
+        self.accounts = SqliteAccounts(conn, t)
+        self.transfers = SqliteTransfers(conn, t)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

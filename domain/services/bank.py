@@ -1,0 +1,483 @@
+"""Bank use cases: accounts and double-entry transfers with TigerBeetle's semantics.
+
+Every transfer debits one account and credits another in one transaction, so the sum of all
+balances is always zero (money enters through the tenant's system Cash account). Limits hold by
+construction: the service checks, and the repository's guarded update re-checks in the same
+statement that changes the totals.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from domain.clock import utc_iso
+from domain.errors import (
+    AccountClosed,
+    AccountFrozen,
+    AlreadyPosted,
+    AlreadyVoided,
+    CurrencyMismatch,
+    DomainError,
+    Expired,
+    IdempotencyConflict,
+    InsufficientFunds,
+    NotFound,
+    NotPending,
+    RateLimited,
+    SameAccount,
+    ValidationError,
+    VersionConflict,
+)
+from domain.model.bank import (
+    CLOSED,
+    EXPIRE,
+    FROZEN,
+    OPEN,
+    PENDING,
+    POST,
+    POSTED,
+    VOID,
+    Account,
+    NewAccount,
+    NewTransfer,
+    StatementLine,
+    Transfer,
+)
+from domain.money import format_minor
+from domain.ports import UnitOfWork
+from domain.services.context import ServiceContext
+
+AccountRef = int | str
+MAX_TIMEOUT_SECONDS = 366 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `max_transfers` per actor in any rolling `window_seconds`, counted in the store."""
+
+    max_transfers: int = 10_000
+    window_seconds: int = 60
+
+
+def _validation():
+    from domain import validation
+
+    return validation
+
+
+def _transfer_data(amount: Any, memo: Any, key: Any, pending: Any = False, timeout: Any = None):
+    v = _validation()
+    data = v.validate(
+        v.TransferInput,
+        {"amount": amount, "memo": memo, "idempotency_key": key, "pending": pending, "timeout_seconds": timeout},
+    )
+    if data.amount <= 0:
+        raise ValidationError("amount: must be greater than zero", field="amount")
+    if data.timeout_seconds is not None:
+        if not data.pending:
+            raise ValidationError("timeout_seconds: only a pending transfer can time out", field="timeout_seconds")
+        if not 1 <= data.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            raise ValidationError(f"timeout_seconds: between 1 and {MAX_TIMEOUT_SECONDS}", field="timeout_seconds")
+    return data
+
+
+class BankService:
+    """Accounts and transfers for one tenant, on behalf of one actor."""
+
+    def __init__(self, ctx: ServiceContext, rate_limit: RateLimit | None = None):
+        self._ctx = ctx
+        self.rate_limit = rate_limit or RateLimit()
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def open_account(
+        self,
+        name: str,
+        kind: str = "customer",
+        *,
+        currency: str = "EUR",
+        opening_balance: str | int = 0,
+        overdraft_limit: str | int = 0,
+    ) -> Account:
+        """Open an account; an opening balance is deposited from the system Cash account.
+
+        Raises: ValidationError, AlreadyExists (name taken, case-insensitive).
+        """
+        v = _validation()
+        data = v.validate(
+            v.AccountInput,
+            {"name": name, "kind": kind, "currency": currency, "opening_balance": opening_balance,
+             "overdraft_limit": overdraft_limit},
+        )
+        with self._ctx.writing() as uow:
+            account = uow.accounts.add(NewAccount(data.name, data.kind, data.currency, data.overdraft_limit))
+            self._ctx.audit(uow, "account", account.id, "open", after=account)
+            if data.opening_balance:
+                cash = self._cash(uow, data.currency)
+                self._move(uow, POSTED, cash, account, data.opening_balance, "opening balance",
+                           f"open:{uuid.uuid4()}", None, None)
+                account = uow.accounts.get(account.id)  # type: ignore[assignment]
+        return account
+
+    def accounts(self) -> list[Account]:
+        """Every account of the tenant, system accounts included, ordered by name."""
+        with self._ctx.reading() as uow:
+            return uow.accounts.list()
+
+    def get_account(self, ref: AccountRef) -> Account:
+        """An account by id or name (case-insensitive). Raises: NotFound."""
+        with self._ctx.reading() as uow:
+            return self._account(uow, ref, "account")
+
+    def rename_account(self, ref: AccountRef, expected_version: int, name: str) -> Account:
+        """Raises: ValidationError, NotFound, VersionConflict, AlreadyExists."""
+        v = _validation()
+        new_name = v.validate(v.AccountNameInput, {"name": name}).name
+        return self._edit(ref, expected_version, "rename", lambda a: replace(a, name=new_name))
+
+    def set_overdraft_limit(self, ref: AccountRef, expected_version: int, limit: str | int) -> Account:
+        """A new limit must still cover what the account already owes.
+
+        Raises: ValidationError, InsufficientFunds, NotFound, VersionConflict.
+        """
+        v = _validation()
+        new_limit = v.validate(v.OverdraftLimitInput, {"overdraft_limit": limit}).overdraft_limit
+
+        def change(a: Account) -> Account:
+            if a.debits_posted + a.debits_pending > a.credits_posted + new_limit:
+                raise InsufficientFunds(
+                    f"{a.name} already owes more than a limit of {format_minor(new_limit)} allows", field="overdraft_limit"
+                )
+            return replace(a, overdraft_limit=new_limit)
+
+        return self._edit(ref, expected_version, "set_limit", change)
+
+    def freeze(self, ref: AccountRef, expected_version: int) -> Account:
+        """No money moves in or out of a frozen account until it is unfrozen.
+        Raises: NotFound, VersionConflict, AccountClosed."""
+        return self._edit(ref, expected_version, "freeze", lambda a: replace(a, status=FROZEN))
+
+    def unfreeze(self, ref: AccountRef, expected_version: int) -> Account:
+        """Raises: NotFound, VersionConflict, AccountClosed."""
+        return self._edit(ref, expected_version, "unfreeze", lambda a: replace(a, status=OPEN))
+
+    def close_account(self, ref: AccountRef, expected_version: int) -> Account:
+        """Close an account with a zero balance and nothing pending; closing is final.
+
+        Raises: ValidationError (balance or pending not zero), NotFound, VersionConflict, AccountClosed.
+        """
+
+        def change(a: Account) -> Account:
+            if a.balance or a.debits_pending or a.credits_pending:
+                raise ValidationError(
+                    f"{a.name} still holds {format_minor(a.balance)} ({format_minor(a.debits_pending + a.credits_pending)}"
+                    " pending); move it out first", field="balance",
+                )
+            return replace(a, status=CLOSED)
+
+        return self._edit(ref, expected_version, "close", change)
+
+    def _edit(self, ref: AccountRef, expected_version: int, action: str, change) -> Account:
+        with self._ctx.writing() as uow:
+            current = self._account(uow, ref, "account")
+            if current.version != expected_version:
+                raise VersionConflict(
+                    f"{current.name} was changed by someone else (version {current.version}, you edited "
+                    f"{expected_version}); reload and try again", current_version=current.version,
+                )
+            if current.kind == "system":
+                raise ValidationError("the system Cash account cannot be changed", field="account")
+            if current.status == CLOSED:
+                raise AccountClosed(f"{current.name} is closed")
+            updated = uow.accounts.update(change(current), expected_version)
+            self._ctx.audit(uow, "account", current.id, action, before=current, after=updated)
+        return updated
+
+    # -- money in and out -------------------------------------------------------------------
+
+    def deposit(self, ref: AccountRef, amount: str | int, *, idempotency_key: str | None = None, memo: str = "deposit") -> Transfer:
+        """Money comes into the shop's world: Cash -> account. Raises: as transfer()."""
+        with self._ctx.writing() as uow:
+            account = self._account(uow, ref, "account")
+            cash = self._cash(uow, account.currency)
+        return self.transfer(cash.id, account.id, amount, idempotency_key=idempotency_key, memo=memo)
+
+    def withdraw(self, ref: AccountRef, amount: str | int, *, idempotency_key: str | None = None, memo: str = "withdrawal") -> Transfer:
+        """Money leaves: account -> Cash. Raises: as transfer()."""
+        with self._ctx.writing() as uow:
+            account = self._account(uow, ref, "account")
+            cash = self._cash(uow, account.currency)
+        return self.transfer(account.id, cash.id, amount, idempotency_key=idempotency_key, memo=memo)
+
+    # -- transfers --------------------------------------------------------------------------
+
+    def transfer(
+        self,
+        source: AccountRef,
+        target: AccountRef,
+        amount: str | int,
+        *,
+        idempotency_key: str | None = None,
+        memo: str = "",
+        pending: bool = False,
+        timeout_seconds: int | None = None,
+    ) -> Transfer:
+        """Move `amount` from `source` to `target` (by id or name) in one transaction.
+
+        With `pending`, the funds are only reserved until post() or void() (or the timeout).
+        The same idempotency key with the same request returns the first transfer and writes
+        nothing; with a different request it is refused.
+
+        Raises: ValidationError, NotFound, SameAccount, AccountClosed, AccountFrozen,
+            CurrencyMismatch, InsufficientFunds, IdempotencyConflict, RateLimited, Busy.
+        """
+        data = _transfer_data(amount, memo, idempotency_key, pending, timeout_seconds)
+        with self._ctx.writing() as uow:
+            return self._transfer(uow, source, target, data)
+
+    def transfer_batch(self, items: Iterable[Mapping[str, Any]]) -> list[Transfer]:
+        """Apply linked transfers atomically: all of them or none. Each item is a dict with
+        source, target, amount and optionally idempotency_key, memo, pending, timeout_seconds.
+
+        Raises: the failing item's error, its message starting "item N:" and `.details["index"]` = N
+            (0-based); nothing was written.
+        """
+        requests = []
+        for index, item in enumerate(items):
+            try:
+                unknown = set(item) - {"source", "target", "amount", "idempotency_key", "memo", "pending", "timeout_seconds"}
+                if unknown:
+                    raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+                if "source" not in item or "target" not in item or "amount" not in item:
+                    raise ValidationError("each item needs source, target and amount", field="item")
+                data = _transfer_data(item["amount"], item.get("memo", ""), item.get("idempotency_key"),
+                                      item.get("pending", False), item.get("timeout_seconds"))
+            except DomainError as e:
+                raise _for_item(e, index) from None
+            requests.append((item["source"], item["target"], data))
+        if not requests:
+            return []
+        done: list[Transfer] = []
+        with self._ctx.writing() as uow:
+            for index, (source, target, data) in enumerate(requests):
+                try:
+                    done.append(self._transfer(uow, source, target, data))
+                except DomainError as e:
+                    raise _for_item(e, index) from None
+        return done
+
+    def post(self, pending_id: int, amount: str | int | None = None, *, idempotency_key: str | None = None) -> Transfer:
+        """Post a pending transfer, in full or in part (the rest is released).
+
+        Raises: NotFound, NotPending, AlreadyPosted, AlreadyVoided, Expired (its funds are
+            released and that is kept), ValidationError (amount above the pending amount),
+            AccountClosed, AccountFrozen, IdempotencyConflict.
+        """
+        return self._resolve(POST, pending_id, amount, idempotency_key)
+
+    def void(self, pending_id: int, *, idempotency_key: str | None = None) -> Transfer:
+        """Cancel a pending transfer and release its funds.
+
+        Raises: NotFound, NotPending, AlreadyPosted, AlreadyVoided, Expired, IdempotencyConflict.
+        """
+        return self._resolve(VOID, pending_id, None, idempotency_key)
+
+    def expire_due(self) -> int:
+        """Release every pending transfer past its timeout; returns how many."""
+        with self._ctx.writing() as uow:
+            return self._expire(uow, None)
+
+    def pending_transfers(self) -> list[Transfer]:
+        """Unresolved pending transfers, oldest first (expired ones are released first)."""
+        self.expire_due()
+        with self._ctx.reading() as uow:
+            return uow.transfers.unresolved_pending()
+
+    def get_transfer(self, transfer_id: int) -> Transfer:
+        """Raises: NotFound."""
+        with self._ctx.reading() as uow:
+            found = uow.transfers.get(transfer_id)
+        if found is None:
+            raise NotFound(f"transfer {transfer_id} does not exist")
+        return found
+
+    def statement(self, ref: AccountRef, before_id: int | None = None, limit: int = 100) -> list[StatementLine]:
+        """The account's transfers newest first with the posted balance after each, a page at a
+        time: pass the last line's transfer_id as `before_id` for the next page.
+
+        Raises: NotFound, ValidationError (limit).
+        """
+        if not 1 <= limit <= 10_000:
+            raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        with self._ctx.reading() as uow:
+            account = self._account(uow, ref, "account")
+            return uow.transfers.statement(account.id, before_id, limit)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _account(self, uow: UnitOfWork, ref: AccountRef, field: str) -> Account:
+        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+            raise ValidationError(f"{field}: give an account id or name", field=field)
+        found = uow.accounts.get(ref) if isinstance(ref, int) else uow.accounts.get_by_name(ref.strip())
+        if found is None:
+            raise NotFound(f"{field}: no account {ref!r}", field=field)
+        return found
+
+    def _cash(self, uow: UnitOfWork, currency: str) -> Account:
+        cash = uow.accounts.system_account(currency)
+        if cash is None:
+            cash = uow.accounts.add(NewAccount(f"Cash {currency}", "system", currency, 0))
+            self._ctx.audit(uow, "account", cash.id, "open", after=cash)
+        return cash
+
+    def _replay(self, uow: UnitOfWork, key: str, expected: dict[str, Any]) -> Transfer | None:
+        """The transfer an idempotency key already made, if its request was the same one."""
+        first = uow.transfers.get_by_key(key)
+        if first is None:
+            return None
+        seen = {k: getattr(first, k) for k in expected}
+        if seen != expected:
+            differs = ", ".join(sorted(k for k in expected if seen[k] != expected[k]))
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was used for transfer {first.id} with another {differs}",
+                field="idempotency_key", transfer_id=first.id,
+            )
+        return first
+
+    def _check_rate(self, uow: UnitOfWork) -> None:
+        limit = self.rate_limit
+        since = utc_iso(self._ctx.clock.now() - timedelta(seconds=limit.window_seconds))
+        if uow.transfers.count_by_actor_since(self._ctx.actor, since) >= limit.max_transfers:
+            raise RateLimited(
+                f"{self._ctx.actor} made {limit.max_transfers} transfers in the last {limit.window_seconds} s; "
+                "wait and try again"
+            )
+
+    def _transfer(self, uow: UnitOfWork, source: AccountRef, target: AccountRef, data: Any) -> Transfer:
+        debit = self._account(uow, source, "source")
+        credit = self._account(uow, target, "target")
+        kind = PENDING if data.pending else POSTED
+        key = data.idempotency_key or str(uuid.uuid4())
+        replay = self._replay(uow, key, {"kind": kind, "debit_account_id": debit.id, "credit_account_id": credit.id,
+                                         "amount_minor": data.amount, "memo": data.memo})
+        if replay is not None:
+            return replay
+        if debit.id == credit.id:
+            raise SameAccount(f"{debit.name} cannot pay itself", field="target")
+        for role, account in (("source", debit), ("target", credit)):
+            if account.status == CLOSED:
+                raise AccountClosed(f"{role}: {account.name} is closed", field=role)
+            if account.status == FROZEN:
+                raise AccountFrozen(f"{role}: {account.name} is frozen", field=role)
+        if debit.currency != credit.currency:
+            raise CurrencyMismatch(
+                f"{debit.name} holds {debit.currency} but {credit.name} holds {credit.currency}", field="target"
+            )
+        self._check_rate(uow)
+        expires_at = None
+        if data.timeout_seconds is not None:
+            expires_at = utc_iso(self._ctx.clock.now() + timedelta(seconds=data.timeout_seconds))
+        return self._move(uow, kind, debit, credit, data.amount, data.memo, key, None, expires_at)
+
+    def _move(
+        self, uow: UnitOfWork, kind: str, debit: Account, credit: Account, amount: int, memo: str, key: str,
+        pending_id: int | None, expires_at: str | None,
+    ) -> Transfer:
+        field = "debits_pending" if kind == PENDING else "debits_posted"
+        debit_after = uow.accounts.apply(debit.id, guard=True, **{field: amount})
+        if debit_after is None and self._expire(uow, debit.id):  # released reservations may make room
+            debit_after = uow.accounts.apply(debit.id, guard=True, **{field: amount})
+        if debit_after is None:
+            fresh = uow.accounts.get(debit.id)
+            assert fresh is not None
+            raise InsufficientFunds(
+                f"{debit.name} has {format_minor(fresh.available)} available; {format_minor(amount)} needed",
+                field="amount", available=fresh.available,
+            )
+        credit_field = "credits_pending" if kind == PENDING else "credits_posted"
+        credit_after = uow.accounts.apply(credit.id, guard=True, **{credit_field: amount})
+        if credit_after is None:  # only if the target closed/froze after we read it
+            raise AccountFrozen(f"target: {credit.name} can no longer receive money", field="target")
+        transfer = uow.transfers.add(NewTransfer(
+            kind, debit.id, credit.id, amount, debit.currency, pending_id, expires_at, memo, key,
+            self._ctx.actor, self._ctx.now(), debit_after, credit_after,
+        ))
+        self._ctx.audit(uow, "transfer", transfer.id, kind, after=transfer, request_key=key)
+        return transfer
+
+    def _resolve(self, kind: str, pending_id: int, amount: str | int | None, idempotency_key: str | None) -> Transfer:
+        v = _validation()
+        key = v.validate(v.TransferInput, {"amount": 1, "idempotency_key": idempotency_key}).idempotency_key
+        expired = False
+        with self._ctx.writing() as uow:
+            pending = uow.transfers.get(pending_id) if isinstance(pending_id, int) and not isinstance(pending_id, bool) else None
+            if pending is None:
+                raise NotFound(f"transfer {pending_id!r} does not exist", field="pending_id")
+            post_amount = pending.amount_minor if amount is None or kind == VOID else _transfer_data(amount, "", None).amount
+            if key is not None:
+                replay = self._replay(uow, key, {"kind": kind, "pending_id": pending.id, "amount_minor": post_amount})
+                if replay is not None:
+                    return replay
+            if pending.kind != PENDING:
+                raise NotPending(f"transfer {pending.id} is not a pending transfer (it is {pending.kind})")
+            resolution = uow.transfers.resolution(pending.id)
+            if resolution is not None:
+                raise {POST: AlreadyPosted, VOID: AlreadyVoided, EXPIRE: Expired}[resolution.kind](
+                    f"transfer {pending.id} was already {resolution.kind}ed"
+                    if resolution.kind != EXPIRE else f"transfer {pending.id} expired at {pending.expires_at}"
+                )
+            if pending.expires_at is not None and self._ctx.now() >= pending.expires_at:
+                self._settle(uow, pending, EXPIRE, 0, f"expire:{pending.id}")
+                expired = True
+            else:
+                if post_amount > pending.amount_minor:
+                    raise ValidationError(
+                        f"amount: {format_minor(post_amount)} is more than the {format_minor(pending.amount_minor)} reserved",
+                        field="amount",
+                    )
+                return self._settle(uow, pending, kind, post_amount if kind == POST else 0,
+                                    key or str(uuid.uuid4()))
+        assert expired
+        raise Expired(f"transfer {pending_id} expired at {pending.expires_at}; its funds were released")
+
+    def _settle(self, uow: UnitOfWork, pending: Transfer, kind: str, posted: int, key: str) -> Transfer:
+        """Release the reservation and post `posted` of it (0 for void and expire)."""
+        reserved = pending.amount_minor
+        debit_after = uow.accounts.apply(pending.debit_account_id, debits_pending=-reserved, debits_posted=posted,
+                                         guard=kind == POST)
+        credit_after = uow.accounts.apply(pending.credit_account_id, credits_pending=-reserved, credits_posted=posted,
+                                          guard=kind == POST)
+        if debit_after is None or credit_after is None:
+            for account_id in (pending.debit_account_id, pending.credit_account_id):
+                account = uow.accounts.get(account_id)
+                if account is not None and account.status != OPEN:
+                    error = AccountClosed if account.status == CLOSED else AccountFrozen
+                    raise error(f"{account.name} is {account.status}; void the transfer instead")
+            raise InsufficientFunds("the accounts no longer allow this post")
+        transfer = uow.transfers.add(NewTransfer(
+            kind, pending.debit_account_id, pending.credit_account_id, posted if kind == POST else reserved,
+            pending.currency, pending.id, None, pending.memo, key, self._ctx.actor, self._ctx.now(),
+            debit_after, credit_after,
+        ))
+        self._ctx.audit(uow, "transfer", transfer.id, kind, after=transfer, request_key=key)
+        return transfer
+
+    def _expire(self, uow: UnitOfWork, account_id: int | None) -> int:
+        due = uow.transfers.unresolved_pending(expired_before=self._ctx.now())
+        count = 0
+        for pending in due:
+            if account_id is None or pending.debit_account_id == account_id:
+                self._settle(uow, pending, EXPIRE, 0, f"expire:{pending.id}")
+                count += 1
+        return count
+
+
+def _for_item(error: DomainError, index: int) -> DomainError:
+    """The same error, naming the batch item that failed."""
+    named = type(error)(f"item {index}: {error.message}", field=error.field, row=error.row, **error.details)
+    named.details["index"] = index
+    return named
