@@ -66,6 +66,11 @@ def format_minor(minor: int) -> str:
     return f"{sign}{whole}.{frac:02d}"
 
 
+def to_decimal(minor: int) -> Decimal:
+    """`-1250` -> `Decimal("-12.50")`: a number (not text) for CSV cells and reports."""
+    return Decimal(minor).scaleb(-MINOR_DIGITS)
+
+
 def format_grouped(minor: int) -> str:
     """`123456789` -> `"1,234,567.89"`, for screens."""
     sign = "-" if minor < 0 else ""

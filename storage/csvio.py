@@ -42,6 +42,17 @@ def write_products_csv(rows: Iterable[ExportRow], out: TextIO) -> int:
     return count
 
 
+def write_csv(header: Iterable[str], rows: Iterable[Iterable[object]], out: TextIO) -> int:
+    """Any table as CSV with the same safety rules: header always, text cells neutralised."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    count = 0
+    for row in rows:
+        writer.writerow([safe_cell(c) if isinstance(c, str) else c for c in row])
+        count += 1
+    return count
+
+
 class _CountingReader(io.RawIOBase):
     """Wraps a binary file to report bytes read, for progress bars."""
 
@@ -118,4 +129,4 @@ def file_size(path: str) -> int:
         return 0
 
 
-__all__ = ["file_size", "read_products_csv", "safe_cell", "write_products_csv"]
+__all__ = ["file_size", "read_products_csv", "safe_cell", "write_csv", "write_products_csv"]

@@ -45,8 +45,59 @@ def build_parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="upgrade the database schema to this version's head")
     mig.add_argument("--status", action="store_true", help="only show the current revision")
 
-    sub.add_parser("check", help="verify invariants; exit 1 with a report if any fails")
+    sub.add_parser("check", help="verify invariants (catalog and ledger); exit 1 with a report if any fails")
+
+    _add_bank_commands(sub)
     return parser
+
+
+_REF = "an account name, or its id when all digits"
+
+
+def _add_bank_commands(sub: argparse._SubParsersAction) -> None:
+    acct = sub.add_parser("account", help="bank accounts: open, list, show, statement, freeze, unfreeze, close")
+    acct_sub = acct.add_subparsers(dest="action", required=True, metavar="ACTION")
+    opening = acct_sub.add_parser("open", help="open an account (an opening balance comes from the Cash account)")
+    opening.add_argument("name")
+    opening.add_argument("--kind", default="customer", help="customer (default), shop or supplier")
+    opening.add_argument("--currency", default="EUR", help="three-letter code (default EUR)")
+    opening.add_argument("--opening-balance", default="0", metavar="AMOUNT", help="e.g. 100.00 (default 0)")
+    opening.add_argument("--overdraft-limit", default="0", metavar="AMOUNT", help="how far below zero it may go (default 0)")
+    acct_sub.add_parser("list", help="every account with its balance")
+    show = acct_sub.add_parser("show", help="one account: balance, available, pending, status")
+    show.add_argument("ref", metavar="REF", help=_REF)
+    statement = acct_sub.add_parser("statement", help="an account's transfers, newest first, with the balance after each")
+    statement.add_argument("ref", metavar="REF", help=_REF)
+    statement.add_argument("--limit", default="50", metavar="N", help="lines to show (default 50, at most 10000)")
+    statement.add_argument("--out", metavar="FILE.csv", help="write the whole statement to this CSV file instead")
+    for action, text in (("freeze", "stop all money moving in or out"), ("unfreeze", "let money move again"),
+                         ("close", "close for good (balance and pending must be zero)")):
+        one = acct_sub.add_parser(action, help=text)
+        one.add_argument("ref", metavar="REF", help=_REF)
+
+    transfer = sub.add_parser("transfer", help="move money between two accounts in one transaction")
+    transfer.add_argument("source", metavar="SRC", help=_REF)
+    transfer.add_argument("target", metavar="DST", help=_REF)
+    transfer.add_argument("amount", metavar="AMOUNT", help="e.g. 12.50")
+    transfer.add_argument("--key", help="idempotency key: a retry with the same key is applied once")
+    transfer.add_argument("--memo", default="")
+    transfer.add_argument("--pending", action="store_true", help="only reserve the money until `post` or `void`")
+    transfer.add_argument("--timeout", metavar="SECONDS", help="a pending transfer is voided after this long")
+
+    post = sub.add_parser("post", help="post a pending transfer, in full or in part")
+    post.add_argument("id", metavar="ID", help="the pending transfer's id")
+    post.add_argument("--amount", help="post only this much; the rest is released (default: all)")
+    post.add_argument("--key", help="idempotency key")
+    void = sub.add_parser("void", help="cancel a pending transfer and release its money")
+    void.add_argument("id", metavar="ID", help="the pending transfer's id")
+    void.add_argument("--key", help="idempotency key")
+
+    for name, text in (("deposit", "money comes in: Cash -> account"), ("withdraw", "money goes out: account -> Cash")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("ref", metavar="REF", help=_REF)
+        cmd.add_argument("amount", metavar="AMOUNT", help="e.g. 12.50")
+        cmd.add_argument("--key", help="idempotency key")
+        cmd.add_argument("--memo", help=f"default: {'deposit' if name == 'deposit' else 'withdrawal'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,9 +247,193 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ok": report.ok, "problems": report.problems, "checked": report.checked}))
     else:
-        counts = ", ".join(f"{v} {k}" for k, v in report.checked.items())
-        print(f"ok: checked {counts}" if report.ok else "\n".join(["FAILED:", *report.problems]))
+        counts = ", ".join(_checked(k, v) for k, v in report.checked.items())
+        if report.ok:
+            print(f"ok: checked {counts}")
+        else:
+            print("\n".join([f"FAILED: {len(report.problems)} problem(s)", *(f"  {p}" for p in report.problems),
+                             f"checked {counts}"]))
     return 0 if report.ok else 1
+
+
+def _checked(key: str, value: int) -> str:
+    from domain.money import format_minor
+
+    if key.endswith("_minor"):  # e.g. cash_brought_in_minor -> "1,000.00 cash brought in"
+        return f"{format_minor(value)} {key.removesuffix('_minor').replace('_', ' ')}"
+    return f"{value} {key}"
+
+
+# -- bank ---------------------------------------------------------------------------------------
+
+
+def _ref(text: str) -> int | str:
+    """An account reference from the command line: an id when all (ASCII) digits, else a name."""
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
+def _whole(text: str | None, field: str) -> int | None:
+    """A whole number option, refused as a `validation` error (not a usage error) so --json sees it."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdigit()) or len(stripped) > 18:
+        raise _usage(f"{field}: {text!r} is not a whole number")
+    return int(stripped)
+
+
+def _money(minor: int) -> str:
+    from domain.money import format_minor
+
+    return format_minor(minor)
+
+
+def _account_data(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id, "name": a.name, "kind": a.kind, "currency": a.currency, "status": a.status, "version": a.version,
+        "balance": _money(a.balance), "available": _money(a.available), "pending_out": _money(a.debits_pending),
+        "pending_in": _money(a.credits_pending), "overdraft_limit": _money(a.overdraft_limit),
+        "balance_minor": a.balance, "available_minor": a.available,
+    }
+
+
+def _account_text(a: Any) -> str:
+    limit = f", overdraft limit {_money(a.overdraft_limit)}" if a.overdraft_limit else ""
+    return (
+        f"account {a.id} {a.name} ({a.kind}, {a.status}{limit})\n"
+        f"  balance    {_money(a.balance):>15} {a.currency}\n"
+        f"  available  {_money(a.available):>15} {a.currency}\n"
+        f"  pending    {_money(a.debits_pending):>15} {a.currency} out, {_money(a.credits_pending)} in"
+    )
+
+
+def _transfer_data(t: Any) -> dict[str, Any]:
+    return {
+        "id": t.id, "kind": t.kind, "source_id": t.debit_account_id, "target_id": t.credit_account_id,
+        "amount": _money(t.amount_minor), "amount_minor": t.amount_minor, "currency": t.currency, "memo": t.memo,
+        "idempotency_key": t.idempotency_key, "pending_id": t.pending_id, "expires_at": t.expires_at,
+        "created_at": t.created_at, "actor": t.actor, "source_balance_after": _money(t.debit_balance_after),
+        "target_balance_after": _money(t.credit_balance_after),
+    }
+
+
+def _emit_transfer(args: argparse.Namespace, backend: Any, t: Any) -> None:
+    if args.json:
+        _emit(args, {"transfer_id": t.id, "transfer": _transfer_data(t)}, "")
+        return
+    source = backend.sim.bank.get_account(t.debit_account_id).name
+    target = backend.sim.bank.get_account(t.credit_account_id).name
+    amount = f"{_money(t.amount_minor)} {t.currency}"
+    if t.kind == "pending":
+        expires = f", expires {t.expires_at}" if t.expires_at else ""
+        text = f"{amount} reserved from {source} for {target} (post or void it by id{expires})"
+    elif t.kind == "void":
+        text = f"pending transfer {t.pending_id} voided; {amount} released to {source}"
+    elif t.kind == "expire":
+        text = f"pending transfer {t.pending_id} expired; {amount} released to {source}"
+    else:
+        what = f"posted {amount} of pending transfer {t.pending_id}" if t.kind == "post" else amount
+        text = (f"{what} from {source} to {target}; {source} balance {_money(t.debit_balance_after)}, "
+                f"{target} balance {_money(t.credit_balance_after)}")
+    print(f"transfer {t.id} {t.kind}: {text}")
+
+
+def cmd_account(args: argparse.Namespace) -> None:
+    backend = _backend(args)
+    try:
+        bank = backend.sim.bank
+        if args.action == "open":
+            account = bank.open_account(args.name, args.kind, currency=args.currency,
+                                        opening_balance=args.opening_balance, overdraft_limit=args.overdraft_limit)
+            _emit(args, {"account": _account_data(account)}, f"opened {_account_text(account)}")
+        elif args.action == "list":
+            accounts = bank.accounts()
+            rows = [(str(a.id), a.name, a.kind, a.currency, _money(a.balance), _money(a.available), a.status)
+                    for a in accounts]
+            header = ("id", "name", "kind", "currency", "balance", "available", "status")
+            widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+            right = {0, 4, 5}
+            lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                     for r in [header, *rows]]
+            _emit(args, {"accounts": [_account_data(a) for a in accounts]},
+                  "\n".join(lines) if rows else "no accounts yet; open one with `stockbank account open NAME`")
+        elif args.action == "show":
+            account = bank.get_account(_ref(args.ref))
+            _emit(args, {"account": _account_data(account)}, _account_text(account))
+        elif args.action == "statement":
+            _statement(args, backend)
+        else:  # freeze, unfreeze, close: apply to the version just read
+            change = {"freeze": bank.freeze, "unfreeze": bank.unfreeze, "close": bank.close_account}[args.action]
+            current = bank.get_account(_ref(args.ref))
+            account = change(current.id, current.version)
+            _emit(args, {"account": _account_data(account)}, f"account {account.id} {account.name} is now {account.status}")
+    finally:
+        backend.close()
+
+
+def _statement(args: argparse.Namespace, backend: Any) -> None:
+    from tui_app.files import atomic_text_file
+
+    bank = backend.sim.bank
+    account = bank.get_account(_ref(args.ref))
+    if args.out:
+        with atomic_text_file(args.out) as out:
+            count = backend.export_statement(account.id, out)
+        _emit(args, {"account_id": account.id, "rows": count, "file": args.out},
+              f"exported {count} statement lines of {account.name} to {args.out}")
+        return
+    lines = bank.statement(account.id, limit=_whole(args.limit, "limit") or 0)
+    data = [{"transfer_id": ln.transfer_id, "at": ln.at, "kind": ln.kind, "counterparty": ln.counterparty,
+             "memo": ln.memo, "amount": _money(ln.amount_minor), "balance_after": _money(ln.balance_after),
+             "pending": ln.pending} for ln in lines]
+    text = [f"{account.name} (account {account.id}): balance {_money(account.balance)} {account.currency}, "
+            f"available {_money(account.available)}"]
+    for ln in lines:
+        sign = "+" if ln.amount_minor > 0 else ""
+        text.append(f"{ln.transfer_id:>8}  {ln.at[:19]}  {ln.kind:<7}  {sign + _money(ln.amount_minor):>14}  "
+                    f"{_money(ln.balance_after):>14}  {ln.counterparty}{'  ' + ln.memo if ln.memo else ''}")
+    if not lines:
+        text.append("no transfers yet")
+    _emit(args, {"account": _account_data(account), "lines": data}, "\n".join(text))
+
+
+def cmd_transfer(args: argparse.Namespace) -> None:
+    timeout = _whole(args.timeout, "timeout_seconds")
+    backend = _backend(args)
+    try:
+        done = backend.sim.bank.transfer(_ref(args.source), _ref(args.target), args.amount, idempotency_key=args.key,
+                                         memo=args.memo, pending=args.pending, timeout_seconds=timeout)
+        _emit_transfer(args, backend, done)
+    finally:
+        backend.close()
+
+
+def cmd_post(args: argparse.Namespace) -> None:
+    pending_id = _whole(args.id, "id")
+    backend = _backend(args)
+    try:
+        _emit_transfer(args, backend, backend.sim.bank.post(pending_id, args.amount, idempotency_key=args.key))
+    finally:
+        backend.close()
+
+
+def cmd_void(args: argparse.Namespace) -> None:
+    pending_id = _whole(args.id, "id")
+    backend = _backend(args)
+    try:
+        _emit_transfer(args, backend, backend.sim.bank.void(pending_id, idempotency_key=args.key))
+    finally:
+        backend.close()
+
+
+def cmd_deposit(args: argparse.Namespace) -> None:
+    backend = _backend(args)
+    try:
+        move = backend.sim.bank.deposit if args.command == "deposit" else backend.sim.bank.withdraw
+        extra = {"memo": args.memo} if args.memo is not None else {}
+        _emit_transfer(args, backend, move(_ref(args.ref), args.amount, idempotency_key=args.key, **extra))
+    finally:
+        backend.close()
 
 
 def _usage(message: str) -> DomainError:
@@ -213,6 +448,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "export": cmd_export,
     "migrate": cmd_migrate,
     "check": cmd_check,
+    "account": cmd_account,
+    "transfer": cmd_transfer,
+    "post": cmd_post,
+    "void": cmd_void,
+    "deposit": cmd_deposit,
+    "withdraw": cmd_deposit,
 }
 
 if __name__ == "__main__":

@@ -4,17 +4,21 @@ every action in the command palette, and delivery of exported files."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import tempfile
+import time
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from domain.errors import DomainError
+from tui_app.screens.bank import BankScreen
 from tui_app.screens.products import ProductsScreen
 from tui_app.widgets.dialogs import HelpScreen
 
@@ -25,9 +29,10 @@ if TYPE_CHECKING:
 class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
-    MODES = {"products": ProductsScreen}
+    MODES = {"products": ProductsScreen, "bank": BankScreen}
     BINDINGS = [
         Binding("1", "switch_mode('products')", "Products", id="app.products"),
+        Binding("2", "switch_mode('bank')", "Bank", id="app.bank"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -43,7 +48,7 @@ class StockbankApp(App[None]):
         self.switch_mode("products")
         if self.backend.demo_loaded:
             self.notify(
-                f"New database: added demo data ({self.backend.demo_loaded} products). "
+                f"New database: added demo data ({self.backend.demo_loaded} products, a few accounts and transfers). "
                 "Delete them or start over with another --db.",
                 title="Welcome",
                 timeout=8,
@@ -82,6 +87,27 @@ class StockbankApp(App[None]):
                         )
 
     # -- exports ----------------------------------------------------------------------------
+
+    def export_csv(self, prefix: str, write: Callable[[TextIO], int]) -> None:
+        """Export any view: `write(out)` streams the CSV and returns the row count. Runs in a
+        thread worker; the file then goes through deliver_text and a toast says where it is."""
+        self.run_worker(partial(self._write_export, prefix, write), thread=True, group="export", exit_on_error=False)
+
+    def _write_export(self, prefix: str, write: Callable[[TextIO], int]) -> None:
+        filename = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+        fd, tmp = tempfile.mkstemp(prefix="stockbank-", suffix=".csv")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                count = write(out)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        self.call_from_thread(self.deliver_export, Path(tmp), filename, count)
+
+    @on(Worker.StateChanged)
+    def _app_worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.report_error(event.worker.error)
 
     def deliver_export(self, temp_path: Path, filename: str, rows: int) -> None:
         """Hand a finished export to Textual's delivery (downloads dir, or the browser)."""

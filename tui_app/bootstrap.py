@@ -13,7 +13,7 @@ from domain import Simulator
 from domain.model import ProductQuery
 from domain.ports import Clock
 from domain.services.catalog import ImportResult
-from domain.services.demo import CATEGORIES, demo_products
+from domain.services.demo import ACCOUNTS, CATEGORIES, demo_products
 
 ENV_DB = "STOCKBANK_DB"
 APP_NAME = "stockbank"
@@ -50,7 +50,19 @@ def seed_demo(sim: Simulator, products: int = 50, seed: int = 7, progress: Calla
     result = sim.catalog.bulk_add(rows(), source=f"demo seed={seed}")
     if progress is not None:
         progress(products)
+    if not sim.bank.accounts():
+        seed_demo_bank(sim)
     return result.rows
+
+
+def seed_demo_bank(sim: Simulator) -> None:
+    """A shop, a supplier and three customers, a few purchases and one pending order."""
+    for name, kind, opening in ACCOUNTS:
+        sim.bank.open_account(name, kind, opening_balance=opening)
+    sim.bank.transfer("Alice", "Shop", "37.50", memo="hammer and nails", idempotency_key="demo-1")
+    sim.bank.transfer("Bob", "Shop", "12.99", memo="watering can", idempotency_key="demo-2")
+    sim.bank.transfer("Shop", "Acme Supplies", "150.00", memo="restock", idempotency_key="demo-3")
+    sim.bank.transfer("Carol", "Shop", "89.00", memo="drill, reserved", pending=True, idempotency_key="demo-4")
 
 
 @dataclass
@@ -68,6 +80,21 @@ class Backend:
 
         with self.sim.catalog.stream_products(query) as rows:
             return write_products_csv(rows, out)
+
+    def export_statement(self, account_id: int, out: TextIO) -> int:
+        """The account's whole statement, newest first, fetched a page at a time."""
+        from domain.money import to_decimal
+        from storage.csvio import write_csv
+
+        def rows():
+            before = None
+            while page := self.sim.bank.statement(account_id, before, 1000):
+                for line in page:
+                    yield (line.transfer_id, line.at, line.kind, line.counterparty, line.memo,
+                           to_decimal(line.amount_minor), to_decimal(line.balance_after))
+                before = page[-1].transfer_id
+
+        return write_csv(("transfer", "at", "kind", "counterparty", "memo", "amount", "balance_after"), rows(), out)
 
     def import_products(self, path: str, progress: Callable[[int, int], None] | None = None) -> ImportResult:
         from storage.csvio import file_size, read_products_csv

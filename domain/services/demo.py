@@ -37,3 +37,13 @@ def demo_products(count: int, seed: int = 7) -> Iterator[tuple[NewProduct, str]]
         price = rng.randrange(99, 25_000)
         quantity = rng.randrange(0, 120)
         yield NewProduct(sku, name, None, price, quantity, True), category
+
+
+# name, kind, opening balance (minor units)
+ACCOUNTS: tuple[tuple[str, str, int], ...] = (
+    ("Shop", "shop", 50_000),
+    ("Acme Supplies", "supplier", 0),
+    ("Alice", "customer", 25_000),
+    ("Bob", "customer", 12_000),
+    ("Carol", "customer", 40_000),
+)

@@ -383,7 +383,8 @@ def test_check_passes_on_a_healthy_database(demo_db: str, capsys: pytest.Capture
     assert code == 0
     data = json.loads(out)
     assert data["ok"] is True and data["problems"] == []
-    assert data["checked"] == {"categories": 6, "products": 100, "accounts": 0, "transfers": 0, "cash_brought_in_minor": 0}
+    assert data["checked"] == {"categories": 6, "products": 100, "accounts": 6, "transfers": 9,
+                               "cash_brought_in_minor": 127_000}
 
 
 def test_check_fails_when_an_invariant_is_broken_behind_its_back(demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,11 +3,6 @@ CSV export and import. All store work runs in thread workers; results come back 
 
 from __future__ import annotations
 
-import os
-import tempfile
-import time
-from pathlib import Path
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -361,21 +356,8 @@ class ProductsScreen(AppScreen):
 
     @on(Button.Pressed, "#export-button")
     def action_export(self) -> None:
-        self._export(self._query)
-
-    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, query: ProductQuery) -> None:
-        """Stream the current view into a temp file, then hand it to deliver_text (which saves
-        it to the downloads folder in a terminal, or downloads it in a browser)."""
-        filename = f"products-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-        fd, tmp = tempfile.mkstemp(prefix="stockbank-", suffix=".csv")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                count = self.app.backend.export_products(query, out)  # type: ignore[attr-defined]
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        self.app.call_from_thread(self.app.deliver_export, Path(tmp), filename, count)  # type: ignore[attr-defined]
+        query, backend = self._query, self.app.backend  # type: ignore[attr-defined]
+        self.app.export_csv("products", lambda out: backend.export_products(query, out))  # type: ignore[attr-defined]
 
     def action_import_csv(self) -> None:
         self.app.push_screen(ImportDialog(), self._after_import)

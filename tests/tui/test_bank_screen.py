@@ -1,0 +1,195 @@
+"""Pilot tests: the Bank screen, its forms and the statement, checked against the store."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from tests.tui.conftest import settle
+from tui_app.screens.bank import BankScreen, StatementScreen
+from tui_app.widgets.bank_forms import TransferForm
+
+
+async def open_bank(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("2")
+    await settle(pilot)
+
+
+async def fill_transfer(pilot, source: str, target: str, amount: str, memo: str = "") -> TransferForm:
+    await pilot.press("t")
+    await settle(pilot)
+    form = pilot.app.screen
+    assert isinstance(form, TransferForm)
+    form.query_one("#source", Input).value = source
+    form.query_one("#target", Input).value = target
+    form.query_one("#amount", Input).value = amount
+    form.query_one("#memo", Input).value = memo
+    return form
+
+
+def balance(app, name: str) -> int:
+    return app.backend.sim.bank.get_account(name).balance
+
+
+def transfers_by_memo(app, memo: str) -> list:
+    with app.backend.sim.ctx.reading() as uow:
+        return [t for t in uow.transfers.stream() if t.memo == memo]
+
+
+async def test_a_transfer_from_the_form_moves_the_money_and_refreshes_the_accounts(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        alice, shop = balance(app, "Alice"), balance(app, "Shop")
+        await fill_transfer(pilot, "Alice", "Shop", "12.50", "pilot")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, BankScreen)
+        assert (balance(app, "Alice"), balance(app, "Shop")) == (alice - 1250, shop + 1250)
+        (done,) = transfers_by_memo(app, "pilot")
+        assert any(f"#{done.id}" in str(n.message) for n in app._notifications)
+        table = app.screen.query_one("#accounts", DataTable)
+        row = table.get_row(next(str(a.id) for a in app.backend.sim.bank.accounts() if a.name == "Alice"))
+        assert str(row[2]) == f"{(alice - 1250) / 100:,.2f}"
+
+
+async def test_double_enter_on_the_transfer_form_pays_once(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        alice = balance(app, "Alice")
+        await fill_transfer(pilot, "Alice", "Shop", "5.00", "twice")
+        await pilot.press("enter", "enter")
+        await settle(pilot)
+        if not isinstance(app.screen, BankScreen):  # the 2nd enter opened the statement: fine
+            await pilot.press("escape")
+            await settle(pilot)
+        assert len(transfers_by_memo(app, "twice")) == 1
+        assert balance(app, "Alice") == alice - 500
+
+
+async def test_a_retry_after_a_lost_answer_returns_the_first_transfer(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        alice = balance(app, "Alice")
+        form = await fill_transfer(pilot, "Alice", "Shop", "7.00", "retry")
+        # The first submit reached the store, but the answer never came back (a crash, say):
+        first = app.backend.sim.bank.transfer("Alice", "Shop", "7.00", memo="retry", idempotency_key=form.idempotency_key)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert transfers_by_memo(app, "retry") == [first]
+        assert balance(app, "Alice") == alice - 700
+
+
+async def test_insufficient_funds_shows_inline_and_writes_nothing(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        before = app.backend.sim.check().checked["transfers"]
+        await fill_transfer(pilot, "Bob", "Shop", "100000.00")
+        await pilot.press("enter")
+        await settle(pilot)
+        message = str(app.screen.query_one("#error-amount", Static).render())
+        assert "available" in message and "insufficient_funds" in message
+        for target, code in (("Bob", "same_account"), ("Nobody", "not_found")):
+            app.screen.query_one("#amount", Input).value = "1.00"
+            app.screen.query_one("#target", Input).value = target
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert code in str(app.screen.query_one("#error-target", Static).render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.backend.sim.check().checked["transfers"] == before
+
+
+async def test_enter_opens_the_statement_and_x_exports_it(app_factory, tmp_path: Path):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        table = app.screen.query_one("#accounts", DataTable)
+        alice_row = next(i for i, a in enumerate(app.backend.sim.bank.accounts()) if a.name == "Alice")
+        table.move_cursor(row=alice_row)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, StatementScreen)
+        lines = app.backend.sim.bank.statement("Alice")
+        assert app.screen.query_one("#statement", DataTable).row_count == len(lines)
+        await pilot.press("x")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        (file,) = (tmp_path / "downloads").glob("statement-alice-*.csv")
+        with file.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        assert rows[0] == ["transfer", "at", "kind", "counterparty", "memo", "amount", "balance_after"]
+        assert [int(r[0]) for r in rows[1:]] == [line.transfer_id for line in lines]
+        assert rows[1][5] == f"{lines[0].amount_minor / 100:.2f}"  # a number, never a "'-" text cell
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, BankScreen)
+
+
+async def test_pending_transfers_are_posted_in_part_and_voided_from_the_list(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        (demo_pending,) = app.backend.sim.bank.pending_transfers()
+        second = app.backend.sim.bank.transfer("Alice", "Shop", "20.00", pending=True, memo="second")
+        app.screen.reload()
+        await settle(pilot)
+        pending_table = app.screen.query_one("#pending-transfers", DataTable)
+        pending_table.focus()
+        pending_table.move_cursor(row=0)
+        await pilot.press("p")
+        await settle(pilot)
+        app.screen.query_one("#amount", Input).value = "50.00"
+        await pilot.press("enter")
+        await settle(pilot)
+        posted = app.backend.sim.bank.get_account("Carol")
+        assert (posted.debits_pending, posted.balance) == (0, 40_000 - 5_000)
+        app.screen.query_one("#pending-transfers", DataTable).focus()
+        await pilot.press("v")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.backend.sim.bank.pending_transfers() == []
+        assert app.backend.sim.bank.get_account("Alice").debits_pending == 0
+        assert app.screen.query_one("#pending-transfers", DataTable).row_count == 0
+        assert demo_pending.id != second.id
+
+
+async def test_open_account_with_a_deposit(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("#name", Input).value = "Dave"
+        app.screen.query_one("#opening_balance", Input).value = "abc"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "opening_balance" in str(app.screen.query_one("#error-opening_balance", Static).render())
+        app.screen.query_one("#opening_balance", Input).value = "30.00"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        dave = app.backend.sim.bank.get_account("Dave")
+        assert (dave.kind, dave.balance) == ("customer", 3000)
+        assert app.backend.sim.check().ok
+
+
+async def test_freeze_then_a_transfer_from_it_is_refused(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        table = app.screen.query_one("#accounts", DataTable)
+        table.move_cursor(row=next(i for i, a in enumerate(app.backend.sim.bank.accounts()) if a.name == "Bob"))
+        await pilot.press("f")
+        await settle(pilot)
+        assert app.backend.sim.bank.get_account("Bob").status == "frozen"
+        await fill_transfer(pilot, "Bob", "Shop", "1.00")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "account_frozen" in str(app.screen.query_one("#error-source", Static).render())

@@ -1,0 +1,334 @@
+"""Bank screen (key 2): accounts, pending transfers, transfer/open/post/void; enter opens an
+account's statement. Every write refreshes the views it changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+
+from domain.model.bank import Account, StatementLine, Transfer
+from domain.money import format_grouped
+from tui_app.widgets.bank_forms import OpenAccountForm, PostForm, TransferForm
+from tui_app.widgets.base import AppScreen
+from tui_app.widgets.dialogs import ConfirmDialog
+
+STATEMENT_PAGE = 200
+
+
+@dataclass
+class BankLoaded(Message):
+    accounts: list[Account]
+    pending: list[Transfer]
+
+
+class AccountTable(DataTable):
+    BINDINGS = [Binding("enter", "select_cursor", "Statement", id="bank.statement")]
+
+
+class PendingTable(DataTable):
+    BINDINGS = [
+        Binding("p", "screen.post", "Post", id="bank.post"),
+        Binding("v", "screen.void", "Void", id="bank.void"),
+    ]
+
+
+def money(minor: int, style: str = "") -> Text:
+    return Text(format_grouped(minor), justify="right", style=style or ("red" if minor < 0 else ""))
+
+
+class BankScreen(AppScreen):
+    TITLE = "Bank"
+    CSS_PATH = "bank.tcss"
+    BINDINGS = [
+        Binding("t", "transfer", "Transfer", id="bank.transfer"),
+        Binding("o", "open_account", "Open account", id="bank.open"),
+        Binding("f", "toggle_freeze", "Freeze/unfreeze", id="bank.freeze"),
+        Binding("r", "refresh", "Refresh", id="bank.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._accounts: list[Account] = []
+        self._pending: list[Transfer] = []
+
+    @property
+    def bank(self):
+        return self.app.backend.sim.bank  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="bank-body"):
+            yield Label("Accounts", classes="pane-title")
+            yield AccountTable(id="accounts", cursor_type="row", zebra_stripes=True)
+            yield Label("Pending transfers  (p post · v void)", classes="pane-title")
+            yield PendingTable(id="pending-transfers", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="bank-bar"):
+            yield Static("", id="bank-summary")
+            yield Button("Transfer", id="transfer-button", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        accounts = self.query_one(AccountTable)
+        accounts.add_column("Name", key="name", width=24)
+        accounts.add_column("Kind", key="kind", width=9)
+        accounts.add_column(Text("Balance", justify="right"), key="balance", width=14)
+        accounts.add_column(Text("Available", justify="right"), key="available", width=14)
+        accounts.add_column(Text("Reserved", justify="right"), key="reserved", width=12)
+        accounts.add_column("Status", key="status", width=8)
+        pending = self.query_one(PendingTable)
+        for label, key, width in (("#", "id", 6), ("From", "from", 20), ("To", "to", 20)):
+            pending.add_column(label, key=key, width=width)
+        pending.add_column(Text("Amount", justify="right"), key="amount", width=12)
+        pending.add_column("Memo", key="memo", width=18)
+        pending.add_column("Expires", key="expires", width=20)
+        accounts.focus()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()  # another screen may have moved money
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="bank-load", exit_on_error=False)
+    def _load(self) -> None:
+        pending = self.bank.pending_transfers()  # releases expired reservations first
+        self.post_message(BankLoaded(self.bank.accounts(), pending))
+
+    @on(BankLoaded)
+    def _show(self, message: BankLoaded) -> None:
+        self._accounts, self._pending = message.accounts, message.pending
+        names = {a.id: a.name for a in message.accounts}
+        table = self.query_one(AccountTable)
+        keep = table.cursor_row
+        table.clear()
+        for a in message.accounts:
+            dim = "dim" if a.status != "open" or not a.limited else ""
+            table.add_row(
+                Text(a.name, style=dim), Text(a.kind, style=dim), money(a.balance),
+                money(a.available) if a.limited else Text("—", justify="right", style="dim"),
+                money(a.debits_pending) if a.debits_pending else Text(""),
+                Text(a.status, style="yellow" if a.status == "frozen" else dim),
+                key=str(a.id),
+            )
+        if message.accounts:
+            table.move_cursor(row=min(max(keep, 0), len(message.accounts) - 1))
+        pending = self.query_one(PendingTable)
+        pending.clear()
+        for t in message.pending:
+            pending.add_row(
+                str(t.id), names.get(t.debit_account_id, "?"), names.get(t.credit_account_id, "?"),
+                money(t.amount_minor), Text(t.memo), t.expires_at or "—", key=str(t.id),
+            )
+        cash = -sum(a.balance for a in message.accounts if not a.limited)
+        held = sum(a.balance for a in message.accounts if a.limited)
+        self.query_one("#bank-summary", Static).update(Text.assemble(
+            ("Money brought in ", "bold"), format_grouped(cash), ("  ·  held in accounts ", "bold"),
+            format_grouped(held), ("  ·  pending ", "bold"), str(len(message.pending)),
+        ))
+
+    def _selected_account(self) -> Account | None:
+        table = self.query_one(AccountTable)
+        if not self._accounts or not 0 <= table.cursor_row < len(self._accounts):
+            return None
+        return self._accounts[table.cursor_row]
+
+    def _selected_pending(self) -> Transfer | None:
+        table = self.query_one(PendingTable)
+        if not self._pending or not 0 <= table.cursor_row < len(self._pending):
+            return None
+        return self._pending[table.cursor_row]
+
+    # -- actions ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#transfer-button")
+    def action_transfer(self) -> None:
+        source = self._selected_account()
+        source = source if source is not None and source.limited else None
+        self.app.push_screen(TransferForm(self._accounts, source), self._after_transfer)
+
+    def _after_transfer(self, transfer: Transfer | None) -> None:
+        if transfer is not None:
+            names = {a.id: a.name for a in self._accounts}
+            what = "Reserved" if transfer.kind == "pending" else "Transferred"
+            self.notify(
+                f"{what} {format_grouped(transfer.amount_minor)} {transfer.currency}: "
+                f"{names.get(transfer.debit_account_id)} → {names.get(transfer.credit_account_id)}"
+                f"  (transfer #{transfer.id})", title="Transfer", timeout=6,
+            )
+            self.reload()
+
+    def action_open_account(self) -> None:
+        self.app.push_screen(OpenAccountForm(), self._after_open)
+
+    def _after_open(self, account: Account | None) -> None:
+        if account is not None:
+            self.notify(f"Opened {account.name} · balance {format_grouped(account.balance)}", timeout=4)
+            self.reload()
+
+    def action_toggle_freeze(self) -> None:
+        account = self._selected_account()
+        if account is None or not account.limited:
+            self.notify("Select a customer, shop or supplier account", severity="warning")
+            return
+        self._toggle_freeze(account)
+
+    @work(thread=True, exclusive=True, group="bank-edit", exit_on_error=False)
+    def _toggle_freeze(self, account: Account) -> None:
+        change = self.bank.unfreeze if account.status == "frozen" else self.bank.freeze
+        updated = change(account.id, account.version)
+        self.app.call_from_thread(self.notify, f"{updated.name} is now {updated.status}", timeout=3)
+        self.app.call_from_thread(self.reload)
+
+    @on(DataTable.RowSelected, "#accounts")
+    def _open_statement(self) -> None:
+        account = self._selected_account()
+        if account is not None:
+            self.app.push_screen(StatementScreen(account))
+
+    def action_post(self) -> None:
+        pending = self._selected_pending()
+        if pending is None:
+            self.notify("No pending transfer selected", severity="warning")
+            return
+        self.app.push_screen(PostForm(pending, self._describe(pending)), self._after_resolve)
+
+    def action_void(self) -> None:
+        pending = self._selected_pending()
+        if pending is None:
+            self.notify("No pending transfer selected", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._void(pending.id)
+
+        self.app.push_screen(
+            ConfirmDialog("Void pending transfer", f"Void #{pending.id}: {self._describe(pending)}?\n"
+                          "The reserved funds are released.", "Void"), confirmed,
+        )
+
+    @work(thread=True, exclusive=True, group="bank-edit", exit_on_error=False)
+    def _void(self, pending_id: int) -> None:
+        done = self.bank.void(pending_id)
+        self.app.call_from_thread(self._after_resolve, done)
+
+    def _after_resolve(self, transfer: Transfer | None) -> None:
+        if transfer is not None:
+            self.notify(f"Transfer #{transfer.pending_id} {transfer.kind}ed "
+                        f"({format_grouped(transfer.amount_minor)})", timeout=4)
+            self.reload()
+
+    def _describe(self, t: Transfer) -> str:
+        names = {a.id: a.name for a in self._accounts}
+        return (f"{format_grouped(t.amount_minor)} {t.currency} from {names.get(t.debit_account_id)} "
+                f"to {names.get(t.credit_account_id)}" + (f" · {t.memo}" if t.memo else ""))
+
+    def action_refresh(self) -> None:
+        self.reload()
+        self.notify("Refreshed", timeout=1.5)
+
+
+@dataclass
+class StatementLoaded(Message):
+    lines: list[StatementLine]
+    account: Account
+    append: bool
+
+
+class StatementScreen(AppScreen):
+    """One account's transfers, newest first, with the posted balance after each."""
+
+    CSS_PATH = "bank.tcss"
+    BINDINGS = [
+        Binding("escape,backspace", "app.pop_screen", "Back", id="statement.back"),
+        Binding("x", "export", "Export CSV", id="statement.export"),
+        Binding("r", "refresh", "Refresh", id="statement.refresh"),
+    ]
+
+    def __init__(self, account: Account):
+        super().__init__()
+        self._account = account
+        self._lines: list[StatementLine] = []
+        self._more = True
+        self._loading = False
+        self.title = f"Statement — {account.name}"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="statement-head")
+        yield DataTable(id="statement", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="bank-bar"):
+            yield Static("", id="statement-status")
+            yield Button("Export CSV", id="statement-export", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#statement", DataTable)
+        table.add_column("#", key="id", width=7)
+        table.add_column("When (UTC)", key="at", width=19)
+        table.add_column("Kind", key="kind", width=8)
+        table.add_column("Counterparty", key="other", width=20)
+        table.add_column("Memo", key="memo", width=22)
+        table.add_column(Text("Amount", justify="right"), key="amount", width=12)
+        table.add_column(Text("Balance", justify="right"), key="balance", width=13)
+        table.focus()
+        self._load(None)
+
+    def action_refresh(self) -> None:
+        self._lines, self._more = [], True
+        self._load(None)
+
+    @work(thread=True, exclusive=True, group="statement-load", exit_on_error=False)
+    def _load(self, before: int | None) -> None:
+        bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
+        account = bank.get_account(self._account.id)
+        self.post_message(StatementLoaded(bank.statement(account.id, before, STATEMENT_PAGE), account, before is not None))
+
+    @on(StatementLoaded)
+    def _show(self, message: StatementLoaded) -> None:
+        table = self.query_one("#statement", DataTable)
+        self._loading = False
+        if not message.append:
+            self._lines = []
+            table.clear()
+        self._account = message.account
+        self._lines.extend(message.lines)
+        self._more = len(message.lines) == STATEMENT_PAGE
+        for line in message.lines:
+            moved = line.kind in ("posted", "post")
+            style = "" if moved else "dim italic"
+            table.add_row(
+                str(line.transfer_id), line.at[:19].replace("T", " "), Text(line.kind, style=style),
+                Text(line.counterparty, style=style), Text(line.memo, style=style),
+                money(line.amount_minor, "" if moved else "dim"), money(line.balance_after),
+                key=str(line.transfer_id),
+            )
+        a = self._account
+        self.query_one("#statement-head", Static).update(Text.assemble(
+            (f"{a.name}  ", "bold"), f"{a.kind} · {a.currency} · {a.status}", ("   balance ", "bold"),
+            format_grouped(a.balance), ("   available ", "bold"),
+            format_grouped(a.available) if a.limited else "—", ("   reserved ", "bold"),
+            format_grouped(a.debits_pending),
+        ))
+        shown = f"{len(self._lines):,} transfers" + (" (scroll for more)" if self._more else "")
+        self.query_one("#statement-status", Static).update(Text(shown + " · pending/void/expire lines do not move the balance"))
+
+    @on(DataTable.RowHighlighted, "#statement")
+    def _maybe_more(self, event: DataTable.RowHighlighted) -> None:
+        if self._more and not self._loading and self._lines and event.cursor_row >= len(self._lines) - 40:
+            self._loading = True
+            self._load(self._lines[-1].transfer_id)
+
+    @on(Button.Pressed, "#statement-export")
+    def action_export(self) -> None:
+        backend, account = self.app.backend, self._account  # type: ignore[attr-defined]
+        slug = "".join(ch if ch.isalnum() else "-" for ch in account.name.lower()).strip("-") or "account"
+        self.app.export_csv(f"statement-{slug}", lambda out: backend.export_statement(account.id, out))  # type: ignore[attr-defined]

@@ -1,0 +1,145 @@
+"""Bank modals: transfer (its idempotency key is made when the dialog opens, so a double Enter
+or a retry can never pay twice), open account, post a pending transfer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from domain.errors import DomainError
+from domain.model.bank import Account, Transfer
+from domain.money import format_minor
+from tui_app.widgets.forms import FormModal
+
+
+def _ref(text: str) -> int | str:
+    """What the user typed in an account field: a name, or an id when all digits."""
+    text = text.strip()
+    return int(text) if text.isdigit() else text
+
+
+class TransferForm(FormModal):
+    FIELDS = ("source", "target", "amount", "memo", "pending")
+
+    def __init__(self, accounts: list[Account], source: Account | None = None):
+        super().__init__()
+        self._names = [a.name for a in accounts if a.status == "open"]
+        self._source = source
+        self.idempotency_key = f"tui-{uuid.uuid4()}"  # one per dialog: every submit of it is the same request
+
+    def compose(self) -> ComposeResult:
+        suggest = SuggestFromList(self._names, case_sensitive=False)
+        with Vertical(classes="dialog-box form-box"):
+            yield Label("New transfer", classes="dialog-title")
+            yield from self.field_row(
+                "source", "From", Input(self._source.name if self._source else "", id="source", compact=True,
+                                        suggester=suggest, placeholder="account name (tab completes)")
+            )
+            yield from self.field_row(
+                "target", "To", Input(id="target", compact=True, suggester=suggest, placeholder="account name")
+            )
+            yield from self.field_row("amount", "Amount", Input(id="amount", compact=True, placeholder="12.50"))
+            yield from self.field_row("memo", "Memo", Input(id="memo", compact=True))
+            yield from self.field_row("pending", "Pending", Checkbox("reserve only; post or void later", False,
+                                                                      id="pending", compact=True))
+            yield from self.buttons("Transfer")
+
+    def save(self) -> None:
+        self._send(
+            _ref(self.query_one("#source", Input).value),
+            _ref(self.query_one("#target", Input).value),
+            self.query_one("#amount", Input).value,
+            self.query_one("#memo", Input).value,
+            self.query_one("#pending", Checkbox).value,
+        )
+
+    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
+    def _send(self, source: Any, target: Any, amount: str, memo: str, pending: bool) -> None:
+        bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
+        try:
+            done = bank.transfer(source, target, amount, memo=memo, pending=pending,
+                                 idempotency_key=self.idempotency_key)
+        except DomainError as e:
+            if e.code == "idempotency_conflict":  # the same dialog sent something else before: start afresh
+                self.idempotency_key = f"tui-{uuid.uuid4()}"
+            self.app.call_from_thread(self.show_error, e)
+            return
+        self.app.call_from_thread(self.dismiss, done)
+
+
+class OpenAccountForm(FormModal):
+    FIELDS = ("name", "kind", "currency", "opening_balance", "overdraft_limit")
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box form-box"):
+            yield Label("Open account", classes="dialog-title")
+            yield from self.field_row("name", "Name", Input(id="name", compact=True))
+            yield from self.field_row(
+                "kind", "Kind",
+                Select([("customer", "customer"), ("shop", "shop"), ("supplier", "supplier")], id="kind",
+                       value="customer", allow_blank=False, compact=True),
+            )
+            yield from self.field_row("currency", "Currency", Input("EUR", id="currency", compact=True))
+            yield from self.field_row("opening_balance", "Deposit", Input("0.00", id="opening_balance", compact=True))
+            yield from self.field_row("overdraft_limit", "Overdraft", Input("0.00", id="overdraft_limit", compact=True))
+            yield from self.buttons("Open")
+
+    def save(self) -> None:
+        self._open(
+            self.query_one("#name", Input).value,
+            self.query_one("#kind", Select).value,
+            self.query_one("#currency", Input).value,
+            self.query_one("#opening_balance", Input).value,
+            self.query_one("#overdraft_limit", Input).value,
+        )
+
+    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
+    def _open(self, name: str, kind: Any, currency: str, opening: str, limit: str) -> None:
+        bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
+        try:
+            account = bank.open_account(name, str(kind), currency=currency, opening_balance=opening,
+                                        overdraft_limit=limit)
+        except DomainError as e:
+            self.app.call_from_thread(self.show_error, e)
+            return
+        self.app.call_from_thread(self.dismiss, account)
+
+
+class PostForm(FormModal):
+    """Post a pending transfer: the full amount by default, or less (the rest is released)."""
+
+    FIELDS = ("amount",)
+
+    def __init__(self, pending: Transfer, description: str):
+        super().__init__()
+        self._pending = pending
+        self._description = description
+        self.idempotency_key = f"tui-{uuid.uuid4()}"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box form-box"):
+            yield Label(f"Post pending transfer #{self._pending.id}", classes="dialog-title")
+            yield Static(Text(self._description), classes="dialog-text")
+            yield from self.field_row("amount", "Amount",
+                                      Input(format_minor(self._pending.amount_minor), id="amount", compact=True))
+            yield from self.buttons("Post")
+
+    def save(self) -> None:
+        self._post(self.query_one("#amount", Input).value)
+
+    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
+    def _post(self, amount: str) -> None:
+        bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
+        try:
+            done = bank.post(self._pending.id, amount, idempotency_key=self.idempotency_key)
+        except DomainError as e:
+            self.app.call_from_thread(self.show_error, e)
+            return
+        self.app.call_from_thread(self.dismiss, done)
