@@ -1,5 +1,6 @@
-"""`python -m bench [--rows N] [--repeat K]`: the catalog goals of issue #2, as ratios against
-raw baselines measured in the same run on this machine."""
+"""`python -m bench [--rows N] [--transfers N] [--repeat K] [--only bank|catalog] [--profile]`: the
+catalog goals of issue #2 and the bank goals, as ratios against raw baselines measured in the same
+run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import json
 import os
 import platform
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.measure import BANK_ACCOUNTS
+
+BANK_SETUP_TRANSFERS = BANK_ACCOUNTS  # one opening-balance transfer per account
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,60 +56,133 @@ def best(kind: str, repeat: int, make_args) -> dict:
     return min(runs, key=lambda r: r.get("seconds", r["wall"]))
 
 
+BANK_GOALS = (
+    # (mode, what, goal as a fraction of raw transfers/s)
+    ("full", "Transfers, one commit each, synchronous=FULL, vs raw sqlite3", 0.70),
+    ("normal", "Transfers, one commit each, synchronous=NORMAL, vs raw sqlite3", 0.50),
+    ("batch", "Transfers, 1,000 per transfer_batch commit, vs raw batched", 0.40),
+)
+
+
+def catalog_results(args: argparse.Namespace, tmpdir: Path) -> list[tuple]:
+    results = []
+    csv_path = tmpdir / "products.csv"
+    write_products_csv(csv_path, args.rows)
+
+    def fresh_db(name: str):
+        def make(i: int) -> tuple[str, str]:
+            return fresh(tmpdir, f"{name}-{i}"), str(csv_path)
+        return make
+
+    raw = best("raw_executemany", args.repeat, fresh_db("raw"))
+    ours = best("our_import", args.repeat, fresh_db("ours"))
+    ratio = raw["seconds"] / ours["seconds"]
+    results.append(("Validated CSV import, rows/s vs raw executemany", ">= 0.40x", f"{ratio:.2f}x",
+                    f"raw {args.rows / raw['seconds']:,.0f}/s, ours {args.rows / ours['seconds']:,.0f}/s, "
+                    f"extra RSS {ours['extra_rss_mib']:.1f} MiB", ratio >= 0.40))
+
+    export_db = tmpdir / "ours-0.db"
+    if not export_db.exists():
+        fresh_db("ours")(0)
+        measure("our_import", str(export_db), str(csv_path))
+    cli = best("cli_export", args.repeat, lambda i: (str(export_db), str(tmpdir / f"cli-{i}.csv")))
+    ours_exp = best("our_export", args.repeat, lambda i: (str(export_db), str(tmpdir / f"ours-{i}.csv")))
+    ratio = ours_exp["seconds"] / cli["seconds"]
+    results.append(("CSV export, time vs sqlite3 -csv", "<= 3.0x, <= 16 MiB", f"{ratio:.2f}x",
+                    f"sqlite3 {cli['seconds']:.2f}s, ours {ours_exp['seconds']:.2f}s, "
+                    f"extra RSS {ours_exp['extra_rss_mib']:.1f} MiB",
+                    ratio <= 3.0 and ours_exp["extra_rss_mib"] <= 16))
+
+    minimal = statistics.median(measure("start_minimal", str(time.time()))["first_frame"] for _ in range(5))
+    starts = [measure("start_stockbank", str(time.time()), str(export_db)) for _ in range(5)]
+    first = statistics.median(s["first_frame"] for s in starts)
+    rows_shown = statistics.median(s["rows_shown"] for s in starts)
+    heavy = sorted({m for s in starts for m in s["heavy_imports"]})
+    ratio = first / minimal
+    results.append(("TUI cold start to first frame vs minimal Textual app", "<= 2.0x", f"{ratio:.2f}x",
+                    f"minimal {minimal:.2f}s, stockbank {first:.2f}s, first rows listed at {rows_shown:.2f}s "
+                    f"({args.rows:,} products); heavy imports at start: {heavy or 'none'}",
+                    ratio <= 2.0 and not heavy))
+    return results
+
+
+def bank_results(args: argparse.Namespace, tmpdir: Path) -> tuple[list[tuple], list[str]]:
+    """Our BankService on the sqlite3 adapter against raw sqlite3 issuing the same statements, runs
+    interleaved (raw, ours, raw, ours ...) so a slow spell of the disk hits both; best of each kept.
+    Returns (result lines, modes to profile)."""
+    results, to_profile = [], []
+    n = str(args.transfers)
+    for mode, name, goal in BANK_GOALS:
+        raws, ours = [], []
+        for i in range(args.repeat):
+            raws.append(measure("raw_transfers", fresh(tmpdir, f"bank-raw-{mode}-{i}"), n, mode))
+            ours.append(measure("our_transfers", fresh(tmpdir, f"bank-ours-{mode}-{i}"), n, mode))
+        for run in raws + ours:
+            if not run["check_ok"] or run["stored"] != args.transfers + BANK_SETUP_TRANSFERS:
+                raise SystemExit(f"bank {mode}: the ledger does not add up after a run: {run}")
+        raw = min(r["seconds"] for r in raws)
+        our = min(r["seconds"] for r in ours)
+        ratio = raw / our
+        ok = ratio >= goal
+        results.append((name, f">= {goal:.2f}x", f"{ratio:.2f}x",
+                        f"raw {args.transfers / raw:,.0f}/s, ours {args.transfers / our:,.0f}/s "
+                        f"({args.transfers:,} transfers, {BANK_ACCOUNTS} accounts)", ok))
+        if not ok or args.profile:
+            to_profile.append(mode)
+    return results, to_profile
+
+
+def profile_bank(args: argparse.Namespace, tmpdir: Path, mode: str) -> str:
+    """cProfile of one of our runs: the functions with the most time of their own, then by cumulative time."""
+    out = tmpdir / f"profile-{mode}.txt"
+    measure("our_transfers", fresh(tmpdir, f"bank-profile-{mode}"), str(args.transfers), mode, str(out))
+    text = out.read_text()
+    own, _, cumulative = text.partition("Ordered by: cumulative time")
+    return "\n".join(own.strip().splitlines()[:32] + ["", "Ordered by: cumulative time"] +
+                     cumulative.strip().splitlines()[:36])
+
+
+def fresh(tmpdir: Path, name: str) -> str:
+    db = tmpdir / f"{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return str(db)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="products for the catalog goals (default 1000000)")
+    parser.add_argument("--transfers", type=int, default=3000, help="transfers per bank run (default 3000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
+    parser.add_argument("--only", choices=("bank", "catalog"), help="run one group of goals")
+    parser.add_argument("--profile", action="store_true",
+                        help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
     args = parser.parse_args()
+    if args.rows < 1 or args.transfers < 1 or args.repeat < 1:
+        parser.error("--rows, --transfers and --repeat must be at least 1")
     results = []
+    profiles: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="stockbank-bench-") as tmp:
         tmpdir = Path(tmp)
-        csv_path = tmpdir / "products.csv"
-        write_products_csv(csv_path, args.rows)
+        if args.only in (None, "catalog"):
+            results += catalog_results(args, tmpdir)
+        if args.only in (None, "bank"):
+            bank, to_profile = bank_results(args, tmpdir)
+            results += bank
+            profiles = [(mode, profile_bank(args, tmpdir, mode)) for mode in to_profile]
 
-        def fresh_db(name: str):
-            def make(i: int) -> tuple[str, str]:
-                db = tmpdir / f"{name}-{i}.db"
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{db}{suffix}").unlink(missing_ok=True)
-                return str(db), str(csv_path)
-            return make
-
-        raw = best("raw_executemany", args.repeat, fresh_db("raw"))
-        ours = best("our_import", args.repeat, fresh_db("ours"))
-        ratio = raw["seconds"] / ours["seconds"]
-        results.append(("Validated CSV import, rows/s vs raw executemany", ">= 0.40x", f"{ratio:.2f}x",
-                        f"raw {args.rows / raw['seconds']:,.0f}/s, ours {args.rows / ours['seconds']:,.0f}/s, "
-                        f"extra RSS {ours['extra_rss_mib']:.1f} MiB", ratio >= 0.40))
-
-        export_db = tmpdir / "ours-0.db"
-        if not export_db.exists():
-            fresh_db("ours")(0)
-            measure("our_import", str(export_db), str(csv_path))
-        cli = best("cli_export", args.repeat, lambda i: (str(export_db), str(tmpdir / f"cli-{i}.csv")))
-        ours_exp = best("our_export", args.repeat, lambda i: (str(export_db), str(tmpdir / f"ours-{i}.csv")))
-        ratio = ours_exp["seconds"] / cli["seconds"]
-        results.append(("CSV export, time vs sqlite3 -csv", "<= 3.0x, <= 16 MiB", f"{ratio:.2f}x",
-                        f"sqlite3 {cli['seconds']:.2f}s, ours {ours_exp['seconds']:.2f}s, "
-                        f"extra RSS {ours_exp['extra_rss_mib']:.1f} MiB",
-                        ratio <= 3.0 and ours_exp["extra_rss_mib"] <= 16))
-
-        minimal = statistics.median(measure("start_minimal", str(time.time()))["first_frame"] for _ in range(5))
-        starts = [measure("start_stockbank", str(time.time()), str(export_db)) for _ in range(5)]
-        first = statistics.median(s["first_frame"] for s in starts)
-        rows_shown = statistics.median(s["rows_shown"] for s in starts)
-        heavy = sorted({m for s in starts for m in s["heavy_imports"]})
-        ratio = first / minimal
-        results.append(("TUI cold start to first frame vs minimal Textual app", "<= 2.0x", f"{ratio:.2f}x",
-                        f"minimal {minimal:.2f}s, stockbank {first:.2f}s, first rows listed at {rows_shown:.2f}s "
-                        f"({args.rows:,} products); heavy imports at start: {heavy or 'none'}",
-                        ratio <= 2.0 and not heavy))
-
+    sizes = []
+    if args.only in (None, "catalog"):
+        sizes.append(f"{args.rows:,} rows")
+    if args.only in (None, "bank"):
+        sizes.append(f"{args.transfers:,} transfers")
     print(f"\nstockbank bench — {platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} cores, {args.rows:,} rows, best of {args.repeat}\n")
+          f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, {', '.join(sizes)}, best of {args.repeat}\n")
     width = max(len(r[0]) for r in results)
     for name, goal, got, detail, ok in results:
         print(f"{'PASS' if ok else 'MISS'}  {name:<{width}}  goal {goal:<18} got {got:<7} {detail}")
+    for mode, text in profiles:
+        print(f"\n-- where our {mode} transfers spend their time (cProfile; profiling slows everything) --\n{text}")
 
 
 if __name__ == "__main__":

@@ -127,7 +127,207 @@ def start_stockbank(launched: str, db: str) -> dict:
     return {**marks, "heavy_imports": sorted(heavy)}
 
 
-KINDS = {f.__name__: f for f in (raw_executemany, our_import, cli_export, our_export, start_minimal, start_stockbank)}
+# -- bank: transfers through the domain vs raw sqlite3 doing the same SQL ------------------------
+
+BANK_ACCOUNTS = 20
+BANK_OPENING = "1000000000.00"  # per account: no transfer in any run can run out of money
+BANK_BATCH = 1000
+BANK_ACTOR = "bench"
+BANK_TENANT = "default"
+NO_RATE_LIMIT = 10**12  # the count still runs on both sides; it just never refuses
+
+
+def bank_plan(n: int, seed: int = 11) -> list[tuple[int, int, int, str]]:
+    """`n` transfers as (source index, target index, amount in minor units, key), the same every run."""
+    import random
+
+    rng = random.Random(seed)
+    plan = []
+    for i in range(n):
+        source = rng.randrange(BANK_ACCOUNTS)
+        target = (source + rng.randrange(1, BANK_ACCOUNTS)) % BANK_ACCOUNTS
+        plan.append((source, target, rng.randrange(1, 10_000), f"bench-{i}"))
+    return plan
+
+
+def _bank_setup(db: str, synchronous: str):
+    """A fresh store at head with BANK_ACCOUNTS accounts holding BANK_OPENING each, opened through the
+    domain (not timed). Returns (store, simulator, account ids)."""
+    from domain import Simulator
+    from domain.services.bank import RateLimit
+    from storage import open_store
+
+    store = open_store(f"sqlite:///{db}?synchronous={synchronous}")
+    sim = Simulator(store, actor=BANK_ACTOR, tenant=BANK_TENANT, rate_limit=RateLimit(max_transfers=NO_RATE_LIMIT))
+    ids = [sim.bank.open_account(f"Account {i:02d}", opening_balance=BANK_OPENING).id for i in range(BANK_ACCOUNTS)]
+    return store, sim, ids
+
+
+def _bank_result(sim, seconds: float, n: int) -> dict:
+    report = sim.check()  # both sides must have left a ledger that adds up
+    return {"seconds": seconds, "transfers": n, "check_ok": report.ok, "problems": report.problems[:5],
+            "stored": report.checked["transfers"]}
+
+
+def our_transfers(db: str, n: str, mode: str, profile: str = "") -> dict:
+    """Ours: BankService.transfer on the sqlite3 adapter, one commit each (mode full|normal), or
+    transfer_batch of BANK_BATCH items per commit (mode batch, synchronous=FULL). Amounts go in as
+    decimal strings, as every caller passes them."""
+    count = int(n)
+    store, sim, ids = _bank_setup(db, "NORMAL" if mode == "normal" else "FULL")
+    from domain.money import format_minor
+
+    plan = [(ids[s], ids[t], format_minor(a), k) for s, t, a, k in bank_plan(count)]
+    transfer, batch = sim.bank.transfer, sim.bank.transfer_batch
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    start = time.perf_counter()
+    if mode == "batch":
+        for at in range(0, count, BANK_BATCH):
+            batch([{"source": s, "target": t, "amount": a, "idempotency_key": k, "memo": "bench"}
+                   for s, t, a, k in plan[at:at + BANK_BATCH]])
+    else:
+        for s, t, a, k in plan:
+            transfer(s, t, a, idempotency_key=k, memo="bench")
+    seconds = time.perf_counter() - start
+    if profiler is not None:
+        import io
+        import pstats
+
+        profiler.disable()
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(30)
+        with open(profile, "w") as fh:
+            fh.write(text.getvalue())
+    result = _bank_result(sim, seconds, count)
+    store.close()
+    return result
+
+
+# The statements SqliteUnitOfWork + ServiceContext.writing + BankService._transfer/_move issue, verbatim.
+_ENSURE_USER = "INSERT INTO users (tenant_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (tenant_id, name) DO NOTHING"
+_GET_USER = "SELECT id, name, created_at FROM users WHERE tenant_id = ? AND name = ?"
+_GET_ACCOUNT = (
+    "SELECT id, name, kind, currency, debits_posted, credits_posted, debits_pending, credits_pending, overdraft_limit,"
+    " status, version FROM accounts WHERE tenant_id = ? AND id = ?"
+)
+_GET_BY_KEY = (
+    "SELECT id, kind, debit_account_id, credit_account_id, amount_minor, currency, pending_id, expires_at, memo,"
+    " idempotency_key, actor, created_at, debit_balance_after, credit_balance_after"
+    " FROM transfers WHERE tenant_id = ? AND idempotency_key = ?"
+)
+_COUNT_RECENT = "SELECT COUNT(*) FROM transfers WHERE tenant_id = ? AND actor = ? AND created_at >= ?"
+_APPLY = (
+    "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ?,"
+    " debits_pending = debits_pending + ?, credits_pending = credits_pending + ?"
+    " WHERE tenant_id = ? AND id = ? AND status = 'open' AND (kind = 'system'"
+    " OR debits_posted + ? + debits_pending + ? <= credits_posted + ? + overdraft_limit)"
+    " RETURNING credits_posted - debits_posted"
+)
+_ADD_TRANSFER = (
+    "INSERT INTO transfers (tenant_id, kind, debit_account_id, credit_account_id, amount_minor, currency,"
+    " pending_id, expires_at, memo, idempotency_key, actor, created_at, debit_balance_after,"
+    " credit_balance_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ADD_AUDIT = (
+    "INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, action, before, after, request_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def raw_transfers(db: str, n: str, mode: str) -> dict:
+    """Baseline: straight sqlite3 doing the domain's SQL per transfer (BEGIN IMMEDIATE, users ensure,
+    two account lookups, idempotency lookup, rate-limit count, two guarded UPDATE ... RETURNING,
+    INSERT transfer, INSERT audit_log with the same JSON, COMMIT), with the same checks, on a
+    connection with the store's pragmas. No domain objects."""
+    from datetime import datetime, timedelta, timezone
+
+    count = int(n)
+    synchronous = "NORMAL" if mode == "normal" else "FULL"
+    store, sim, ids = _bank_setup(db, synchronous)
+    plan = [(ids[s], ids[t], a, k) for s, t, a, k in bank_plan(count)]
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=5.0, cached_statements=256)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    execute = conn.execute
+    dumps = json.dumps
+    tenant, actor, memo = BANK_TENANT, BANK_ACTOR, "bench"
+    window = timedelta(seconds=60)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    utc = timezone.utc
+
+    def one(source: int, target: int, amount: int, key: str) -> None:
+        now = datetime.now(utc)
+        at = now.strftime(fmt)
+        debit = execute(_GET_ACCOUNT, (tenant, source)).fetchone()
+        credit = execute(_GET_ACCOUNT, (tenant, target)).fetchone()
+        if debit is None or credit is None:
+            raise LookupError("no such account")
+        if execute(_GET_BY_KEY, (tenant, key)).fetchone() is not None:
+            return  # a replay: nothing to write
+        if source == target or debit[9] != "open" or credit[9] != "open" or debit[3] != credit[3]:
+            raise ValueError("refused")
+        if execute(_COUNT_RECENT, (tenant, actor, (now - window).strftime(fmt))).fetchone()[0] >= NO_RATE_LIMIT:
+            raise RuntimeError("rate limited")
+        debit_after = execute(_APPLY, (amount, 0, 0, 0, tenant, source, amount, 0, 0)).fetchone()
+        if debit_after is None:
+            raise ValueError("insufficient funds")
+        credit_after = execute(_APPLY, (0, amount, 0, 0, tenant, target, 0, 0, amount)).fetchone()
+        if credit_after is None:
+            raise ValueError("target frozen")
+        cur = execute(_ADD_TRANSFER, (tenant, "posted", source, target, amount, debit[3], None, None, memo, key, actor,
+                                      at, debit_after[0], credit_after[0]))
+        after = dumps(
+            {"actor": actor, "amount_minor": amount, "created_at": at, "credit_account_id": target,
+             "credit_balance_after": credit_after[0], "currency": debit[3], "debit_account_id": source,
+             "debit_balance_after": debit_after[0], "expires_at": None, "id": cur.lastrowid, "idempotency_key": key,
+             "kind": "posted", "memo": memo, "pending_id": None},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        )
+        execute(_ADD_AUDIT, (tenant, at, actor, "transfer", str(cur.lastrowid), "posted", None, after, key))
+
+    def begin() -> None:
+        execute("BEGIN IMMEDIATE")
+        execute(_ENSURE_USER, (tenant, actor, datetime.now(utc).strftime(fmt)))
+        execute(_GET_USER, (tenant, actor)).fetchone()
+
+    start = time.perf_counter()
+    if mode == "batch":
+        for at in range(0, count, BANK_BATCH):
+            begin()
+            try:
+                for item in plan[at:at + BANK_BATCH]:
+                    one(*item)
+            except BaseException:
+                execute("ROLLBACK")
+                raise
+            execute("COMMIT")
+    else:
+        for item in plan:
+            begin()
+            try:
+                one(*item)
+            except BaseException:
+                execute("ROLLBACK")
+                raise
+            execute("COMMIT")
+    seconds = time.perf_counter() - start
+    conn.close()
+    result = _bank_result(sim, seconds, count)
+    store.close()
+    return result
+
+
+KINDS = {f.__name__: f for f in (raw_executemany, our_import, cli_export, our_export, start_minimal, start_stockbank,
+                                 our_transfers, raw_transfers)}
 
 if __name__ == "__main__":
     print(json.dumps(KINDS[sys.argv[1]](*sys.argv[2:])))

@@ -426,7 +426,7 @@ def cmd_void(args: argparse.Namespace) -> None:
         backend.close()
 
 
-def cmd_deposit(args: argparse.Namespace) -> None:
+def cmd_cash(args: argparse.Namespace) -> None:
     backend = _backend(args)
     try:
         move = backend.sim.bank.deposit if args.command == "deposit" else backend.sim.bank.withdraw
@@ -452,8 +452,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "transfer": cmd_transfer,
     "post": cmd_post,
     "void": cmd_void,
-    "deposit": cmd_deposit,
-    "withdraw": cmd_deposit,
+    "deposit": cmd_cash,
+    "withdraw": cmd_cash,
 }
 
 if __name__ == "__main__":

@@ -1,0 +1,49 @@
+"""`python -m bench` still runs end to end and reports every goal. A tiny size and one repeat:
+this proves the harness works, not the speed (no timing asserts; the numbers are the bench's job)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOALS = (
+    "Validated CSV import",
+    "CSV export, time vs sqlite3 -csv",
+    "TUI cold start to first frame",
+    "Transfers, one commit each, synchronous=FULL",
+    "Transfers, one commit each, synchronous=NORMAL",
+    "Transfers, 1,000 per transfer_batch commit",
+)
+LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d\dx) ")
+
+
+def run_bench(*argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *argv], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, f"bench failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_bench_prints_a_line_for_every_goal() -> None:
+    out = run_bench("--rows", "2000", "--transfers", "200", "--repeat", "1")
+    lines = [m for m in map(LINE.match, out.splitlines()) if m]
+    for goal in GOALS:
+        assert [m for m in lines if goal in m.group(2)], f"no PASS/MISS line for {goal!r}:\n{out}"
+    assert len(lines) == len(GOALS), out
+    assert "200 transfers" in out and "2,000 rows" in out
+
+
+@pytest.mark.slow
+def test_bench_only_bank_runs_just_the_bank_goals() -> None:
+    out = run_bench("--only", "bank", "--transfers", "50", "--repeat", "1")
+    names = [m.group(2) for m in map(LINE.match, out.splitlines()) if m]
+    assert len(names) == 3 and all(n.startswith("Transfers") for n in names), out
+    assert "rows" not in out.splitlines()[1]
