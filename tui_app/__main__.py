@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="store URL: sqlite:///path.db (default), memory:// ... ; env STOCKBANK_DB")
     parser.add_argument("--tenant", default="default", help="whose books to open (default: default)")
     parser.add_argument("--actor", help="who is acting, recorded in the audit log (default: the OS user)")
+    parser.add_argument(
+        "--rate-limit", metavar="N/SECONDS",
+        help="at most N transfers per actor in any SECONDS window (default 10000/60); env STOCKBANK_RATE_LIMIT",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -126,7 +130,7 @@ def _run_tui(args: argparse.Namespace) -> int:
     from tui_app.bootstrap import open_backend
 
     try:
-        backend = open_backend(args.db, tenant=args.tenant, actor=args.actor)
+        backend = open_backend(args.db, tenant=args.tenant, actor=args.actor, rate_limit=args.rate_limit)
     except DomainError as e:
         print(f"error [{e.code}]: {e.message}", file=sys.stderr)
         return 1
@@ -140,7 +144,9 @@ def _run_tui(args: argparse.Namespace) -> int:
 def _backend(args: argparse.Namespace, demo_if_empty: bool = False):
     from tui_app.bootstrap import open_backend
 
-    return open_backend(args.db, tenant=args.tenant, actor=args.actor, demo_if_empty=demo_if_empty)
+    return open_backend(
+        args.db, tenant=args.tenant, actor=args.actor, demo_if_empty=demo_if_empty, rate_limit=args.rate_limit
+    )
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -231,7 +237,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     if args.status and url.startswith("sqlite:///"):
         url += ("&" if "?" in url else "?") + "migrate=no"  # --status only looks
     # opening upgrades an older database (after a backup) or refuses a newer one
-    backend = open_backend(url, tenant=args.tenant, actor=args.actor, demo_if_empty=False)
+    backend = open_backend(url, tenant=args.tenant, actor=args.actor, demo_if_empty=False, rate_limit=args.rate_limit)
     revision = getattr(backend.sim.store, "revision", HEAD)
     backend.close()
     state = "head" if revision == HEAD else f"older than head {HEAD}; run `stockbank migrate` to upgrade"

@@ -12,6 +12,7 @@ from typing import TextIO
 from domain import Simulator
 from domain.model import ProductQuery
 from domain.ports import Clock
+from domain.services.bank import RateLimit
 from domain.services.catalog import ImportResult
 from domain.services.demo import ACCOUNTS, CATEGORIES, demo_products
 
@@ -26,6 +27,25 @@ def default_db_url() -> str:
     folder = Path(user_data_dir(APP_NAME, appauthor=False))
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'stockbank.db'}"
+
+
+ENV_RATE_LIMIT = "STOCKBANK_RATE_LIMIT"
+
+
+def parse_rate_limit(text: str | None) -> RateLimit | None:
+    """`"100/60"` = at most 100 transfers per actor in any 60 s; None keeps the default.
+
+    Raises: ValidationError.
+    """
+    text = text or os.environ.get(ENV_RATE_LIMIT)
+    if not text:
+        return None
+    count, _, seconds = text.partition("/")
+    if not (count.isdigit() and seconds.isdigit() and int(count) > 0 and 0 < int(seconds) <= 86_400):
+        from domain.errors import ValidationError
+
+        raise ValidationError(f"rate limit {text!r}: use TRANSFERS/SECONDS, like 100/60", field="rate_limit")
+    return RateLimit(int(count), int(seconds))
 
 
 def resolve_db_url(arg: str | None) -> str:
@@ -114,6 +134,7 @@ def open_backend(
     actor: str | None = None,
     clock: Clock | None = None,
     demo_if_empty: bool = True,
+    rate_limit: str | None = None,
 ) -> Backend:
     """Open the store a URL names and wrap it for the app; an empty new database gets demo data.
 
@@ -124,7 +145,7 @@ def open_backend(
     resolved = resolve_db_url(url)
     store = open_store(resolved)
     try:
-        sim = Simulator(store, actor=actor, tenant=tenant, clock=clock)
+        sim = Simulator(store, actor=actor, tenant=tenant, clock=clock, rate_limit=parse_rate_limit(rate_limit))
         loaded = 0
         if demo_if_empty and sim.is_pristine():
             loaded = seed_demo(sim)
