@@ -47,12 +47,23 @@ from domain.model.bank import (
     StatementLine,
     Transfer,
 )
-from domain.money import format_minor
+from domain.money import MAX_MINOR, format_minor
 from domain.ports import UnitOfWork
 from domain.services.context import ServiceContext
 
 AccountRef = int | str
 MAX_TIMEOUT_SECONDS = 366 * 24 * 3600
+
+
+def _is_id(value: Any) -> bool:
+    """An integer a store can hold as a row id (SQLite refuses Python ints past 2**63 with OverflowError)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_MINOR
+
+
+def _expire_key(pending_id: int) -> str:
+    """The key of the transfer that expires `pending_id`: it holds a space, which a client's key never
+    does, so no client key can take it first."""
+    return f"expire {pending_id}"
 
 
 @dataclass(frozen=True)
@@ -201,17 +212,19 @@ class BankService:
 
     def deposit(self, ref: AccountRef, amount: str | int, *, idempotency_key: str | None = None, memo: str = "deposit") -> Transfer:
         """Money comes into the shop's world: Cash -> account. Raises: as transfer()."""
-        with self._ctx.writing() as uow:
+        data = _transfer_data(amount, memo, idempotency_key)
+        with self._ctx.writing() as uow:  # one transaction: a refused deposit creates no Cash account
             account = self._account(uow, ref, "account")
             cash = self._cash(uow, account.currency)
-        return self.transfer(cash.id, account.id, amount, idempotency_key=idempotency_key, memo=memo)
+            return self._transfer(uow, cash.id, account.id, data)
 
     def withdraw(self, ref: AccountRef, amount: str | int, *, idempotency_key: str | None = None, memo: str = "withdrawal") -> Transfer:
         """Money leaves: account -> Cash. Raises: as transfer()."""
+        data = _transfer_data(amount, memo, idempotency_key)
         with self._ctx.writing() as uow:
             account = self._account(uow, ref, "account")
             cash = self._cash(uow, account.currency)
-        return self.transfer(account.id, cash.id, amount, idempotency_key=idempotency_key, memo=memo)
+            return self._transfer(uow, account.id, cash.id, data)
 
     # -- transfers --------------------------------------------------------------------------
 
@@ -249,6 +262,8 @@ class BankService:
         requests = []
         for index, item in enumerate(items):
             try:
+                if not isinstance(item, Mapping):
+                    raise ValidationError("each item must be a dict with source, target and amount", field="item")
                 unknown = set(item) - {"source", "target", "amount", "idempotency_key", "memo", "pending", "timeout_seconds"}
                 if unknown:
                     raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
@@ -300,7 +315,7 @@ class BankService:
     def get_transfer(self, transfer_id: int) -> Transfer:
         """Raises: NotFound."""
         with self._ctx.reading() as uow:
-            found = uow.transfers.get(transfer_id)
+            found = uow.transfers.get(transfer_id) if _is_id(transfer_id) else None
         if found is None:
             raise NotFound(f"transfer {transfer_id} does not exist")
         return found
@@ -313,6 +328,11 @@ class BankService:
         """
         if not 1 <= limit <= 10_000:
             raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        if before_id is not None:
+            if isinstance(before_id, bool) or not isinstance(before_id, int):
+                raise ValidationError("before_id: give a transfer id", field="before_id")
+            if before_id > MAX_MINOR:  # every transfer is before it
+                before_id = None
         with self._ctx.reading() as uow:
             account = self._account(uow, ref, "account")
             return uow.transfers.statement(account.id, before_id, limit)
@@ -322,7 +342,10 @@ class BankService:
     def _account(self, uow: UnitOfWork, ref: AccountRef, field: str) -> Account:
         if isinstance(ref, bool) or not isinstance(ref, (int, str)):
             raise ValidationError(f"{field}: give an account id or name", field=field)
-        found = uow.accounts.get(ref) if isinstance(ref, int) else uow.accounts.get_by_name(ref.strip())
+        if isinstance(ref, int):
+            found = uow.accounts.get(ref) if _is_id(ref) else None
+        else:
+            found = uow.accounts.get_by_name(ref.strip())
         if found is None:
             raise NotFound(f"{field}: no account {ref!r}", field=field)
         return found
@@ -387,6 +410,12 @@ class BankService:
         self, uow: UnitOfWork, kind: str, debit: Account, credit: Account, amount: int, memo: str, key: str,
         pending_id: int | None, expires_at: str | None,
     ) -> Transfer:
+        for account, side in ((debit, "debits"), (credit, "credits")):
+            # Totals are SQL BIGINTs: past 2**63 SQLite would turn them into inexact floats.
+            if getattr(account, f"{side}_posted") + getattr(account, f"{side}_pending") + amount > MAX_MINOR:
+                raise ValidationError(
+                    f"amount: {account.name}'s {side} would exceed {format_minor(MAX_MINOR)}", field="amount"
+                )
         field = "debits_pending" if kind == PENDING else "debits_posted"
         debit_after = uow.accounts.apply(debit.id, guard=True, **{field: amount})
         if debit_after is None and self._expire(uow, debit.id):  # released reservations may make room
@@ -414,7 +443,7 @@ class BankService:
         key = v.validate(v.TransferInput, {"amount": 1, "idempotency_key": idempotency_key}).idempotency_key
         expired = False
         with self._ctx.writing() as uow:
-            pending = uow.transfers.get(pending_id) if isinstance(pending_id, int) and not isinstance(pending_id, bool) else None
+            pending = uow.transfers.get(pending_id) if _is_id(pending_id) else None
             if pending is None:
                 raise NotFound(f"transfer {pending_id!r} does not exist", field="pending_id")
             post_amount = pending.amount_minor if amount is None or kind == VOID else _transfer_data(amount, "", None).amount
@@ -431,7 +460,7 @@ class BankService:
                     if resolution.kind != EXPIRE else f"transfer {pending.id} expired at {pending.expires_at}"
                 )
             if pending.expires_at is not None and self._ctx.now() >= pending.expires_at:
-                self._settle(uow, pending, EXPIRE, 0, f"expire:{pending.id}")
+                self._settle(uow, pending, EXPIRE, 0, _expire_key(pending.id))
                 expired = True
             else:
                 if post_amount > pending.amount_minor:
@@ -471,7 +500,7 @@ class BankService:
         count = 0
         for pending in due:
             if account_id is None or pending.debit_account_id == account_id:
-                self._settle(uow, pending, EXPIRE, 0, f"expire:{pending.id}")
+                self._settle(uow, pending, EXPIRE, 0, _expire_key(pending.id))
                 count += 1
         return count
 

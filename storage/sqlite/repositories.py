@@ -413,11 +413,14 @@ class SqliteAccounts(_Repo):
         return None if row is None else row[0]
 
     def totals(self) -> LedgerTotals:
-        row = self._run(
-            "SELECT COALESCE(SUM(debits_posted), 0), COALESCE(SUM(credits_posted), 0), COALESCE(SUM(debits_pending), 0),"
-            " COALESCE(SUM(credits_pending), 0) FROM accounts WHERE tenant_id = ?", (self._tenant,),
-        ).fetchone()
-        return LedgerTotals(*row)
+        # Added up in Python: SQL SUM() fails with "integer overflow" once a tenant's total passes 2**63.
+        t = [0, 0, 0, 0]
+        for row in self._run(
+            "SELECT debits_posted, credits_posted, debits_pending, credits_pending FROM accounts WHERE tenant_id = ?",
+            (self._tenant,),
+        ):
+            t = [x + y for x, y in zip(t, row)]
+        return LedgerTotals(*t)
 
 
 class SqliteTransfers(_Repo):
