@@ -88,7 +88,7 @@ def _opening(value: Any) -> int:
     return parse_minor(value, field="opening_balance")
 
 
-Currency = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+Currency = Annotated[str, BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) and v.isascii() else v),
                      StringConstraints(pattern=r"^[A-Z]{3}$")]
 Memo = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]

@@ -8,6 +8,7 @@ statement that changes the totals.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -47,12 +48,24 @@ from domain.model.bank import (
     StatementLine,
     Transfer,
 )
+from domain.model.catalog import fold_case
 from domain.money import MAX_MINOR, format_minor
 from domain.ports import UnitOfWork
 from domain.services.context import ServiceContext
 
 AccountRef = int | str
 MAX_TIMEOUT_SECONDS = 366 * 24 * 3600
+
+
+_RESERVED = re.compile(r"cash [a-z]{3}")
+
+
+def _not_reserved(name: str) -> str:
+    """"Cash EUR" and the like name the system cash accounts; a user account taking one would
+    block every deposit in that currency."""
+    if _RESERVED.fullmatch(fold_case(name)):
+        raise ValidationError(f"name: {name!r} is reserved for the system cash account", field="name")
+    return name
 
 
 def _is_id(value: Any) -> bool:
@@ -124,6 +137,7 @@ class BankService:
             {"name": name, "kind": kind, "currency": currency, "opening_balance": opening_balance,
              "overdraft_limit": overdraft_limit},
         )
+        _not_reserved(data.name)
         with self._ctx.writing() as uow:
             account = uow.accounts.add(NewAccount(data.name, data.kind, data.currency, data.overdraft_limit))
             self._ctx.audit(uow, "account", account.id, "open", after=account)
@@ -147,7 +161,7 @@ class BankService:
     def rename_account(self, ref: AccountRef, expected_version: int, name: str) -> Account:
         """Raises: ValidationError, NotFound, VersionConflict, AlreadyExists."""
         v = _validation()
-        new_name = v.validate(v.AccountNameInput, {"name": name}).name
+        new_name = _not_reserved(v.validate(v.AccountNameInput, {"name": name}).name)
         return self._edit(ref, expected_version, "rename", lambda a: replace(a, name=new_name))
 
     def set_overdraft_limit(self, ref: AccountRef, expected_version: int, limit: str | int) -> Account:
@@ -388,6 +402,11 @@ class BankService:
         replay = self._replay(uow, key, {"kind": kind, "debit_account_id": debit.id, "credit_account_id": credit.id,
                                          "amount_minor": data.amount, "memo": data.memo})
         if replay is not None:
+            if (replay.expires_at is None) != (data.timeout_seconds is None):
+                raise IdempotencyConflict(
+                    f"idempotency key {key!r} was used for transfer {replay.id} with another timeout",
+                    field="idempotency_key", transfer_id=replay.id,
+                )
             return replay
         if debit.id == credit.id:
             raise SameAccount(f"{debit.name} cannot pay itself", field="target")

@@ -181,7 +181,7 @@ def test_opening_an_account_with_bad_input_is_refused(sim: Simulator, ab, kwargs
     refuse(sim, lambda: sim.bank.open_account(**args), "validation", field=field)
 
 
-@pytest.mark.parametrize("name", ["Alice", "alice", " ALICE ", "cash eur"])
+@pytest.mark.parametrize("name", ["Alice", "alice", " ALICE "])
 def test_an_account_name_is_taken_case_insensitively(sim: Simulator, ab, name: str) -> None:
     refuse(sim, lambda: sim.bank.open_account(name, opening_balance=5), "already_exists")
 
@@ -852,3 +852,27 @@ def test_every_bank_error_code_is_defined() -> None:
         "currency_mismatch", "idempotency_conflict", "version_conflict", "rate_limited", "busy", "not_pending",
         "already_posted", "already_voided", "expired",
     } <= codes
+
+
+# -- follow-ups ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Cash EUR", "cash usd", " CASH GBP "])
+def test_system_cash_account_names_are_reserved(sim: Simulator, ab, name: str) -> None:
+    refuse(sim, lambda: sim.bank.open_account(name), "validation", field="name")
+    a = acct(sim, ab[0].id)
+    refuse(sim, lambda: sim.bank.rename_account(a.id, a.version, name), "validation", field="name")
+    assert sim.bank.deposit(a.id, "1.00").amount_minor == 100  # deposits still find the real Cash account
+
+
+@pytest.mark.parametrize("currency", ["eß", "ＥＵＲ", "€"])
+def test_a_currency_must_be_three_ascii_letters(sim: Simulator, currency: str) -> None:
+    refuse(sim, lambda: sim.bank.open_account("Zed", currency=currency), "validation", field="currency")
+
+
+def test_a_retry_that_changes_the_timeout_is_an_idempotency_conflict(sim: Simulator, ab) -> None:
+    a, b = ab
+    first = sim.bank.transfer(a.id, b.id, "1.00", pending=True, timeout_seconds=60, idempotency_key="to-1")
+    refuse(sim, lambda: sim.bank.transfer(a.id, b.id, "1.00", pending=True, idempotency_key="to-1"),
+           "idempotency_conflict")
+    assert sim.bank.transfer(a.id, b.id, "1.00", pending=True, timeout_seconds=60, idempotency_key="to-1") == first

@@ -410,7 +410,8 @@ class BankMachine(RuleBasedStateMachine):
             target = others[0]
         before = m.written
         t = self.call(None if change == "same" else "idempotency_conflict", self.sim.bank.transfer, first.debit, target,
-                      amount, idempotency_key=key, memo=memo, pending=first.kind == "pending")
+                      amount, idempotency_key=key, memo=memo, pending=first.kind == "pending",
+                      timeout_seconds=10 if first.expires_at is not None else None)  # a timeout, or none, like the first
         if t is not None:
             assert t.id == first.id
         assert m.written == before
