@@ -32,7 +32,9 @@ def _price(value: Any) -> int:
         match = _PLAIN_PRICE.fullmatch(value)
         if match is not None:
             whole, frac = match.groups()
-            return int(whole) * 100 + (0 if frac is None else int(frac) * (1 if len(frac) == 2 else 10))
+            minor = int(whole) * 100 + (0 if frac is None else int(frac) * (1 if len(frac) == 2 else 10))
+            if minor <= MAX_MINOR:
+                return minor
     return parse_minor(value, field="price")
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from domain.errors import DomainError
+from domain.model import parse_ref
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,11 +274,6 @@ def _checked(key: str, value: int) -> str:
 # -- bank ---------------------------------------------------------------------------------------
 
 
-def _ref(text: str) -> int | str:
-    """An account reference from the command line: an id when all (ASCII) digits, else a name."""
-    return int(text) if text.isascii() and text.isdigit() else text
-
-
 def _whole(text: str | None, field: str) -> int | None:
     """A whole number option, refused as a `validation` error (not a usage error) so --json sees it."""
     if text is None:
@@ -364,13 +360,13 @@ def cmd_account(args: argparse.Namespace) -> None:
             _emit(args, {"accounts": [_account_data(a) for a in accounts]},
                   "\n".join(lines) if rows else "no accounts yet; open one with `stockbank account open NAME`")
         elif args.action == "show":
-            account = bank.get_account(_ref(args.ref))
+            account = bank.get_account(parse_ref(args.ref))
             _emit(args, {"account": _account_data(account)}, _account_text(account))
         elif args.action == "statement":
             _statement(args, backend)
         else:  # freeze, unfreeze, close: apply to the version just read
             change = {"freeze": bank.freeze, "unfreeze": bank.unfreeze, "close": bank.close_account}[args.action]
-            current = bank.get_account(_ref(args.ref))
+            current = bank.get_account(parse_ref(args.ref))
             account = change(current.id, current.version)
             _emit(args, {"account": _account_data(account)}, f"account {account.id} {account.name} is now {account.status}")
     finally:
@@ -381,7 +377,7 @@ def _statement(args: argparse.Namespace, backend: Any) -> None:
     from tui_app.files import atomic_text_file
 
     bank = backend.sim.bank
-    account = bank.get_account(_ref(args.ref))
+    account = bank.get_account(parse_ref(args.ref))
     if args.out:
         with atomic_text_file(args.out) as out:
             count = backend.export_statement(account.id, out)
@@ -407,7 +403,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     timeout = _whole(args.timeout, "timeout_seconds")
     backend = _backend(args)
     try:
-        done = backend.sim.bank.transfer(_ref(args.source), _ref(args.target), args.amount, idempotency_key=args.key,
+        done = backend.sim.bank.transfer(parse_ref(args.source), parse_ref(args.target), args.amount, idempotency_key=args.key,
                                          memo=args.memo, pending=args.pending, timeout_seconds=timeout)
         _emit_transfer(args, backend, done)
     finally:
@@ -437,7 +433,7 @@ def cmd_cash(args: argparse.Namespace) -> None:
     try:
         move = backend.sim.bank.deposit if args.command == "deposit" else backend.sim.bank.withdraw
         extra = {"memo": args.memo} if args.memo is not None else {}
-        _emit_transfer(args, backend, move(_ref(args.ref), args.amount, idempotency_key=args.key, **extra))
+        _emit_transfer(args, backend, move(parse_ref(args.ref), args.amount, idempotency_key=args.key, **extra))
     finally:
         backend.close()
 

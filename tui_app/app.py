@@ -55,7 +55,8 @@ class StockbankApp(App[None]):
             )
 
     def notify(self, message: str, *, markup: bool = False, **kwargs):  # type: ignore[override]
-        """Toasts show names users typed: plain text unless a caller opts into markup."""
+        """Toasts show names users typed: plain text unless a caller opts into markup (screens
+        and modals get the same default from tui_app.widgets.base)."""
         return super().notify(message, markup=markup, **kwargs)
 
     def action_help(self) -> None:

@@ -95,3 +95,18 @@ class CategoryValue(NamedTuple):
     products: int
     quantity: int
     value_minor: int
+
+
+def subtree_ids(categories: list[Category], root_id: int) -> tuple[int, ...]:
+    """The category and all its descendants (filtering by a branch of the tree)."""
+    children: dict[int | None, list[int]] = {}
+    for c in categories:
+        children.setdefault(c.parent_id, []).append(c.id)
+    found: set[int] = set()
+    stack = [root_id]
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(children.get(current, ()))
+    return tuple(sorted(found))

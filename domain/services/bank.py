@@ -21,6 +21,7 @@ from domain.errors import (
     AccountFrozen,
     AlreadyPosted,
     AlreadyVoided,
+    Busy,
     CurrencyMismatch,
     DomainError,
     Expired,
@@ -48,6 +49,7 @@ from domain.model.bank import (
     StatementLine,
     Transfer,
 )
+from domain.model import is_id
 from domain.model.catalog import fold_case
 from domain.money import MAX_MINOR, format_minor
 from domain.ports import UnitOfWork
@@ -66,11 +68,6 @@ def _not_reserved(name: str) -> str:
     if _RESERVED.fullmatch(fold_case(name)):
         raise ValidationError(f"name: {name!r} is reserved for the system cash account", field="name")
     return name
-
-
-def _is_id(value: Any) -> bool:
-    """An integer a store can hold as a row id (SQLite refuses Python ints past 2**63 with OverflowError)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_MINOR
 
 
 def _expire_key(pending_id: int) -> str:
@@ -321,15 +318,25 @@ class BankService:
             return self._expire(uow, None)
 
     def pending_transfers(self) -> list[Transfer]:
-        """Unresolved pending transfers, oldest first (expired ones are released first)."""
-        self.expire_due()
+        """Unresolved pending transfers, oldest first. A read: only when some are past their
+        timeout does it take the write lock to release them, and if another writer holds the
+        lock they are listed as they are (they are released before any debit is refused)."""
+        with self._ctx.reading() as uow:
+            pending = uow.transfers.unresolved_pending()
+        now = self._ctx.now()
+        if not any(t.expires_at is not None and t.expires_at <= now for t in pending):
+            return pending
+        try:
+            self.expire_due()
+        except Busy:
+            return pending
         with self._ctx.reading() as uow:
             return uow.transfers.unresolved_pending()
 
     def get_transfer(self, transfer_id: int) -> Transfer:
         """Raises: NotFound."""
         with self._ctx.reading() as uow:
-            found = uow.transfers.get(transfer_id) if _is_id(transfer_id) else None
+            found = uow.transfers.get(transfer_id) if is_id(transfer_id) else None
         if found is None:
             raise NotFound(f"transfer {transfer_id} does not exist")
         return found
@@ -357,7 +364,7 @@ class BankService:
         if isinstance(ref, bool) or not isinstance(ref, (int, str)):
             raise ValidationError(f"{field}: give an account id or name", field=field)
         if isinstance(ref, int):
-            found = uow.accounts.get(ref) if _is_id(ref) else None
+            found = uow.accounts.get(ref) if is_id(ref) else None
         else:
             found = uow.accounts.get_by_name(ref.strip())
         if found is None:
@@ -462,7 +469,7 @@ class BankService:
         key = v.validate(v.TransferInput, {"amount": 1, "idempotency_key": idempotency_key}).idempotency_key
         expired = False
         with self._ctx.writing() as uow:
-            pending = uow.transfers.get(pending_id) if _is_id(pending_id) else None
+            pending = uow.transfers.get(pending_id) if is_id(pending_id) else None
             if pending is None:
                 raise NotFound(f"transfer {pending_id!r} does not exist", field="pending_id")
             post_amount = pending.amount_minor if amount is None or kind == VOID else _transfer_data(amount, "", None).amount

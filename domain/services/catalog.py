@@ -9,8 +9,8 @@ from itertools import islice
 from typing import Any
 
 from domain.errors import InUse, NotFound, ValidationError, VersionConflict
-from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery
-from domain.model.catalog import ProductCursor, fold_case
+from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, is_id
+from domain.model.catalog import ProductCursor, fold_case, subtree_ids
 from domain.ports import ExportRow, UnitOfWork
 from domain.services.context import ServiceContext
 
@@ -42,7 +42,10 @@ def _validation():
 def _resolve_category(uow: UnitOfWork, ref: str | int | None) -> Category | None:
     if ref is None or ref == "":
         return None
-    found = uow.categories.get(ref) if isinstance(ref, int) else uow.categories.get_by_name(ref)
+    if isinstance(ref, int):
+        found = uow.categories.get(ref) if is_id(ref) else None
+    else:
+        found = uow.categories.get_by_name(ref)
     if found is None:
         raise NotFound(f"category: {ref!r} does not exist; create it first", field="category")
     return found
@@ -78,9 +81,14 @@ class CatalogService:
             VersionConflict, AlreadyExists.
         """
         with self._ctx.writing() as uow:
-            current = uow.categories.get(category_id)
+            current = uow.categories.get(category_id) if is_id(category_id) else None
             if current is None:
                 raise NotFound(f"category {category_id} does not exist")
+            if current.version != expected_version:  # first, as for products: the same code on every store
+                raise VersionConflict(
+                    f"category {current.name!r} was changed by someone else; reload and try again",
+                    current_version=current.version,
+                )
             v = _validation()
             data = v.validate(
                 v.CategoryInput,
@@ -88,9 +96,12 @@ class CatalogService:
             )
             parent_cat = _resolve_category(uow, data.parent)
             parent_id = parent_cat.id if parent_cat else None
-            if parent_id is not None and parent_id in _subtree(uow.categories.list(), category_id):
+            if parent_id is not None and parent_id in subtree_ids(uow.categories.list(), category_id):
                 raise ValidationError("parent: a category cannot sit inside itself", field="parent")
-            updated = uow.categories.update(replace(current, name=data.name, parent_id=parent_id), expected_version)
+            wanted = replace(current, name=data.name, parent_id=parent_id)
+            if wanted == current:
+                return current
+            updated = uow.categories.update(wanted, expected_version)
             self._ctx.audit(uow, "category", category_id, "update", before=current, after=updated)
         return updated
 
@@ -100,7 +111,7 @@ class CatalogService:
         Raises: NotFound; InUse when products or subcategories still belong to it.
         """
         with self._ctx.writing() as uow:
-            current = uow.categories.get(category_id)
+            current = uow.categories.get(category_id) if is_id(category_id) else None
             if current is None:
                 raise NotFound(f"category {category_id} does not exist")
             uow.categories.delete(category_id)
@@ -125,7 +136,7 @@ class CatalogService:
 
     def category_subtree(self, category_id: int) -> tuple[int, ...]:
         """The category and all its descendants, for filtering by a branch of the tree."""
-        return tuple(sorted(_subtree(self.categories(), category_id)))
+        return subtree_ids(self.categories(), category_id)
 
     # -- products ---------------------------------------------------------------------------
 
@@ -166,7 +177,7 @@ class CatalogService:
         if unknown:
             raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
         with self._ctx.writing() as uow:
-            current = uow.products.get(product_id)
+            current = uow.products.get(product_id) if is_id(product_id) else None
             if current is None:
                 raise NotFound(f"product {product_id} does not exist (deleted by someone else?)")
             if current.version != expected_version:
@@ -205,6 +216,8 @@ class CatalogService:
 
         Raises: NotFound, VersionConflict.
         """
+        if not is_id(product_id):
+            raise NotFound(f"product {product_id} does not exist")
         with self._ctx.writing() as uow:
             gone = uow.products.delete(product_id, expected_version)
             self._ctx.audit(uow, "product", product_id, "delete", before=gone)
@@ -213,7 +226,7 @@ class CatalogService:
     def get_product(self, product_id: int) -> Product:
         """Raises: NotFound."""
         with self._ctx.reading() as uow:
-            found = uow.products.get(product_id)
+            found = uow.products.get(product_id) if is_id(product_id) else None
         if found is None:
             raise NotFound(f"product {product_id} does not exist")
         return found
@@ -320,16 +333,3 @@ class CatalogService:
             result = ImportResult(total, inserted, updated)
             self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
         return result
-
-
-def _subtree(categories: list[Category], root_id: int) -> set[int]:
-    children: dict[int | None, list[int]] = {}
-    for c in categories:
-        children.setdefault(c.parent_id, []).append(c.id)
-    found, stack = set(), [root_id]
-    while stack:
-        current = stack.pop()
-        if current not in found:
-            found.add(current)
-            stack.extend(children.get(current, ()))
-    return found

@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
 from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model import MAX_ID
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
 from domain.ports import ExportRow
@@ -469,10 +470,10 @@ class SqliteTransfers(_Repo):
         ).fetchone()[0]
 
     def statement(self, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
-        before = before_id if before_id is not None else 2**62
+        through = MAX_ID if before_id is None else before_id - 1  # inclusive bound: the first page has none
         # Two ordered index ranges (as debit, as credit), each cut at `limit`, merged: O(page), not O(history).
         side = (
-            "SELECT id FROM transfers WHERE tenant_id = ? AND {col} = ? AND id < ? ORDER BY id DESC LIMIT ?"
+            "SELECT id FROM transfers WHERE tenant_id = ? AND {col} = ? AND id <= ? ORDER BY id DESC LIMIT ?"
         )
         rows = self._run(
             "SELECT t.id, t.created_at, t.kind, a.name, t.memo,"
@@ -484,8 +485,8 @@ class SqliteTransfers(_Repo):
             f" WHERE t.id IN (SELECT id FROM ({side.format(col='debit_account_id')})"
             f" UNION ALL SELECT id FROM ({side.format(col='credit_account_id')}))"
             " ORDER BY t.id DESC LIMIT ?",
-            (account_id, account_id, account_id, self._tenant, account_id, before, limit,
-             self._tenant, account_id, before, limit, limit),
+            (account_id, account_id, account_id, self._tenant, account_id, through, limit,
+             self._tenant, account_id, through, limit, limit),
         )
         return [StatementLine(*r[:7], bool(r[7])) for r in rows]
 

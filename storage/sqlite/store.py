@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from domain.errors import Busy, Corrupt, DomainError, StorageError, UnsupportedVersion, ValidationError
+from domain.errors import Busy, Corrupt, DomainError, NotFound, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
 from storage.sqlite.repositories import (
@@ -119,6 +119,12 @@ class SqliteStore:
             else:
                 self._idle.append(conn)
 
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
     def unit_of_work(self, tenant: str, *, write: bool = False) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self, tenant, write)
 
@@ -186,7 +192,10 @@ class SqliteUnitOfWork:
                 local.depth -= 1
             else:
                 local.conn = None
-                self._store._checkin(self._conn)
+                if self._conn.in_transaction:  # a failed COMMIT/ROLLBACK: never pool a connection mid-transaction
+                    self._store._discard(self._conn)
+                else:
+                    self._store._checkin(self._conn)
 
     def commit(self) -> None:
         with translating():
@@ -249,6 +258,8 @@ def prepare_schema(options: SqliteOptions) -> tuple[bool, str]:
         parent = Path(path).resolve().parent
         if not parent.is_dir():
             raise StorageError(f"folder {parent} does not exist", field="db")
+    if not options.migrate and (not os.path.exists(path) or os.path.getsize(path) == 0):
+        raise NotFound(f"no database at {path} (migrate=no opens an existing file and changes nothing)", field="db")
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=options.busy_timeout_ms / 1000)
     except sqlite3.Error as e:

@@ -124,7 +124,7 @@ class BankScreen(AppScreen):
         pending.clear()
         for t in message.pending:
             pending.add_row(
-                str(t.id), names.get(t.debit_account_id, "?"), names.get(t.credit_account_id, "?"),
+                str(t.id), Text(names.get(t.debit_account_id, "?")), Text(names.get(t.credit_account_id, "?")),
                 money(t.amount_minor), Text(t.memo), t.expires_at or "—", key=str(t.id),
             )
         cash = -sum(a.balance for a in message.accounts if not a.limited)
@@ -183,9 +183,11 @@ class BankScreen(AppScreen):
     @work(thread=True, exclusive=True, group="bank-edit", exit_on_error=False)
     def _toggle_freeze(self, account: Account) -> None:
         change = self.bank.unfreeze if account.status == "frozen" else self.bank.freeze
-        updated = change(account.id, account.version)
+        try:
+            updated = change(account.id, account.version)
+        finally:  # refused (changed meanwhile) or not: show what is stored now
+            self.app.call_from_thread(self.reload)
         self.app.call_from_thread(self.notify, f"{updated.name} is now {updated.status}", timeout=3)
-        self.app.call_from_thread(self.reload)
 
     @on(DataTable.RowSelected, "#accounts")
     def _open_statement(self) -> None:

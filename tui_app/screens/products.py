@@ -12,7 +12,7 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, Tree
 
 from domain.model import Category, CategoryValue, Product, ProductListing, ProductQuery
-from domain.model.catalog import ProductCursor
+from domain.model.catalog import ProductCursor, subtree_ids
 from domain.money import format_grouped
 from domain.services.catalog import ImportResult
 from tui_app.messages import ProductsLoaded
@@ -186,6 +186,7 @@ class ProductsScreen(AppScreen):
 
     def _show_categories(self, categories: list[Category]) -> None:
         self._categories = categories
+        self._apply_category()  # a new or moved subcategory joins the selected branch
         tree = self.query_one(CategoryTree)
         tree.clear()
         children: dict[int | None, list[Category]] = {}
@@ -196,7 +197,8 @@ class ProductsScreen(AppScreen):
         def add(node, parent_id: int | None) -> None:
             for c in children.get(parent_id, []):
                 kids = children.get(c.id)
-                child = node.add(c.name, data=c.id, expand=True) if kids else node.add_leaf(c.name, data=c.id)
+                label = Text(c.name)  # a Text, not a str: names are not markup
+                child = node.add(label, data=c.id, expand=True) if kids else node.add_leaf(label, data=c.id)
                 if kids:
                     add(child, c.id)
 
@@ -241,13 +243,18 @@ class ProductsScreen(AppScreen):
     @on(Tree.NodeSelected, "#categories")
     def _category_selected(self, event: Tree.NodeSelected) -> None:
         self._selected_category = event.node.data
-        self._filter_by_category()
+        self._apply_category()
 
-    @work(thread=True, exclusive=True, group="categories-filter", exit_on_error=False)
-    def _filter_by_category(self) -> None:
-        ids = self.catalog.category_subtree(self._selected_category) if self._selected_category is not None else ()
+    def _apply_category(self) -> bool:
+        """Filter by the selected branch as the tree now stands; True when the filter changed."""
+        if self._selected_category is not None and all(c.id != self._selected_category for c in self._categories):
+            self._selected_category = None  # deleted meanwhile
+        ids = subtree_ids(self._categories, self._selected_category) if self._selected_category is not None else ()
+        if ids == self._query.category_ids:
+            return False
         self._query = ProductQuery(self._query.text, ids, self._query.include_inactive)
-        self.app.call_from_thread(self.reload)
+        self.reload()
+        return True
 
     def action_toggle_inactive(self) -> None:
         self._query = ProductQuery(self._query.text, self._query.category_ids, not self._query.include_inactive)
@@ -303,9 +310,11 @@ class ProductsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
     def _delete_product(self, product_id: int, version: int, sku: str) -> None:
-        self.catalog.delete_product(product_id, version)
+        try:
+            self.catalog.delete_product(product_id, version)
+        finally:  # refused (changed or gone meanwhile) or not: show what is stored now
+            self.app.call_from_thread(self.reload)
         self.app.call_from_thread(self.notify, f"Deleted {sku}", timeout=3)
-        self.app.call_from_thread(self.reload)
 
     def _tree_category(self) -> Category | None:
         node = self.query_one(CategoryTree).cursor_node
@@ -327,12 +336,11 @@ class ProductsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
     def _run_delete_category(self, category: Category) -> None:
-        self.catalog.delete_category(category.id)
-        if self._selected_category == category.id:
-            self._selected_category = None
-            self._query = ProductQuery(self._query.text, (), self._query.include_inactive)
+        try:
+            self.catalog.delete_category(category.id)
+        finally:
+            self.app.call_from_thread(self.reload, categories=True)  # the filter follows in _show_categories
         self.app.call_from_thread(self.notify, f"Deleted category {category.name}", timeout=3)
-        self.app.call_from_thread(self.reload, categories=True)
 
     def action_new_category(self) -> None:
         parent = self._tree_category()

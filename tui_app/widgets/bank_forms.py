@@ -14,15 +14,10 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from domain.errors import DomainError
+from domain.model import parse_ref
 from domain.model.bank import Account, Transfer
 from domain.money import format_minor
 from tui_app.widgets.forms import FormModal
-
-
-def _ref(text: str) -> int | str:
-    """What the user typed in an account field: a name, or an id when all digits."""
-    text = text.strip()
-    return int(text) if text.isdigit() else text
 
 
 class TransferForm(FormModal):
@@ -53,8 +48,8 @@ class TransferForm(FormModal):
 
     def save(self) -> None:
         self._send(
-            _ref(self.query_one("#source", Input).value),
-            _ref(self.query_one("#target", Input).value),
+            parse_ref(self.query_one("#source", Input).value),
+            parse_ref(self.query_one("#target", Input).value),
             self.query_one("#amount", Input).value,
             self.query_one("#memo", Input).value,
             self.query_one("#pending", Checkbox).value,

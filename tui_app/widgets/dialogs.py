@@ -29,7 +29,7 @@ class ConfirmDialog(AppModal[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box confirm-box"):
-            yield Label(self._title, classes="dialog-title")
+            yield Label(Text(self._title), classes="dialog-title")
             yield Static(Text(self._question), classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self._confirm_label} (y)", variant="error", id="yes")
@@ -80,7 +80,7 @@ class HelpScreen(AppModal[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box help-box"):
-            yield Label(f"Keys — {self._origin.title or self.app.title}", classes="dialog-title")
+            yield Label(Text(f"Keys — {self._origin.title or self.app.title}"), classes="dialog-title")
             yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
             yield Static("escape closes · ctrl+p opens the command palette with every action", classes="dialog-hint")
 

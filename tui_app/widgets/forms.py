@@ -19,18 +19,18 @@ from domain.services.catalog import ImportResult
 from tui_app.widgets.base import AppModal
 
 
-def category_options(categories: list[Category]) -> list[tuple[str, int]]:
+def category_options(categories: list[Category]) -> list[tuple[Text, int]]:
     """Select options in tree order, children indented under their parent."""
     children: dict[int | None, list[Category]] = {}
     for c in categories:
         children.setdefault(c.parent_id, []).append(c)
     ids = {c.id for c in categories}
     roots = [c for c in categories if c.parent_id is None or c.parent_id not in ids]
-    options: list[tuple[str, int]] = []
+    options: list[tuple[Text, int]] = []
 
     def walk(nodes: list[Category], depth: int) -> None:
         for c in nodes:
-            options.append(("  " * depth + c.name, c.id))
+            options.append((Text("  " * depth + c.name), c.id))
             walk(children.get(c.id, []), depth + 1)
 
     walk(roots, 0)
@@ -96,6 +96,9 @@ class FormModal(AppModal[Any]):
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
+        if self._saving:  # the save may commit: wait for its answer rather than lose it
+            self.notify("Saving… one moment", timeout=1.5)
+            return
         self.dismiss(None)
 
     def action_submit(self) -> None:
@@ -216,7 +219,7 @@ class CategoryForm(FormModal):
         c = self._category
         options = [o for o in category_options(self._categories) if not c or o[1] != c.id]
         with Vertical(classes="dialog-box form-box"):
-            yield Label(f"Edit category {c.name}" if c else "New category", classes="dialog-title")
+            yield Label(Text(f"Edit category {c.name}" if c else "New category"), classes="dialog-title")
             yield from self.field_row("name", "Name", Input(c.name if c else "", id="name", compact=True))
             yield from self.field_row(
                 "parent", "Inside",
