@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -92,8 +92,6 @@ class Backend:
     sim: Simulator
     url: str
     demo_loaded: int = 0
-    downloads_dir: Path | None = None
-    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def export_products(self, query: ProductQuery, out: TextIO) -> int:
         from storage.csvio import write_products_csv

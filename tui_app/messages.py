@@ -18,10 +18,3 @@ class ProductsLoaded(Message):
     append: bool
     total: int | None = None
     summary: list[CategoryValue] | None = None
-
-
-@dataclass
-class Failed(Message):
-    """A worker hit a DomainError the screen shows inline instead of as a toast."""
-
-    error: Exception

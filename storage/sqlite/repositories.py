@@ -1,4 +1,5 @@
-"""sqlite3 repositories: plain SQL, every statement scoped by tenant_id."""
+"""sqlite3 repositories: plain SQL, every statement scoped by tenant_id (directly or through a
+subquery that is)."""
 
 from __future__ import annotations
 
@@ -87,7 +88,9 @@ class SqliteCategories(_Repo):
         current = self.get(category_id)
         if current is None:
             raise NotFound(f"category {category_id} does not exist")
-        if self._run("SELECT 1 FROM categories WHERE parent_id = ? LIMIT 1", (category_id,)).fetchone():
+        if self._run(
+            "SELECT 1 FROM categories WHERE tenant_id = ? AND parent_id = ? LIMIT 1", (self._tenant, category_id)
+        ).fetchone():
             raise InUse(f"category {current.name!r} has subcategories; move or delete them first")
         if self._run(
             "SELECT 1 FROM products WHERE tenant_id = ? AND category_id = ? LIMIT 1", (self._tenant, category_id)
@@ -283,8 +286,8 @@ class SqliteProducts(_Repo):
             )
             self._conn.executemany(
                 "UPDATE products SET name = ?, category_id = ?, price_minor = ?, quantity = ?, active = ?,"
-                " version = version + 1 WHERE id = ?",
-                updates,
+                " version = version + 1 WHERE tenant_id = ? AND id = ?",
+                [(*u[:-1], self._tenant, u[-1]) for u in updates],
             )
         except sqlite3.Error as e:
             raise translate(e) from e

@@ -73,7 +73,6 @@ class SqliteStore:
         self.options = parse_url(url)
         self.path = self.options.path
         self._idle: list[sqlite3.Connection] = []
-        self._all: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._local = threading.local()
         self._closed = False
@@ -107,10 +106,7 @@ class SqliteStore:
         with self._pool_lock:
             if self._idle:
                 return self._idle.pop()
-        conn = self.connect()
-        with self._pool_lock:
-            self._all.append(conn)
-        return conn
+        return self.connect()
 
     def _checkin(self, conn: sqlite3.Connection) -> None:
         with self._pool_lock:

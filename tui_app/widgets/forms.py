@@ -271,8 +271,15 @@ class ImportDialog(FormModal):
     def _import(self, path: str) -> None:
         backend = self.app.backend  # type: ignore[attr-defined]
 
+        bar = self.app.call_from_thread(self.query_one, "#progress", ProgressBar)
+        shown = -1
+
         def progress(done: int, total: int) -> None:
-            self.app.call_from_thread(self.query_one("#progress", ProgressBar).update, total=total or None, progress=done)
+            nonlocal shown
+            percent = done * 100 // total if total else 0
+            if percent != shown:  # a UI round trip per percent, not per 8 KiB read
+                shown = percent
+                self.app.call_from_thread(bar.update, total=total or None, progress=done)
 
         try:
             if not path:
