@@ -104,10 +104,12 @@ def read_products_csv(path: str, on_bytes: Callable[[int], None] | None = None) 
             )
         known = [(i, c) for i, c in enumerate(columns) if c in PRODUCT_CSV_COLUMNS]
         width = len(columns)
-        for number, cells in enumerate(reader, start=1):
+        number = 0
+        for cells in reader:
             line = reader.line_num
             if not cells:
-                continue
+                continue  # blank lines are not rows: numbers match the service's
+            number += 1
             if len(cells) > width:
                 raise ValidationError(f"row {number}: has {len(cells)} cells but the header has {width}", row=number)
             yield {c: cells[i] for i, c in known if i < len(cells)}

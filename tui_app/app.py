@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 from domain.errors import DomainError
 from tui_app.screens.bank import BankScreen
 from tui_app.screens.products import ProductsScreen
-from tui_app.widgets.dialogs import HelpScreen
+from tui_app.widgets.dialogs import HelpScreen, own_bindings
 
 if TYPE_CHECKING:
     from tui_app.bootstrap import Backend
@@ -75,17 +75,12 @@ class StockbankApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every key binding of the screen and the app, searchable by name in ctrl+p."""
         yield from super().get_system_commands(screen)
-        seen: set[str] = set()
-        for node in (screen, *screen.query("DataTable, Tree"), self):
-            for bindings in node._bindings.key_to_bindings.values():  # noqa: SLF001 - no public lister
-                for b in bindings:
-                    if b.id and b.id not in seen:
-                        seen.add(b.id)
-                        yield SystemCommand(
-                            f"{screen.title or ''}: {b.description}".lstrip(": "),
-                            f"key {self.get_key_display(b)}",
-                            partial(node.run_action, b.action),
-                        )
+        for node, b, _where in own_bindings(screen):
+            yield SystemCommand(
+                f"{screen.title or ''}: {b.description}".lstrip(": "),
+                f"key {self.get_key_display(b)}",
+                partial(node.run_action, b.action),
+            )
 
     # -- exports ----------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from domain.model import is_id
 from domain.model.catalog import fold_case
 from domain.money import MAX_MINOR, format_minor
 from domain.ports import UnitOfWork
+from domain.services import validation
 from domain.services.context import ServiceContext
 
 AccountRef = int | str
@@ -84,14 +85,8 @@ class RateLimit:
     window_seconds: int = 60
 
 
-def _validation():
-    from domain import validation
-
-    return validation
-
-
 def _transfer_data(amount: Any, memo: Any, key: Any, pending: Any = False, timeout: Any = None):
-    v = _validation()
+    v = validation()
     data = v.validate(
         v.TransferInput,
         {"amount": amount, "memo": memo, "idempotency_key": key, "pending": pending, "timeout_seconds": timeout},
@@ -128,7 +123,7 @@ class BankService:
 
         Raises: ValidationError, AlreadyExists (name taken, case-insensitive).
         """
-        v = _validation()
+        v = validation()
         data = v.validate(
             v.AccountInput,
             {"name": name, "kind": kind, "currency": currency, "opening_balance": opening_balance,
@@ -157,7 +152,7 @@ class BankService:
 
     def rename_account(self, ref: AccountRef, expected_version: int, name: str) -> Account:
         """Raises: ValidationError, NotFound, VersionConflict, AlreadyExists."""
-        v = _validation()
+        v = validation()
         new_name = _not_reserved(v.validate(v.AccountNameInput, {"name": name}).name)
         return self._edit(ref, expected_version, "rename", lambda a: replace(a, name=new_name))
 
@@ -166,7 +161,7 @@ class BankService:
 
         Raises: ValidationError, InsufficientFunds, NotFound, VersionConflict.
         """
-        v = _validation()
+        v = validation()
         new_limit = v.validate(v.OverdraftLimitInput, {"overdraft_limit": limit}).overdraft_limit
 
         def change(a: Account) -> Account:
@@ -465,7 +460,7 @@ class BankService:
         return transfer
 
     def _resolve(self, kind: str, pending_id: int, amount: str | int | None, idempotency_key: str | None) -> Transfer:
-        v = _validation()
+        v = validation()
         key = v.validate(v.TransferInput, {"amount": 1, "idempotency_key": idempotency_key}).idempotency_key
         expired = False
         with self._ctx.writing() as uow:

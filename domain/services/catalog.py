@@ -12,6 +12,7 @@ from domain.errors import InUse, NotFound, ValidationError, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, is_id
 from domain.model.catalog import ProductCursor, fold_case, subtree_ids
 from domain.ports import ExportRow, UnitOfWork
+from domain.services import validation
 from domain.services.context import ServiceContext
 
 PRODUCT_CSV_COLUMNS = ("sku", "name", "category", "price", "quantity", "active")
@@ -30,13 +31,6 @@ class ImportResult:
     @property
     def unchanged(self) -> int:
         return self.rows - self.inserted - self.updated
-
-
-def _validation():
-    """Pydantic costs ~100 ms to import and only writes need it: load it on first use."""
-    from domain import validation
-
-    return validation
 
 
 def _resolve_category(uow: UnitOfWork, ref: str | int | None) -> Category | None:
@@ -64,7 +58,7 @@ class CatalogService:
 
         Raises: ValidationError (name), AlreadyExists (name taken, case-insensitive), NotFound (parent).
         """
-        v = _validation()
+        v = validation()
         data = v.validate(v.CategoryInput, {"name": name, "parent": parent})
         with self._ctx.writing() as uow:
             parent_cat = _resolve_category(uow, data.parent)
@@ -89,7 +83,7 @@ class CatalogService:
                     f"category {current.name!r} was changed by someone else; reload and try again",
                     current_version=current.version,
                 )
-            v = _validation()
+            v = validation()
             data = v.validate(
                 v.CategoryInput,
                 {"name": current.name if name is _UNSET else name, "parent": current.parent_id if parent is _UNSET else parent},
@@ -153,7 +147,7 @@ class CatalogService:
 
         Raises: ValidationError (any field), AlreadyExists (SKU taken), NotFound (category).
         """
-        v = _validation()
+        v = validation()
         data = v.validate(
             v.ProductInput,
             {"sku": sku, "name": name, "price": price, "category": category, "quantity": quantity, "active": active},
@@ -172,7 +166,7 @@ class CatalogService:
 
         Raises: ValidationError, NotFound, VersionConflict, AlreadyExists (SKU).
         """
-        v = _validation()
+        v = validation()
         unknown = set(changes) - set(v.ProductInput.model_fields)
         if unknown:
             raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
@@ -278,17 +272,13 @@ class CatalogService:
 
         Raises: ValidationError or NotFound naming the row and the field; Busy.
         """
-        total = 0
-        inserted = updated = 0
         with self._ctx.writing() as uow:
             category_ids = {fold_case(c.name): c.id for c in uow.categories.list()}
             known_ids = set(category_ids.values())
 
             def validated() -> Iterator[NewProduct]:
-                nonlocal total
-                validate_row = _validation().validate_row
+                validate_row = validation().validate_row
                 for number, row in enumerate(rows, start=1):
-                    total = number
                     data = validate_row(row, number)
                     category_id = None
                     category = data.get("category")
@@ -309,27 +299,25 @@ class CatalogService:
                     if progress is not None and number % IMPORT_BATCH == 0:
                         progress(number)
 
-            stream = validated()
-            while batch := list(islice(stream, IMPORT_BATCH)):
-                ins, upd = uow.products.upsert_many(batch)
-                inserted += ins
-                updated += upd
-            result = ImportResult(total, inserted, updated)
-            self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
+            result = self._upsert_in_batches(uow, validated(), source)
         if progress is not None:
-            progress(total)
+            progress(result.rows)
         return result
 
     def bulk_add(self, products: Iterable[NewProduct], *, source: str = "demo") -> ImportResult:
         """Upsert already-validated products (generated in the domain, e.g. demo data) in one transaction."""
-        inserted = updated = total = 0
         with self._ctx.writing() as uow:
-            stream = iter(products)
-            while batch := list(islice(stream, IMPORT_BATCH)):
-                total += len(batch)
-                ins, upd = uow.products.upsert_many(batch)
-                inserted += ins
-                updated += upd
-            result = ImportResult(total, inserted, updated)
-            self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
+            return self._upsert_in_batches(uow, products, source)
+
+    def _upsert_in_batches(self, uow: UnitOfWork, products: Iterable[NewProduct], source: str) -> ImportResult:
+        """Feed the store IMPORT_BATCH rows at a time (memory stays flat) and audit the import once."""
+        total = inserted = updated = 0
+        stream = iter(products)
+        while batch := list(islice(stream, IMPORT_BATCH)):
+            total += len(batch)
+            ins, upd = uow.products.upsert_many(batch)
+            inserted += ins
+            updated += upd
+        result = ImportResult(total, inserted, updated)
+        self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
         return result

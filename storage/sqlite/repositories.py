@@ -11,13 +11,12 @@ from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
 from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model import MAX_ID
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
-from domain.model.catalog import ProductCursor
+from domain.model.catalog import ProductCursor, fold_case
 from domain.ports import ExportRow
 from storage.sqlite.errors import translate
 
 STREAM_CHUNK = 2000
 _IN_CHUNK = 900  # SKUs per IN (...) lookup: well under SQLite's bound-parameter limit
-_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class _Repo:
@@ -239,7 +238,7 @@ class SqliteProducts(_Repo):
             t[1] += 1
             t[2] += qty
             t[3] += value
-        ordered = sorted(totals.items(), key=lambda kv: (kv[1][0] is None, (kv[1][0] or "").translate(_FOLD)))
+        ordered = sorted(totals.items(), key=lambda kv: (kv[1][0] is None, fold_case(kv[1][0] or "")))
         return [CategoryValue(cat_id, name, n, qty, value) for cat_id, (name, n, qty, value) in ordered]
 
     def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:

@@ -96,22 +96,25 @@ class ProductsScreen(AppScreen):
 
     # -- loading ----------------------------------------------------------------------------
 
-    def reload(self, *, categories: bool = False, focus_product: int | None = None) -> None:
-        """Fetch the first page again (after any write, so no view is stale)."""
+    def reload(self, *, categories: bool = False, focus_product: int | None = None, summary: bool = True) -> None:
+        """Fetch the first page again (after any write, so no view is stale). The value summary
+        does not depend on the filter: a new filter passes summary=False."""
         self._generation += 1
         self._focus_product = focus_product
         if categories:
             self._load_categories()
-        self._load_page(self._query, None, self._generation, append=False)
+        self._load_page(self._query, None, self._generation, append=False, summary=summary)
 
     @work(thread=True, exclusive=True, group="products-load", exit_on_error=False)
-    def _load_page(self, query: ProductQuery, after: ProductCursor | None, generation: int, append: bool) -> None:
+    def _load_page(
+        self, query: ProductQuery, after: ProductCursor | None, generation: int, append: bool, summary: bool = False
+    ) -> None:
         rows = self.catalog.find_products(query, after, PAGE_SIZE)
         self.post_message(ProductsLoaded(generation, rows, append))
         if not append:  # totals scan every matching row: show the page first, then them
             total = self.catalog.count_products(query)
-            summary = self.catalog.value_by_category()
-            self.post_message(ProductsLoaded(generation, [], True, total, summary))
+            values = self.catalog.value_by_category() if summary else None
+            self.post_message(ProductsLoaded(generation, [], True, total, values))
 
     @work(thread=True, exclusive=True, group="categories-load", exit_on_error=False)
     def _load_categories(self) -> None:
@@ -228,7 +231,7 @@ class ProductsScreen(AppScreen):
 
     def _apply_filter(self, text: str) -> None:
         self._query = ProductQuery(text, self._query.category_ids, self._query.include_inactive)
-        self.reload()
+        self.reload(summary=False)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
@@ -245,20 +248,18 @@ class ProductsScreen(AppScreen):
         self._selected_category = event.node.data
         self._apply_category()
 
-    def _apply_category(self) -> bool:
-        """Filter by the selected branch as the tree now stands; True when the filter changed."""
+    def _apply_category(self) -> None:
+        """Filter by the selected branch as the tree now stands."""
         if self._selected_category is not None and all(c.id != self._selected_category for c in self._categories):
             self._selected_category = None  # deleted meanwhile
         ids = subtree_ids(self._categories, self._selected_category) if self._selected_category is not None else ()
-        if ids == self._query.category_ids:
-            return False
-        self._query = ProductQuery(self._query.text, ids, self._query.include_inactive)
-        self.reload()
-        return True
+        if ids != self._query.category_ids:
+            self._query = ProductQuery(self._query.text, ids, self._query.include_inactive)
+            self.reload(summary=False)
 
     def action_toggle_inactive(self) -> None:
         self._query = ProductQuery(self._query.text, self._query.category_ids, not self._query.include_inactive)
-        self.reload()
+        self.reload(summary=False)
 
     def action_refresh(self) -> None:
         self.reload(categories=True)

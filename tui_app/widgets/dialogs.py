@@ -54,9 +54,9 @@ GENERAL_KEYS = (
 )
 
 
-def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
-    """Our own bindings (they all carry an id) of the screen, its lists and the app."""
-    rows: list[tuple[str, str, str]] = []
+def own_bindings(screen: Screen):
+    """(node, binding, where) for every binding of ours (they all carry an id) on the screen, its
+    lists and the app: what help shows and what the command palette offers."""
     seen: set[str] = set()
     sources = [("this screen", screen), *((f"in {w.id or 'list'}", w) for w in screen.query("DataTable, Tree"))]
     sources.append(("everywhere", screen.app))
@@ -65,7 +65,11 @@ def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
             for b in bindings:
                 if b.id and b.id not in seen:
                     seen.add(b.id)
-                    rows.append((screen.app.get_key_display(b), b.description, where))
+                    yield node, b, where
+
+
+def help_rows(screen: Screen) -> list[tuple[str, str, str]]:
+    rows = [(screen.app.get_key_display(b), b.description, where) for _node, b, where in own_bindings(screen)]
     return rows + list(GENERAL_KEYS)
 
 
