@@ -4,10 +4,7 @@ or a retry can never pay twice), open account, post a pending transfer."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.suggester import SuggestFromList
@@ -47,26 +44,17 @@ class TransferForm(FormModal):
             yield from self.buttons("Transfer")
 
     def save(self) -> None:
-        self._send(
-            parse_ref(self.query_one("#source", Input).value),
-            parse_ref(self.query_one("#target", Input).value),
-            self.query_one("#amount", Input).value,
-            self.query_one("#memo", Input).value,
-            self.query_one("#pending", Checkbox).value,
-        )
-
-    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
-    def _send(self, source: Any, target: Any, amount: str, memo: str, pending: bool) -> None:
+        source = parse_ref(self.query_one("#source", Input).value)
+        target = parse_ref(self.query_one("#target", Input).value)
+        amount, memo = self.query_one("#amount", Input).value, self.query_one("#memo", Input).value
+        pending, key = self.query_one("#pending", Checkbox).value, self.idempotency_key
         bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
-        try:
-            done = bank.transfer(source, target, amount, memo=memo, pending=pending,
-                                 idempotency_key=self.idempotency_key)
-        except DomainError as e:
-            if e.code == "idempotency_conflict":  # the same dialog sent something else before: start afresh
-                self.idempotency_key = f"tui-{uuid.uuid4()}"
-            self.app.call_from_thread(self.show_error, e)
-            return
-        self.app.call_from_thread(self.dismiss, done)
+        self.run_save(lambda: bank.transfer(source, target, amount, memo=memo, pending=pending, idempotency_key=key))
+
+    def on_refused(self, error: DomainError) -> None:
+        if error.code == "idempotency_conflict":  # this dialog sent something else before: start afresh
+            self.idempotency_key = f"tui-{uuid.uuid4()}"
+        self.show_error(error)
 
 
 class OpenAccountForm(FormModal):
@@ -87,24 +75,12 @@ class OpenAccountForm(FormModal):
             yield from self.buttons("Open")
 
     def save(self) -> None:
-        self._open(
-            self.query_one("#name", Input).value,
-            self.query_one("#kind", Select).value,
-            self.query_one("#currency", Input).value,
-            self.query_one("#opening_balance", Input).value,
-            self.query_one("#overdraft_limit", Input).value,
-        )
-
-    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
-    def _open(self, name: str, kind: Any, currency: str, opening: str, limit: str) -> None:
+        name, kind = self.query_one("#name", Input).value, str(self.query_one("#kind", Select).value)
+        currency = self.query_one("#currency", Input).value
+        opening, limit = self.query_one("#opening_balance", Input).value, self.query_one("#overdraft_limit", Input).value
         bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
-        try:
-            account = bank.open_account(name, str(kind), currency=currency, opening_balance=opening,
-                                        overdraft_limit=limit)
-        except DomainError as e:
-            self.app.call_from_thread(self.show_error, e)
-            return
-        self.app.call_from_thread(self.dismiss, account)
+        self.run_save(lambda: bank.open_account(name, kind, currency=currency, opening_balance=opening,
+                                                overdraft_limit=limit))
 
 
 class PostForm(FormModal):
@@ -127,14 +103,6 @@ class PostForm(FormModal):
             yield from self.buttons("Post")
 
     def save(self) -> None:
-        self._post(self.query_one("#amount", Input).value)
-
-    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
-    def _post(self, amount: str) -> None:
+        amount, pending_id, key = self.query_one("#amount", Input).value, self._pending.id, self.idempotency_key
         bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
-        try:
-            done = bank.post(self._pending.id, amount, idempotency_key=self.idempotency_key)
-        except DomainError as e:
-            self.app.call_from_thread(self.show_error, e)
-            return
-        self.app.call_from_thread(self.dismiss, done)
+        self.run_save(lambda: bank.post(pending_id, amount, idempotency_key=key))

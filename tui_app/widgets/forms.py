@@ -3,6 +3,7 @@ written. The save runs in a thread worker; a second Enter while saving is ignore
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -109,7 +110,25 @@ class FormModal(AppModal[Any]):
         self.save()
 
     def save(self) -> None:
+        """Read the fields and call run_save() with the service call."""
         raise NotImplementedError
+
+    def run_save(self, call: Callable[[], Any]) -> None:
+        """Run `call` (one service method) in a thread worker: a refusal shows inline, a result
+        closes the form with it."""
+        self._save_worker(call)
+
+    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
+    def _save_worker(self, call: Callable[[], Any]) -> None:
+        try:
+            result = call()
+        except DomainError as e:
+            self.app.call_from_thread(self.on_refused, e)
+            return
+        self.app.call_from_thread(self.dismiss, result)
+
+    def on_refused(self, error: DomainError) -> None:
+        self.show_error(error)
 
 
 class ProductForm(FormModal):
@@ -154,22 +173,14 @@ class ProductForm(FormModal):
         }
 
     def save(self) -> None:
-        self._save(self.values())
-
-    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
-    def _save(self, values: dict[str, Any]) -> None:
+        values, product = self.values(), self._product
         catalog = self.app.backend.sim.catalog  # type: ignore[attr-defined]
-        try:
-            if self._product is None:
-                saved = catalog.add_product(**values)
-            else:
-                saved = catalog.update_product(self._product.id, self._product.version, **values)
-        except DomainError as e:
-            self.app.call_from_thread(self._refused, e)
-            return
-        self.app.call_from_thread(self.dismiss, saved)
+        if product is None:
+            self.run_save(lambda: catalog.add_product(**values))
+        else:
+            self.run_save(lambda: catalog.update_product(product.id, product.version, **values))
 
-    def _refused(self, error: DomainError) -> None:
+    def on_refused(self, error: DomainError) -> None:
         self.show_error(error)
         if isinstance(error, VersionConflict):
             self.query_one("#reload").remove_class("hidden")
@@ -229,21 +240,13 @@ class CategoryForm(FormModal):
             yield from self.buttons()
 
     def save(self) -> None:
-        parent = self.query_one("#parent", Select).value
-        self._save(self.query_one("#name", Input).value, None if parent is Select.NULL else parent)
-
-    @work(thread=True, exclusive=True, group="form-save", exit_on_error=False)
-    def _save(self, name: str, parent: int | None) -> None:
-        catalog = self.app.backend.sim.catalog  # type: ignore[attr-defined]
-        try:
-            if self._category is None:
-                saved = catalog.add_category(name, parent)
-            else:
-                saved = catalog.update_category(self._category.id, self._category.version, name=name, parent=parent)
-        except DomainError as e:
-            self.app.call_from_thread(self.show_error, e)
-            return
-        self.app.call_from_thread(self.dismiss, saved)
+        selected = self.query_one("#parent", Select).value
+        name, parent = self.query_one("#name", Input).value, None if selected is Select.NULL else selected
+        catalog, category = self.app.backend.sim.catalog, self._category  # type: ignore[attr-defined]
+        if category is None:
+            self.run_save(lambda: catalog.add_category(name, parent))
+        else:
+            self.run_save(lambda: catalog.update_category(category.id, category.version, name=name, parent=parent))
 
 
 class ImportDialog(FormModal):
@@ -288,11 +291,11 @@ class ImportDialog(FormModal):
                 raise ValidationError("file: type the path of a CSV file", field="file")
             result: ImportResult = backend.import_products(path, progress=progress)
         except DomainError as e:
-            self.app.call_from_thread(self._refused, e)
+            self.app.call_from_thread(self.on_refused, e)
             return
         self.app.call_from_thread(self.dismiss, result)
 
-    def _refused(self, error: DomainError) -> None:
+    def on_refused(self, error: DomainError) -> None:
         self.query_one("#progress").add_class("hidden")
         if error.field not in self.FIELDS and error.row is None:
             error.field = "file"
