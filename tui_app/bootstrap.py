@@ -146,7 +146,8 @@ def open_backend(
         sim = Simulator(store, actor=actor, tenant=tenant, clock=clock, rate_limit=parse_rate_limit(rate_limit))
         loaded = 0
         if demo_if_empty and sim.is_pristine():
-            loaded = seed_demo(sim)
+            with sim.ctx.writing():  # one transaction (the services' own become savepoints): all or nothing
+                loaded = seed_demo(sim)
     except BaseException:
         store.close()
         raise

@@ -43,3 +43,23 @@ def test_opening_a_missing_file_without_migrating_is_not_found(tmp_path: Path) -
         open_store(f"sqlite:///{tmp_path / 'none.db'}?migrate=no")
     assert caught.value.code == "not_found"
     assert not (tmp_path / "none.db").exists()
+
+
+def test_first_launch_demo_data_is_all_or_nothing(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_app import bootstrap
+
+    def failing_bank_demo(sim) -> None:
+        sim.bank.open_account("Half", opening_balance="1.00")
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(bootstrap, "seed_demo_bank", failing_bank_demo)
+    with pytest.raises(RuntimeError):
+        bootstrap.open_backend(sqlite_url, actor="t")
+    monkeypatch.undo()
+    backend = bootstrap.open_backend(sqlite_url, actor="t")  # pristine again, so the demo is loaded whole
+    try:
+        assert backend.demo_loaded == 50
+        assert [a.name for a in backend.sim.bank.accounts()] == ["Acme Supplies", "Alice", "Bob", "Carol", "Cash EUR", "Shop"]
+        assert backend.sim.check().ok
+    finally:
+        backend.close()
