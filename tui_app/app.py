@@ -18,7 +18,6 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from domain.errors import DomainError
-from tui_app.screens.bank import BankScreen
 from tui_app.screens.products import ProductsScreen
 from tui_app.widgets.dialogs import HelpScreen, own_bindings
 
@@ -26,10 +25,17 @@ if TYPE_CHECKING:
     from tui_app.bootstrap import Backend
 
 
+def _bank_screen() -> Screen:
+    """Imported when first shown: start-up only pays for the first screen."""
+    from tui_app.screens.bank import BankScreen
+
+    return BankScreen()
+
+
 class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
-    MODES = {"products": ProductsScreen, "bank": BankScreen}
+    MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen()}
     BINDINGS = [
         Binding("1", "switch_mode('products')", "Products", id="app.products"),
         Binding("2", "switch_mode('bank')", "Bank", id="app.bank"),

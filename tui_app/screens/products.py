@@ -18,7 +18,6 @@ from domain.services.catalog import ImportResult
 from tui_app.messages import ProductsLoaded
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
-from tui_app.widgets.forms import CategoryForm, ImportDialog, ProductForm
 
 PAGE_SIZE = 200
 PREFETCH_MARGIN = 40  # load the next page when the cursor gets this close to the end
@@ -274,6 +273,8 @@ class ProductsScreen(AppScreen):
         return self._rows[table.cursor_row]
 
     def action_new_product(self) -> None:
+        from tui_app.widgets.forms import ProductForm  # forms load on first use, not at start-up
+
         self.app.push_screen(ProductForm(self._categories), self._after_product_saved)
 
     @on(DataTable.RowSelected, "#products")
@@ -284,6 +285,8 @@ class ProductsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="open-editor", exit_on_error=False)
     def _open_editor(self, product_id: int) -> None:
+        from tui_app.widgets.forms import ProductForm
+
         product = self.catalog.get_product(product_id)
         self.app.call_from_thread(self.app.push_screen, ProductForm(self._categories, product), self._after_product_saved)
 
@@ -344,6 +347,8 @@ class ProductsScreen(AppScreen):
         self.app.call_from_thread(self.notify, f"Deleted category {category.name}", timeout=3)
 
     def action_new_category(self) -> None:
+        from tui_app.widgets.forms import CategoryForm
+
         parent = self._tree_category()
         self.app.push_screen(
             CategoryForm(self._categories, parent_id=parent.id if parent else None), self._after_category_saved
@@ -354,6 +359,8 @@ class ProductsScreen(AppScreen):
         if category is None:
             self.notify("Select a category in the tree to edit it", severity="warning")
             return
+        from tui_app.widgets.forms import CategoryForm
+
         self.app.push_screen(CategoryForm(self._categories, category), self._after_category_saved)
 
     def _after_category_saved(self, category: Category | None) -> None:
@@ -369,6 +376,8 @@ class ProductsScreen(AppScreen):
         self.app.export_csv("products", lambda out: backend.export_products(query, out))  # type: ignore[attr-defined]
 
     def action_import_csv(self) -> None:
+        from tui_app.widgets.forms import ImportDialog
+
         self.app.push_screen(ImportDialog(), self._after_import)
 
     def _after_import(self, result: ImportResult | None) -> None:
