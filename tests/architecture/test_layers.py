@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
-PYTHON = str(VENV_BIN / "python")
+VENV_BIN = Path(sys.executable).parent  # the interpreter running the tests, wherever its venv is
+PYTHON = sys.executable
 
 
 def _loaded_after(statement: str, prefixes: set[str]) -> list[str]:

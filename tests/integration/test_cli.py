@@ -14,18 +14,13 @@ import pytest
 
 from domain.model import ProductQuery
 from storage import migrations, open_store
+from tests.integration.conftest import STOCKBANK
 from tui_app.__main__ import main
 
-STOCKBANK = "/work/main/.venv/bin/stockbank"
 HEADER = ["sku", "name", "category", "price", "quantity", "value"]
 
 
-@pytest.fixture(autouse=True)
-def _no_user_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the real per-user database, whatever a test forgets to pass."""
-    monkeypatch.delenv("STOCKBANK_DB", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("no_user_database")
 
 
 @pytest.fixture

@@ -12,17 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import STOCKBANK
 from tui_app.__main__ import main
 
-STOCKBANK = "/work/main/.venv/bin/stockbank"
 
 
-@pytest.fixture(autouse=True)
-def _no_user_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the real per-user database, whatever a test forgets to pass."""
-    monkeypatch.delenv("STOCKBANK_DB", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+pytestmark = pytest.mark.usefixtures("no_user_database")
 
 
 @pytest.fixture

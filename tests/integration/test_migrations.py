@@ -17,7 +17,7 @@ from domain import Simulator
 from domain.errors import DomainError
 from storage import migrations, open_store
 
-PYTHON = "/work/main/.venv/bin/python"
+from tests.integration.conftest import PYTHON
 
 ALICE_FIRST = "2025-01-15T08:00:00.000000Z"
 ALICE_LATER = "2025-03-01T10:00:00.000000Z"
