@@ -64,8 +64,7 @@ def seed_demo(sim: Simulator, products: int = 50, seed: int = 7, progress: Calla
         for n, (product, category) in enumerate(demo_products(products, seed), start=1):
             if progress is not None and n % 10_000 == 0:
                 progress(n)
-            yield type(product)(product.sku, product.name, ids[category], product.price_minor,
-                                product.quantity, product.active)
+            yield product._replace(category_id=ids[category])
 
     result = sim.catalog.bulk_add(rows(), source=f"demo seed={seed}")
     if progress is not None:

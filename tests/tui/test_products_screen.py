@@ -19,6 +19,17 @@ async def type_text(pilot, text: str) -> None:
         await pilot.press(ch if ch != " " else "space")
 
 
+async def type_new_product(pilot, sku: str, name: str, price: str) -> None:
+    """Open the new-product form and type SKU, name and price with the keyboard (tab skips category)."""
+    await pilot.press("n")
+    await settle(pilot)
+    await type_text(pilot, sku)
+    await pilot.press("tab")
+    await type_text(pilot, name)
+    await pilot.press("tab", "tab")
+    await type_text(pilot, price)
+
+
 def visible_skus(app) -> list[str]:
     table = app.screen.query_one("#products", DataTable)
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
@@ -29,13 +40,7 @@ async def test_new_product_with_the_keyboard_is_saved_and_listed(app_factory):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         before = app.backend.sim.catalog.count_products(ALL)
-        await pilot.press("n")
-        await settle(pilot)
-        await type_text(pilot, "ham-9")
-        await pilot.press("tab")
-        await type_text(pilot, "Claw hammer")
-        await pilot.press("tab", "tab")
-        await type_text(pilot, "12.50")
+        await type_new_product(pilot, "ham-9", "Claw hammer", "12.50")
         await pilot.press("tab")
         await pilot.press("backspace")
         await type_text(pilot, "4")
@@ -52,13 +57,7 @@ async def test_bad_price_shows_inline_error_and_writes_nothing(app_factory):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         before = app.backend.sim.catalog.count_products(ALL)
-        await pilot.press("n")
-        await settle(pilot)
-        await type_text(pilot, "bad-1")
-        await pilot.press("tab")
-        await type_text(pilot, "Bad price")
-        await pilot.press("tab", "tab")
-        await type_text(pilot, "12.345")
+        await type_new_product(pilot, "bad-1", "Bad price", "12.345")
         await pilot.press("enter")
         await settle(pilot)
         error = app.screen.query_one("#error-price", Static)
@@ -74,13 +73,7 @@ async def test_double_enter_on_new_product_saves_once(app_factory):
     app = app_factory()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("n")
-        await settle(pilot)
-        await type_text(pilot, "twice")
-        await pilot.press("tab")
-        await type_text(pilot, "Pressed twice")
-        await pilot.press("tab", "tab")
-        await type_text(pilot, "1")
+        await type_new_product(pilot, "twice", "Pressed twice", "1")
         await pilot.press("enter", "enter")
         await settle(pilot)
         with app.backend.sim.ctx.reading() as uow:
