@@ -108,6 +108,24 @@ class Expired(DomainError):
     code = "expired"
 
 
+class InsufficientStock(DomainError):
+    """A move would take a location below zero on hand; stock is never clamped."""
+
+    code = "insufficient_stock"
+
+
+class SameLocation(DomainError):
+    code = "same_location"
+
+
+class AlreadyReceived(DomainError):
+    code = "already_received"
+
+
+class AlreadyCancelled(DomainError):
+    code = "already_cancelled"
+
+
 class Busy(DomainError):
     """The store stayed locked by another writer for longer than the busy timeout."""
 

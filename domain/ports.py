@@ -15,6 +15,7 @@ from typing import Protocol
 from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
+from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
 
 # Columns of a streamed product export, in order: sku, name, category, price_minor, quantity, value_minor.
 ExportRow = tuple[str, str, str | None, int, int, int]
@@ -108,6 +109,9 @@ class AccountRepository(Protocol):
     def system_account(self, currency: str) -> Account | None:
         """The tenant's cash account for a currency, if it was created."""
 
+    def first_of_kind(self, kind: str, currency: str) -> Account | None:
+        """The oldest open account of a kind and currency (the shop's own account for sales)."""
+
     def list(self) -> list[Account]:
         """Every account, ordered by name."""
 
@@ -163,6 +167,99 @@ class TransferRepository(Protocol):
         """Every transfer of the tenant in id order, in chunks (for `check`)."""
 
 
+class LocationRepository(Protocol):
+    def add(self, name: str, kind: str) -> Location:
+        """Raises: AlreadyExists (name taken in this tenant, case-insensitive)."""
+
+    def get(self, location_id: int) -> Location | None: ...
+
+    def get_by_name(self, name: str) -> Location | None:
+        """Case-insensitive lookup."""
+
+    def first_of_kind(self, kind: str) -> Location | None:
+        """The oldest location of a kind (the default internal one, or the one virtual location)."""
+
+    def list(self) -> list[Location]:
+        """Every location, internal ones first, then by id."""
+
+
+class StockRepository(Protocol):
+    def apply(self, product_id: int, location_id: int, *, on_hand: int = 0, incoming: int = 0, outgoing: int = 0) -> int | None:
+        """Add the deltas to the product's level at an internal location (creating it at zero) in one
+        guarded statement, keep the product's total on hand in step, and return on hand after.
+
+        If the change would take on hand, incoming or outgoing below zero, or leave more outgoing than
+        on hand, nothing changes and None is returned: the check holds even when the service's
+        earlier read raced with another writer.
+        """
+
+    def level(self, product_id: int, location_id: int) -> StockLevel | None: ...
+
+    def row(self, product_id: int) -> StockRow | None:
+        """One product's stock totals, cost and reorder level."""
+
+    def levels_of(self, product_ids: Iterable[int]) -> list[StockLevel]:
+        """The levels of these products at every internal location."""
+
+    def all_levels(self) -> list[StockLevel]:
+        """Every level of the tenant (for `check`)."""
+
+    def add_move(self, move: NewStockMove) -> StockMove:
+        """Append to the ledger. Raises: AlreadyExists (idempotency key or a second resolution)."""
+
+    def get_move(self, move_id: int) -> StockMove | None: ...
+
+    def get_move_by_key(self, idempotency_key: str) -> StockMove | None: ...
+
+    def resolution(self, pending_id: int) -> StockMove | None:
+        """The received or cancelled move that resolved a pending one, if any."""
+
+    def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
+        """Unresolved pending moves, oldest first; optionally one product's, or those due by a day."""
+
+    def history(self, product_id: int, before_id: int | None, limit: int) -> list[StockMove]:
+        """The product's moves, newest first, strictly before `before_id` (keyset pages)."""
+
+    def stream_moves(self) -> Iterator[StockMove]:
+        """Every move of the tenant in id order, in chunks (for `check`)."""
+
+    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
+        """One page of products with their stock totals, in (lower(name), id) order; `low_only`
+        keeps those at or below a positive reorder level."""
+
+    def count_low(self) -> int:
+        """Active products at or below a positive reorder level."""
+
+    def needs_reorder(self) -> list[StockRow]:
+        """Active products whose on hand plus incoming is at or below a positive reorder level, by id."""
+
+    def valuation_by_category(self) -> list[Valuation]:
+        """On hand x unit cost of active products per category, computed in the store."""
+
+    def valuation_by_location(self) -> list[Valuation]:
+        """On hand x unit cost per internal location, computed in the store."""
+
+    def set_planning(self, product_id: int, cost_minor: int, reorder_level: int) -> None:
+        """Store a product's unit cost and reorder level. Raises: NotFound."""
+
+    def reconcile(self, skus: Iterable[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
+        """Post an adjustment for every listed product whose recorded total (products.quantity) differs
+        from its levels, into or out of `location_id`; `move` is the template (key gets ":<product id>").
+        Returns how many were posted. Raises: InsufficientStock (the location cannot give up that much).
+        """
+
+
+class GameRepository(Protocol):
+    def get(self) -> GameState:
+        """The tenant's game state; a fresh GameState (day 0, version 0) if none was saved."""
+
+    def save(self, state: GameState, expected_version: int) -> GameState:
+        """Store it if the stored version is still `expected_version`; returns it with version + 1.
+
+        Raises: VersionConflict.
+        """
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
 
@@ -172,6 +269,9 @@ class UnitOfWork(Protocol):
     audit: AuditLog
     accounts: AccountRepository
     transfers: TransferRepository
+    locations: LocationRepository
+    stock: StockRepository
+    game: GameRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

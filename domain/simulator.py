@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from domain.clock import SystemClock
 from domain.model import ProductQuery
 from domain.ports import Clock, Store
 from domain.model.bank import MOVES_POSTED, PENDING
+from domain.model.catalog import ProductCursor, fold_case
+from domain.model.stock import PENDING as STOCK_PENDING
+from domain.model.stock import POSTED as STOCK_POSTED
+from domain.model.stock import PURCHASE, RECEIVED as STOCK_RECEIVED, SELL, StockMove
 from domain.services.bank import BankService, RateLimit
 from domain.services.catalog import CatalogService
 from domain.services.context import ServiceContext
+from domain.services.inventory import InventoryService
+from domain.services.simulation import SimulationService
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ class Simulator:
         self.ctx = ServiceContext(store, tenant, actor or default_actor(), clock or SystemClock())
         self.catalog = CatalogService(self.ctx)
         self.bank = BankService(self.ctx, rate_limit)
+        self.inventory = InventoryService(self.ctx, self.bank)
+        # The simulated customers are not one person typing: their sales skip the per-actor rate limit.
+        world_bank = BankService(self.ctx, RateLimit(max_transfers=None))
+        self.simulation = SimulationService(self.ctx, InventoryService(self.ctx, world_bank), world_bank)
 
     @property
     def tenant(self) -> str:
@@ -82,13 +92,26 @@ class Simulator:
                 if value != price * quantity:
                     problems.append(f"product {sku} value {value} != price x quantity")
             accounts = {a.id: a for a in uow.accounts.list()}
-            ledger_problems, transfers = _ledger_problems(accounts, uow.transfers.stream())
+            payments: dict[int, int] = {}  # transfer id -> amount, for the stock ledger's money legs
+
+            def remembered(stream: Iterable) -> Iterator:
+                for t in stream:
+                    payments[t.id] = t.amount_minor
+                    yield t
+
+            ledger_problems, transfers = _ledger_problems(accounts, remembered(uow.transfers.stream()))
+            totals = {row.product_id: row.on_hand for row in _all_rows(uow)}
+            stock_problems, moves = _stock_problems(
+                {loc.id: loc for loc in uow.locations.list()}, totals, uow.stock.all_levels(), uow.stock.stream_moves(),
+                payments,
+            )
         problems.extend(ledger_problems)
+        problems.extend(stock_problems)
         cash = -sum(a.balance for a in accounts.values() if not a.limited)
         return CheckReport(
             problems,
             {"categories": len(categories), "products": products, "accounts": len(accounts),
-             "transfers": transfers, "cash_brought_in_minor": cash},
+             "transfers": transfers, "stock_moves": moves, "cash_brought_in_minor": cash},
         )
 
 
@@ -132,4 +155,78 @@ def _ledger_problems(accounts: dict, transfers: Iterable) -> tuple[list[str], in
             problems.append(f"account {account.name} is beyond its limit (available {account.available})")
     if sums[0] != sums[1] or sums[2] != sums[3]:
         problems.append(f"double entry broken: debits {sums[0]}/{sums[2]} vs credits {sums[1]}/{sums[3]}")
+    return problems, seen
+
+
+def _all_rows(uow) -> Iterator:
+    after = None
+    while page := uow.stock.rows(ProductQuery(include_inactive=True), after, 5000):
+        yield from page
+        after = ProductCursor(fold_case(page[-1].name), page[-1].product_id)
+
+
+def _stock_problems(locations: dict, totals: dict[int, int], levels: Iterable, moves: Iterable,
+                    payments: dict[int, int]) -> tuple[list[str], int]:
+    """Replay the stock ledger against the stored levels and each product's total on hand; every
+    sale and purchase must have its payment in the bank's ledger."""
+    problems: list[str] = []
+    seen = 0
+    replayed: dict[tuple[int, int], list[int]] = {}  # (product, location) -> on hand, incoming, outgoing
+    pending: dict[int, StockMove] = {}
+    resolved: dict[int, int] = {}
+
+    def add(product_id: int, location_id: int, on_hand: int = 0, incoming: int = 0, outgoing: int = 0) -> None:
+        loc = locations.get(location_id)
+        if loc is None or not loc.internal:
+            return
+        level = replayed.setdefault((product_id, location_id), [0, 0, 0])
+        level[0] += on_hand
+        level[1] += incoming
+        level[2] += outgoing
+
+    for m in moves:
+        seen += 1
+        if m.from_location_id not in locations or m.to_location_id not in locations:
+            problems.append(f"stock move {m.id} has a leg on a missing location")
+            continue
+        if m.quantity <= 0:
+            problems.append(f"stock move {m.id} has quantity {m.quantity}")
+        q = m.quantity
+        if m.kind == STOCK_POSTED:
+            add(m.product_id, m.from_location_id, on_hand=-q)
+            add(m.product_id, m.to_location_id, on_hand=q)
+        elif m.kind == STOCK_PENDING:
+            pending[m.id] = m
+            add(m.product_id, m.from_location_id, outgoing=q)
+            add(m.product_id, m.to_location_id, incoming=q)
+        else:
+            resolved[m.pending_id] = resolved.get(m.pending_id, 0) + 1
+            first = pending.get(m.pending_id)
+            if first is None or first.quantity != q:
+                problems.append(f"stock move {m.id} resolves {m.pending_id}, which is not an earlier pending move of {q}")
+                continue
+            add(m.product_id, m.from_location_id, outgoing=-q, on_hand=-q if m.kind == STOCK_RECEIVED else 0)
+            add(m.product_id, m.to_location_id, incoming=-q, on_hand=q if m.kind == STOCK_RECEIVED else 0)
+        if m.reason in (SELL, PURCHASE) and m.kind in (STOCK_POSTED, STOCK_PENDING):
+            if m.transfer_id is None or payments.get(m.transfer_id, 0) <= 0:
+                problems.append(f"stock move {m.id} ({m.reason}) has no payment in the bank's ledger")
+    problems += [f"pending stock move {p} resolved {n} times" for p, n in resolved.items() if n > 1]
+    stored = {(lv.product_id, lv.location_id): lv for lv in levels}
+    for key in set(stored) | set(replayed):
+        product_id, location_id = key
+        if product_id not in totals:
+            continue  # a deleted product: its history stays, its levels went with it
+        lv = stored.get(key)
+        have = [lv.on_hand, lv.incoming, lv.outgoing] if lv else [0, 0, 0]
+        want = replayed.get(key, [0, 0, 0])
+        if have != want:
+            problems.append(f"product {product_id} at location {location_id}: level {have} but its moves add up to {want}")
+        if have[0] < 0 or have[0] < have[2]:
+            problems.append(f"product {product_id} at location {location_id} is below zero ({have})")
+    on_hand: dict[int, int] = {}
+    for (product_id, _loc), lv in stored.items():
+        on_hand[product_id] = on_hand.get(product_id, 0) + lv.on_hand
+    for product_id, total in totals.items():
+        if total != on_hand.get(product_id, 0):
+            problems.append(f"product {product_id}: total on hand {total} but its levels add up to {on_hand.get(product_id, 0)}")
     return problems, seen

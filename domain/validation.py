@@ -126,6 +126,36 @@ class TransferInput(BaseModel):
     timeout_seconds: Annotated[int, Strict()] | None = None
 
 
+def _cost(value: Any) -> int:
+    return parse_minor(value, field="cost")
+
+
+def _unit_price(value: Any) -> int:
+    return parse_minor(value, field="unit_price")
+
+
+class StockInput(BaseModel):
+    """The client-side parts of a stock move (product and locations are resolved by the service)."""
+
+    model_config = ConfigDict(extra="forbid")
+    quantity: Quantity
+    memo: Memo = ""
+    idempotency_key: IdempotencyKey | None = None
+    unit_price: Annotated[int, BeforeValidator(_unit_price)] | None = None
+    lead_days: Annotated[int, Strict()] = 0
+
+
+class PlanningInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cost: Annotated[int, BeforeValidator(_cost)]
+    reorder_level: Quantity
+
+
+class LocationInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+
+
 class CategoryInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
@@ -197,6 +227,8 @@ _FIELD_HINTS = {
     "timeout_seconds": "a whole number of seconds",
     "sku": f"letters, digits and . _ - / only, starting with a letter or digit, at most {SKU_MAX} characters",
     "quantity": "a whole number of units, 0 or more",
+    "reorder_level": "a whole number of units, 0 or more",
+    "lead_days": "a whole number of days",
     "active": "yes/no, true/false or 1/0",
 }
 

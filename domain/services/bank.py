@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.clock import utc_iso
 from domain.errors import (
@@ -79,10 +79,21 @@ def _expire_key(pending_id: int) -> str:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most `max_transfers` per actor in any rolling `window_seconds`, counted in the store."""
+    """At most `max_transfers` per actor in any rolling `window_seconds`, counted in the store;
+    `max_transfers=None` turns the limit off (the simulation's customers are not one person typing)."""
 
-    max_transfers: int = 10_000
+    max_transfers: int | None = 10_000
     window_seconds: int = 60
+
+
+class _Request(NamedTuple):
+    """An already-validated transfer request (what TransferInput gives the service)."""
+
+    amount: int
+    memo: str
+    idempotency_key: str | None
+    pending: bool = False
+    timeout_seconds: int | None = None
 
 
 def _transfer_data(amount: Any, memo: Any, key: Any, pending: Any = False, timeout: Any = None):
@@ -353,6 +364,23 @@ class BankService:
             account = self._account(uow, ref, "account")
             return uow.transfers.statement(account.id, before_id, limit)
 
+    def account_within(self, uow: UnitOfWork, ref: AccountRef, field: str = "account") -> Account:
+        """An account by id or name inside the caller's unit of work. Raises: NotFound, ValidationError."""
+        return self._account(uow, ref, field)
+
+    def transfer_within(
+        self, uow: UnitOfWork, source: AccountRef, target: AccountRef, amount_minor: int, *, idempotency_key: str,
+        memo: str = "",
+    ) -> Transfer:
+        """A posted transfer inside the caller's unit of work, so another service can change both
+        ledgers in one transaction (a sale: stock out and payment in, both or neither).
+
+        Raises: as transfer().
+        """
+        if amount_minor <= 0 or amount_minor > MAX_MINOR:
+            raise ValidationError(f"amount: must be between 0.01 and {format_minor(MAX_MINOR)}", field="amount")
+        return self._transfer(uow, source, target, _Request(amount_minor, memo, idempotency_key))
+
     # -- internals --------------------------------------------------------------------------
 
     def _account(self, uow: UnitOfWork, ref: AccountRef, field: str) -> Account:
@@ -389,6 +417,8 @@ class BankService:
 
     def _check_rate(self, uow: UnitOfWork) -> None:
         limit = self.rate_limit
+        if limit.max_transfers is None:
+            return
         since = utc_iso(self._ctx.clock.now() - timedelta(seconds=limit.window_seconds))
         if uow.transfers.count_by_actor_since(self._ctx.actor, since) >= limit.max_transfers:
             raise RateLimited(

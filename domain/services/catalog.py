@@ -14,6 +14,7 @@ from domain.model.catalog import ProductCursor, fold_case, subtree_ids
 from domain.ports import ExportRow, UnitOfWork
 from domain.services import validation
 from domain.services.context import ServiceContext
+from domain.services.inventory import reconcile_counts, write_off
 
 PRODUCT_CSV_COLUMNS = ("sku", "name", "category", "price", "quantity", "active")
 PRODUCT_CSV_REQUIRED = ("sku", "name", "price")
@@ -158,6 +159,8 @@ class CatalogService:
                 NewProduct(data.sku, data.name, cat.id if cat else None, data.price, data.quantity, data.active)
             )
             self._ctx.audit(uow, "product", product.id, "create", after=product)
+            if product.quantity:
+                reconcile_counts(self._ctx, uow, [product.sku], "opening stock")
         return product
 
     def update_product(self, product_id: int, expected_version: int, **changes: Any) -> Product:
@@ -203,6 +206,8 @@ class CatalogService:
                 return current
             updated = uow.products.update(wanted, expected_version)
             self._ctx.audit(uow, "product", product_id, "update", before=current, after=updated)
+            if updated.quantity != current.quantity:
+                reconcile_counts(self._ctx, uow, [updated.sku], f"on hand set to {updated.quantity} in the catalog")
         return updated
 
     def delete_product(self, product_id: int, expected_version: int | None = None) -> Product:
@@ -213,6 +218,9 @@ class CatalogService:
         if not is_id(product_id):
             raise NotFound(f"product {product_id} does not exist")
         with self._ctx.writing() as uow:
+            current = uow.products.get(product_id)
+            if current is not None and (expected_version is None or current.version == expected_version):
+                write_off(self._ctx, uow, current)
             gone = uow.products.delete(product_id, expected_version)
             self._ctx.audit(uow, "product", product_id, "delete", before=gone)
         return gone
@@ -318,6 +326,8 @@ class CatalogService:
             ins, upd = uow.products.upsert_many(batch)
             inserted += ins
             updated += upd
+            if ins or upd:
+                reconcile_counts(self._ctx, uow, [p.sku for p in batch], f"on hand set by {source}")
         result = ImportResult(total, inserted, updated)
         self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
         return result

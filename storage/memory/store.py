@@ -13,49 +13,8 @@ from domain.model.bank import OPEN, PENDING, Account, LedgerTotals, NewAccount, 
 from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.catalog import ProductCursor, fold_case
 from domain.ports import ExportRow
-
-
-@dataclass
-class _TenantData:
-    categories: dict[int, Category] = field(default_factory=dict)
-    products: dict[int, Product] = field(default_factory=dict)
-    sku_index: dict[str, int] = field(default_factory=dict)
-    users: dict[str, User] = field(default_factory=dict)
-    audit: list[AuditEntry] = field(default_factory=list)
-    accounts: dict[int, Account] = field(default_factory=dict)
-    transfers: dict[int, Transfer] = field(default_factory=dict)
-    transfer_keys: dict[str, int] = field(default_factory=dict)
-    resolutions: dict[int, int] = field(default_factory=dict)  # pending id -> resolving transfer id
-
-
-class _Undo:
-    """The inverse operations of one transaction, newest last."""
-
-    def __init__(self) -> None:
-        self.ops: list[Callable[[], None]] = []
-
-    def set_item(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
-        if key in mapping:
-            old = mapping[key]
-            self.ops.append(lambda: mapping.__setitem__(key, old))
-        else:
-            self.ops.append(lambda: mapping.pop(key, None))
-        mapping[key] = value
-
-    def del_item(self, mapping: dict[Any, Any], key: Any) -> None:
-        old = mapping.pop(key)
-        self.ops.append(lambda: mapping.__setitem__(key, old))
-
-    def append(self, items: list[Any], value: Any) -> None:
-        items.append(value)
-        self.ops.append(items.pop)
-
-    def mark(self) -> int:
-        return len(self.ops)
-
-    def undo_to(self, mark: int) -> None:
-        while len(self.ops) > mark:
-            self.ops.pop()()
+from storage.memory.base import Repo, TenantData, Undo
+from storage.memory.stock import MemoryGame, MemoryLocations, MemoryStock
 
 
 class MemoryStore:
@@ -66,9 +25,10 @@ class MemoryStore:
     def __init__(self, url: str = "memory://"):
         self.url = url
         self._lock = threading.RLock()
-        self._tenants: dict[str, _TenantData] = {}
-        self._ids = {"category": 0, "product": 0, "user": 0, "audit": 0, "account": 0, "transfer": 0}
-        self._undo: _Undo | None = None
+        self._tenants: dict[str, TenantData] = {}
+        self._ids = {"category": 0, "product": 0, "user": 0, "audit": 0, "account": 0, "transfer": 0,
+                     "location": 0, "move": 0}
+        self._undo: Undo | None = None
         self._closed = False
 
     def unit_of_work(self, tenant: str, *, write: bool = False) -> MemoryUnitOfWork:
@@ -79,8 +39,8 @@ class MemoryStore:
     def close(self) -> None:
         self._closed = True
 
-    def _tenant(self, tenant: str) -> _TenantData:
-        return self._tenants.setdefault(tenant, _TenantData())
+    def _tenant(self, tenant: str) -> TenantData:
+        return self._tenants.setdefault(tenant, TenantData())
 
     def _next_id(self, kind: str) -> int:
         assert self._undo is not None
@@ -98,7 +58,7 @@ class MemoryUnitOfWork:
         store._lock.acquire()
         self._outer = store._undo is None
         if self._outer:
-            store._undo = _Undo()
+            store._undo = Undo()
         assert store._undo is not None
         self._mark = store._undo.mark()
         self._done = False
@@ -109,6 +69,9 @@ class MemoryUnitOfWork:
         self.audit = _Audit(store, data)
         self.accounts = _Accounts(store, data)
         self.transfers = _Transfers(store, data)
+        self.locations = MemoryLocations(store, data)
+        self.stock = MemoryStock(store, data)
+        self.game = MemoryGame(store, data)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -132,18 +95,7 @@ class MemoryUnitOfWork:
         self._done = True
 
 
-class _Repo:
-    def __init__(self, store: MemoryStore, data: _TenantData):
-        self._store = store
-        self._data = data
-
-    @property
-    def _undo(self) -> _Undo:
-        assert self._store._undo is not None
-        return self._store._undo
-
-
-class _Categories(_Repo):
+class _Categories(Repo):
     def _check_name(self, name: str, own_id: int | None) -> None:
         for c in self._data.categories.values():
             if fold_case(c.name) == fold_case(name) and c.id != own_id:
@@ -193,7 +145,7 @@ class _Categories(_Repo):
         self._undo.del_item(self._data.categories, category_id)
 
 
-class _Products(_Repo):
+class _Products(Repo):
     def _check_category(self, category_id: int | None) -> None:
         if category_id is not None and category_id not in self._data.categories:
             raise NotFound(f"category {category_id} does not exist", field="category")
@@ -240,6 +192,8 @@ class _Products(_Repo):
             raise VersionConflict(f"{current.sku} was changed by someone else; reload and try again")
         self._undo.del_item(self._data.products, product_id)
         self._undo.del_item(self._data.sku_index, current.sku)
+        for key in [k for k in self._data.levels if k[0] == product_id]:  # ON DELETE CASCADE
+            self._undo.del_item(self._data.levels, key)
         return current
 
     def _matching(self, query: ProductQuery) -> list[Product]:
@@ -307,7 +261,7 @@ class _Products(_Repo):
         return inserted, updated
 
 
-class _Users(_Repo):
+class _Users(Repo):
     def ensure(self, name: str, now: str) -> User:
         user = self._data.users.get(name)
         if user is None:
@@ -319,7 +273,7 @@ class _Users(_Repo):
         return sorted(self._data.users.values(), key=lambda u: u.id)
 
 
-class _Audit(_Repo):
+class _Audit(Repo):
     def append(self, entry: AuditEntry) -> None:
         self._undo.append(self._data.audit, replace(entry, id=self._store._next_id("audit")))
 
@@ -327,7 +281,7 @@ class _Audit(_Repo):
         return list(reversed(self._data.audit[-limit:])) if limit > 0 else []
 
 
-class _Accounts(_Repo):
+class _Accounts(Repo):
     def add(self, account: NewAccount) -> Account:
         if self.get_by_name(account.name) is not None:
             raise AlreadyExists(f"an account named {account.name!r} already exists", field="name")
@@ -345,6 +299,13 @@ class _Accounts(_Repo):
 
     def system_account(self, currency: str) -> Account | None:
         return next((a for a in self._data.accounts.values() if a.kind == "system" and a.currency == currency), None)
+
+    def first_of_kind(self, kind: str, currency: str) -> Account | None:
+        return next(
+            (a for a in sorted(self._data.accounts.values(), key=lambda a: a.id)
+             if a.kind == kind and a.currency == currency and a.status == OPEN),
+            None,
+        )
 
     def list(self) -> list[Account]:
         return sorted(self._data.accounts.values(), key=lambda a: (fold_case(a.name), a.id))
@@ -384,7 +345,7 @@ class _Accounts(_Repo):
         return LedgerTotals(*t)
 
 
-class _Transfers(_Repo):
+class _Transfers(Repo):
     def add(self, transfer: NewTransfer) -> Transfer:
         if transfer.idempotency_key in self._data.transfer_keys:
             raise AlreadyExists(f"idempotency key {transfer.idempotency_key!r} was used already", field="idempotency_key")

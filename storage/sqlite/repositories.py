@@ -375,6 +375,9 @@ class SqliteAccounts(_Repo):
     def system_account(self, currency: str) -> Account | None:
         return self._one("kind = 'system' AND currency = ? ORDER BY id LIMIT 1", (currency,))
 
+    def first_of_kind(self, kind: str, currency: str) -> Account | None:
+        return self._one("kind = ? AND currency = ? AND status = 'open' ORDER BY id LIMIT 1", (kind, currency))
+
     def list(self) -> list[Account]:
         rows = self._run(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE tenant_id = ? ORDER BY lower(name), id", (self._tenant,))
         return [Account(*r) for r in rows]

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from domain.errors import Busy, Corrupt, DomainError, NotFound, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
+from storage.sqlite.stock import SqliteGame, SqliteLocations, SqliteStock
 from storage.sqlite.repositories import (
     SqliteAccounts,
     SqliteAudit,
@@ -176,6 +177,9 @@ class SqliteUnitOfWork:
         self.audit = SqliteAudit(conn, t)
         self.accounts = SqliteAccounts(conn, t)
         self.transfers = SqliteTransfers(conn, t)
+        self.locations = SqliteLocations(conn, t)
+        self.stock = SqliteStock(conn, t)
+        self.game = SqliteGame(conn, t)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,0 +1,607 @@
+"""Inventory use cases: stock across locations kept as an append-only ledger of moves, and the
+business transactions that change the stock and the bank ledgers together.
+
+Like the bank: the service checks, and the repository's guarded update re-checks "never below
+zero" in the statement that changes a level. A sale or purchase is one unit of work calling both
+ledgers, so it happens whole or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from domain.errors import (
+    AlreadyCancelled,
+    AlreadyReceived,
+    IdempotencyConflict,
+    InsufficientStock,
+    InUse,
+    NotFound,
+    NotPending,
+    SameLocation,
+    ValidationError,
+)
+from domain.model import Product, ProductQuery, is_id
+from domain.model.bank import Transfer
+from domain.model.catalog import ProductCursor, fold_case
+from domain.model.stock import (
+    ADJUST,
+    ADJUSTMENT,
+    CANCELLED,
+    CUSTOMER,
+    DEFAULT_LOCATION,
+    INTERNAL,
+    MOVE,
+    PENDING,
+    POSTED,
+    PURCHASE,
+    RECEIVE,
+    RECEIVED,
+    SCRAP,
+    SCRAP_REASON,
+    SELL,
+    SUPPLIER,
+    VIRTUAL_NAMES,
+    Location,
+    NewStockMove,
+    StockLevel,
+    StockMove,
+    StockRow,
+    Valuation,
+)
+from domain.money import MAX_MINOR, format_minor
+from domain.ports import UnitOfWork
+from domain.services import validation
+from domain.services.bank import BankService
+from domain.services.context import ServiceContext
+
+ProductRef = int | str
+LocationRef = int | str | None
+MAX_MOVE = 10**9  # units in one move: far beyond a shop, keeps quantity x cost inside SQL integers
+MAX_LEAD_DAYS = 365
+
+
+class Sale(NamedTuple):
+    """A sale: the stock that left and the payment that came in, written together."""
+
+    move: StockMove
+    transfer: Transfer
+
+
+class Purchase(NamedTuple):
+    """A purchase: the payment to the supplier and the (possibly pending) receipt, written together."""
+
+    move: StockMove
+    transfer: Transfer
+
+
+@dataclass(frozen=True)
+class _Request:
+    quantity: int
+    memo: str
+    key: str | None
+    unit_price: int | None = None
+    lead_days: int = 0
+
+
+def _request(quantity: Any, memo: Any = "", key: Any = None, *, unit_price: Any = None, lead_days: Any = 0,
+             allow_zero: bool = False) -> _Request:
+    v = validation()
+    data = v.validate(
+        v.StockInput,
+        {"quantity": quantity, "memo": memo, "idempotency_key": key, "unit_price": unit_price, "lead_days": lead_days},
+    )
+    if data.quantity <= 0 and not allow_zero:
+        raise ValidationError("quantity: must be a whole number greater than zero", field="quantity")
+    if data.quantity > MAX_MOVE:
+        raise ValidationError(f"quantity: at most {MAX_MOVE:,} units in one move", field="quantity")
+    if not 0 <= data.lead_days <= MAX_LEAD_DAYS:
+        raise ValidationError(f"lead_days: between 0 and {MAX_LEAD_DAYS}", field="lead_days")
+    return _Request(data.quantity, data.memo, data.idempotency_key, data.unit_price, data.lead_days)
+
+
+class InventoryService:
+    """Locations, stock levels and stock moves for one tenant, on behalf of one actor."""
+
+    def __init__(self, ctx: ServiceContext, bank: BankService):
+        self._ctx = ctx
+        self._bank = bank
+
+    # -- locations ---------------------------------------------------------------------------
+
+    def add_location(self, name: str) -> Location:
+        """Create an internal location (a shelf, a store room, a second shop).
+
+        Raises: ValidationError (name, or a name reserved for a virtual location), AlreadyExists.
+        """
+        v = validation()
+        data = v.validate(v.LocationInput, {"name": name})
+        if fold_case(data.name) in {fold_case(n) for n in VIRTUAL_NAMES.values()}:
+            raise ValidationError(f"name: {data.name!r} is reserved for a virtual location", field="name")
+        with self._ctx.writing() as uow:
+            location = uow.locations.add(data.name, INTERNAL)
+            self._ctx.audit(uow, "location", location.id, "create", after=location)
+        return location
+
+    def locations(self, *, include_virtual: bool = False) -> list[Location]:
+        """Internal locations in creation order (the first is the default), virtual ones after on request."""
+        with self._ctx.reading() as uow:
+            found = uow.locations.list()
+        return [loc for loc in found if include_virtual or loc.internal]
+
+    def default_location(self) -> Location:
+        """Where receipts go and sales come from unless told otherwise (created on first use)."""
+        with self._ctx.writing() as uow:
+            return _default_location(self._ctx, uow)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def stock(
+        self, query: ProductQuery = ProductQuery(), after: ProductCursor | None = None, limit: int = 100,
+        *, low_only: bool = False,
+    ) -> list[StockRow]:
+        """One page of products with their totals (on hand, in transit), in name order."""
+        if not 1 <= limit <= 10_000:
+            raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        with self._ctx.reading() as uow:
+            return uow.stock.rows(query, after, limit, low_only)
+
+    def stock_row(self, product: ProductRef) -> StockRow:
+        """One product's totals, cost and reorder level. Raises: NotFound."""
+        with self._ctx.reading() as uow:
+            found = uow.stock.row(self._product(uow, product).id)
+        assert found is not None
+        return found
+
+    def levels(self, product_ids: list[int]) -> list[StockLevel]:
+        """Stock of these products at each internal location."""
+        with self._ctx.reading() as uow:
+            return uow.stock.levels_of(product_ids)
+
+    def level(self, product: ProductRef, location: LocationRef = None) -> StockLevel:
+        """Raises: NotFound (product or location)."""
+        with self._ctx.reading() as uow:
+            p = self._product(uow, product)
+            loc = self._location(uow, location, "location") if location is not None else uow.locations.first_of_kind(INTERNAL)
+            found = uow.stock.level(p.id, loc.id) if loc is not None else None
+        return found or StockLevel(p.id, loc.id if loc else 0, 0, 0, 0)
+
+    def history(self, product: ProductRef, before_id: int | None = None, limit: int = 100) -> list[StockMove]:
+        """The product's moves newest first, a page at a time (pass the last id as `before_id`).
+
+        Raises: NotFound, ValidationError (limit).
+        """
+        if not 1 <= limit <= 10_000:
+            raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        if before_id is not None and (isinstance(before_id, bool) or not isinstance(before_id, int)):
+            raise ValidationError("before_id: give a move id", field="before_id")
+        with self._ctx.reading() as uow:
+            return uow.stock.history(self._product(uow, product).id, before_id, limit)
+
+    def pending_moves(self, product: ProductRef | None = None) -> list[StockMove]:
+        """Goods in transit (unresolved pending moves), oldest first."""
+        with self._ctx.reading() as uow:
+            product_id = self._product(uow, product).id if product is not None else None
+            return uow.stock.pending_moves(product_id)
+
+    def get_move(self, move_id: int) -> StockMove:
+        """Raises: NotFound."""
+        with self._ctx.reading() as uow:
+            found = uow.stock.get_move(move_id) if is_id(move_id) else None
+        if found is None:
+            raise NotFound(f"stock move {move_id!r} does not exist", field="move")
+        return found
+
+    def low_stock(self, limit: int = 1000) -> list[StockRow]:
+        """Active products at or below their reorder level, in name order."""
+        return self.stock(limit=limit, low_only=True)
+
+    def count_low(self) -> int:
+        with self._ctx.reading() as uow:
+            return uow.stock.count_low()
+
+    def valuation(self, by: str = "category") -> list[Valuation]:
+        """On hand x unit cost grouped by "category" or "location", computed in the store.
+
+        Raises: ValidationError (by).
+        """
+        if by not in ("category", "location"):
+            raise ValidationError("by: category or location", field="by")
+        with self._ctx.reading() as uow:
+            return uow.stock.valuation_by_category() if by == "category" else uow.stock.valuation_by_location()
+
+    def stock_value(self) -> int:
+        """Total value of stock on hand at cost."""
+        return sum(v.value_minor for v in self.valuation("location"))
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def set_planning(self, product: ProductRef, *, cost: str | int | None = None, reorder_level: int | str | None = None) -> StockRow:
+        """Set a product's unit cost (for valuation and purchases) and reorder level (0: never low).
+
+        Raises: ValidationError, NotFound.
+        """
+        with self._ctx.writing() as uow:
+            p = self._product(uow, product)
+            before = uow.stock.row(p.id)
+            assert before is not None
+            v = validation()
+            data = v.validate(v.PlanningInput, {
+                "cost": before.cost_minor if cost is None else cost,
+                "reorder_level": before.reorder_level if reorder_level is None else reorder_level,
+            })
+            if data.reorder_level > MAX_MOVE:
+                raise ValidationError(f"reorder_level: at most {MAX_MOVE:,}", field="reorder_level")
+            uow.stock.set_planning(p.id, data.cost, data.reorder_level)
+            after = uow.stock.row(p.id)
+            self._ctx.audit(uow, "product", p.id, "set_planning",
+                            before={"cost_minor": before.cost_minor, "reorder_level": before.reorder_level},
+                            after={"cost_minor": data.cost, "reorder_level": data.reorder_level})
+        assert after is not None
+        return after
+
+    # -- stock moves -------------------------------------------------------------------------
+
+    def receive(self, product: ProductRef, quantity: int | str, *, location: LocationRef = None, memo: str = "",
+                idempotency_key: str | None = None) -> StockMove:
+        """Goods arrive from a supplier (already paid, or free): Suppliers -> location.
+
+        Raises: ValidationError, NotFound, IdempotencyConflict.
+        """
+        req = _request(quantity, memo, idempotency_key)
+        with self._ctx.writing() as uow:
+            p = self._product(uow, product)
+            target = self._location_or_default(uow, location, "location")
+            return self._post(uow, RECEIVE, p, _virtual(self._ctx, uow, SUPPLIER), target, req)
+
+    def move_stock(self, product: ProductRef, quantity: int | str, source: LocationRef, target: LocationRef, *,
+                   pending: bool = False, memo: str = "", idempotency_key: str | None = None) -> StockMove:
+        """Move stock between internal locations; with `pending` it is in transit until received.
+
+        Raises: ValidationError, NotFound, SameLocation, InsufficientStock, IdempotencyConflict.
+        """
+        req = _request(quantity, memo, idempotency_key)
+        if not isinstance(pending, bool):
+            raise ValidationError("pending: true or false", field="pending")
+        with self._ctx.writing() as uow:
+            p = self._product(uow, product)
+            src = self._location(uow, source, "source")
+            dst = self._location(uow, target, "target")
+            for role, loc in (("source", src), ("target", dst)):
+                if not loc.internal:
+                    raise ValidationError(f"{role}: {loc.name} is not a stock location", field=role)
+            return self._post(uow, MOVE, p, src, dst, req, pending=pending)
+
+    def scrap(self, product: ProductRef, quantity: int | str, *, location: LocationRef = None, memo: str = "",
+              idempotency_key: str | None = None) -> StockMove:
+        """Write stock off (broken, lost): location -> Scrap.
+
+        Raises: ValidationError, NotFound, InsufficientStock, IdempotencyConflict.
+        """
+        req = _request(quantity, memo, idempotency_key)
+        with self._ctx.writing() as uow:
+            p = self._product(uow, product)
+            source = self._location_or_default(uow, location, "location")
+            return self._post(uow, SCRAP_REASON, p, source, _virtual(self._ctx, uow, SCRAP), req)
+
+    def count_stock(self, product: ProductRef, counted: int | str, *, location: LocationRef = None,
+                    memo: str = "") -> StockMove | None:
+        """A stocktake: set the counted quantity at a location; the difference is posted as an
+        adjustment naming the counter and the day. Returns None when the count matches.
+
+        Raises: ValidationError, NotFound, InsufficientStock (fewer counted than are reserved for
+            goods in transit from here).
+        """
+        req = _request(counted, memo, None, allow_zero=True)
+        with self._ctx.writing() as uow:
+            p = self._product(uow, product)
+            loc = self._location_or_default(uow, location, "location")
+            level = uow.stock.level(p.id, loc.id) or StockLevel(p.id, loc.id, 0, 0, 0)
+            if req.quantity < level.outgoing:
+                raise InsufficientStock(
+                    f"quantity: {level.outgoing} of {p.sku} at {loc.name} are reserved for goods in transit;"
+                    " receive or cancel that move first",
+                    field="quantity",
+                )
+            diff = req.quantity - level.on_hand
+            if diff == 0:
+                return None
+            day = uow.game.get().day
+            note = f"stocktake by {self._ctx.actor} on day {day}: counted {req.quantity}, recorded {level.on_hand}"
+            adjust = _Request(abs(diff), f"{note}; {req.memo}" if req.memo else note, None)
+            adjustment = _virtual(self._ctx, uow, ADJUSTMENT)
+            return self._post(uow, ADJUST, p, adjustment if diff > 0 else loc, loc if diff > 0 else adjustment, adjust)
+
+    def receive_pending(self, move_id: int, *, idempotency_key: str | None = None) -> StockMove:
+        """Goods in transit arrive: the pending move is resolved by a `received` move.
+
+        Raises: NotFound, NotPending, AlreadyReceived, AlreadyCancelled, IdempotencyConflict.
+        """
+        return self._resolve(RECEIVED, move_id, idempotency_key)
+
+    def cancel_pending(self, move_id: int, *, idempotency_key: str | None = None) -> StockMove:
+        """Goods in transit will not arrive: release them. A cancelled purchase is refunded by the
+        supplier in the same transaction.
+
+        Raises: NotFound, NotPending, AlreadyReceived, AlreadyCancelled, IdempotencyConflict,
+            InsufficientFunds (the supplier cannot refund).
+        """
+        return self._resolve(CANCELLED, move_id, idempotency_key)
+
+    # -- business transactions across both ledgers -------------------------------------------
+
+    def sell(self, product: ProductRef, quantity: int | str, customer: int | str, *, location: LocationRef = None,
+             unit_price: str | int | None = None, memo: str = "", idempotency_key: str | None = None) -> Sale:
+        """Sell to a customer: stock leaves (location -> Customers) and the customer pays the shop,
+        in one transaction. The same key and request returns the first sale.
+
+        Raises: ValidationError, NotFound (product, location, customer, no shop account),
+            InsufficientStock, InsufficientFunds, AccountFrozen, AccountClosed, CurrencyMismatch,
+            IdempotencyConflict.
+        """
+        req = _request(quantity, memo, idempotency_key, unit_price=unit_price)
+        with self._ctx.writing() as uow:
+            p = self._product(uow, product)
+            source = self._location_or_default(uow, location, "location")
+            buyer = self._bank.account_within(uow, customer, "customer")
+            shop = self._shop(uow, buyer.currency)
+            price = p.price_minor if req.unit_price is None else req.unit_price
+            amount = _amount(price, req.quantity)
+            key = req.key or str(uuid.uuid4())
+            replay = self._replay(uow, key, {"reason": SELL, "product_id": p.id, "from_location_id": source.id,
+                                             "quantity": req.quantity})
+            if replay is not None:
+                paid = self._bank_leg(uow, replay)
+                if (paid.debit_account_id, paid.amount_minor) != (buyer.id, amount):
+                    raise IdempotencyConflict(
+                        f"idempotency key {key!r} was used for a sale to another customer or at another price",
+                        field="idempotency_key", move_id=replay.id,
+                    )
+                return Sale(replay, paid)
+            memo_text = req.memo or f"sale {p.sku} x{req.quantity}"
+            move = self._post(uow, SELL, p, source, _virtual(self._ctx, uow, CUSTOMER), _Request(req.quantity, memo_text, key),
+                              money=lambda: self._bank.transfer_within(uow, buyer.id, shop.id, amount,
+                                                                       idempotency_key=key, memo=memo_text))
+            return Sale(move, self._bank_leg(uow, move))
+
+    def purchase(self, product: ProductRef, quantity: int | str, supplier: int | str, *, location: LocationRef = None,
+                 unit_cost: str | int | None = None, lead_days: int = 0, memo: str = "",
+                 idempotency_key: str | None = None) -> Purchase:
+        """Buy from a supplier: the shop pays now; the goods arrive now (lead_days=0) or as a
+        pending receipt due `lead_days` later. One transaction.
+
+        Raises: ValidationError, NotFound, InsufficientFunds (the shop), AccountFrozen,
+            AccountClosed, CurrencyMismatch, IdempotencyConflict.
+        """
+        req = _request(quantity, memo, idempotency_key, unit_price=unit_cost, lead_days=lead_days)
+        with self._ctx.writing() as uow:
+            p = self._product(uow, product)
+            target = self._location_or_default(uow, location, "location")
+            seller = self._bank.account_within(uow, supplier, "supplier")
+            shop = self._shop(uow, seller.currency)
+            row = uow.stock.row(p.id)
+            assert row is not None
+            cost = row.cost_minor if req.unit_price is None else req.unit_price
+            amount = _amount(cost, req.quantity)
+            key = req.key or str(uuid.uuid4())
+            replay = self._replay(uow, key, {"reason": PURCHASE, "product_id": p.id, "to_location_id": target.id,
+                                             "quantity": req.quantity})
+            if replay is not None:
+                paid = self._bank_leg(uow, replay)
+                if (paid.credit_account_id, paid.amount_minor) != (seller.id, amount):
+                    raise IdempotencyConflict(
+                        f"idempotency key {key!r} was used for a purchase from another supplier or at another cost",
+                        field="idempotency_key", move_id=replay.id,
+                    )
+                return Purchase(replay, paid)
+            memo_text = req.memo or f"purchase {p.sku} x{req.quantity}"
+            day = uow.game.get().day
+            move = self._post(uow, PURCHASE, p, _virtual(self._ctx, uow, SUPPLIER), target,
+                              _Request(req.quantity, memo_text, key), pending=req.lead_days > 0,
+                              due_day=day + req.lead_days if req.lead_days else None,
+                              money=lambda: self._bank.transfer_within(uow, shop.id, seller.id, amount,
+                                                                       idempotency_key=key, memo=memo_text))
+            return Purchase(move, self._bank_leg(uow, move))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _product(self, uow: UnitOfWork, ref: ProductRef) -> Product:
+        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+            raise ValidationError("product: give a product id or SKU", field="product")
+        if isinstance(ref, int):
+            found = uow.products.get(ref) if is_id(ref) else None
+        else:
+            text = ref.strip()
+            found = uow.products.get_by_sku(text.upper() if text.isascii() else text)
+        if found is None:
+            raise NotFound(f"product: no product {ref!r}", field="product")
+        return found
+
+    def _location(self, uow: UnitOfWork, ref: LocationRef, field: str) -> Location:
+        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+            raise ValidationError(f"{field}: give a location id or name", field=field)
+        found = (uow.locations.get(ref) if is_id(ref) else None) if isinstance(ref, int) else uow.locations.get_by_name(ref.strip())
+        if found is None:
+            raise NotFound(f"{field}: no location {ref!r}", field=field)
+        return found
+
+    def _location_or_default(self, uow: UnitOfWork, ref: LocationRef, field: str) -> Location:
+        if ref is None or ref == "":
+            return _default_location(self._ctx, uow)
+        loc = self._location(uow, ref, field)
+        if not loc.internal:
+            raise ValidationError(f"{field}: {loc.name} is not a stock location", field=field)
+        return loc
+
+    def _shop(self, uow: UnitOfWork, currency: str):
+        shop = uow.accounts.first_of_kind("shop", currency)
+        if shop is None:
+            raise NotFound(f"no open shop account in {currency}; open an account of kind shop first", field="account")
+        return shop
+
+    def _bank_leg(self, uow: UnitOfWork, move: StockMove) -> Transfer:
+        transfer = uow.transfers.get(move.transfer_id) if move.transfer_id is not None else None
+        assert transfer is not None, f"stock move {move.id} has no payment"
+        return transfer
+
+    def _replay(self, uow: UnitOfWork, key: str, expected: dict[str, Any]) -> StockMove | None:
+        """The move an idempotency key already made, if its request was the same one."""
+        first = uow.stock.get_move_by_key(key)
+        if first is None:
+            return None
+        seen = {k: getattr(first, k) for k in expected}
+        if seen != expected:
+            differs = ", ".join(sorted(k for k in expected if seen[k] != expected[k]))
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was used for stock move {first.id} with another {differs}",
+                field="idempotency_key", move_id=first.id,
+            )
+        return first
+
+    def _post(self, uow: UnitOfWork, reason: str, product: Product, source: Location, target: Location, req: _Request,
+              *, pending: bool = False, due_day: int | None = None, money=None) -> StockMove:
+        """Write one move: the guarded level changes, the money leg if any, the ledger row, the audit entry."""
+        key = req.key or str(uuid.uuid4())
+        if req.key is not None and reason not in (SELL, PURCHASE):
+            replay = self._replay(uow, key, {"reason": reason, "product_id": product.id, "from_location_id": source.id,
+                                             "to_location_id": target.id, "quantity": req.quantity,
+                                             "kind": PENDING if pending else POSTED})
+            if replay is not None:
+                return replay
+        if source.id == target.id:
+            raise SameLocation(f"target: {product.sku} is already at {source.name}", field="target")
+        qty = req.quantity
+        from_after = to_after = None
+        if source.internal:
+            from_after = uow.stock.apply(product.id, source.id, **({"outgoing": qty} if pending else {"on_hand": -qty}))
+            if from_after is None:
+                level = uow.stock.level(product.id, source.id)
+                available = level.available if level else 0
+                raise InsufficientStock(
+                    f"quantity: {source.name} has {available} of {product.sku} available; {qty} needed",
+                    field="quantity", available=available,
+                )
+        if target.internal:
+            to_after = uow.stock.apply(product.id, target.id, **({"incoming": qty} if pending else {"on_hand": qty}))
+            if to_after is None:  # cannot happen for positive deltas; the guard is there for races
+                raise InsufficientStock(f"target: {target.name} refused {qty} of {product.sku}", field="target")
+        transfer = money() if money is not None else None
+        move = uow.stock.add_move(NewStockMove(
+            PENDING if pending else POSTED, reason, product.id, source.id, target.id, qty, None,
+            transfer.id if transfer is not None else None, due_day, uow.game.get().day, req.memo, key,
+            self._ctx.actor, self._ctx.now(), from_after, to_after,
+        ))
+        self._ctx.audit(uow, "stock_move", move.id, reason, after=move, request_key=key)
+        return move
+
+    def _resolve(self, kind: str, move_id: int, idempotency_key: str | None) -> StockMove:
+        v = validation()
+        key = v.validate(v.StockInput, {"quantity": 1, "idempotency_key": idempotency_key}).idempotency_key
+        with self._ctx.writing() as uow:
+            pending = uow.stock.get_move(move_id) if is_id(move_id) else None
+            if pending is None:
+                raise NotFound(f"stock move {move_id!r} does not exist", field="move")
+            if key is not None:
+                replay = self._replay(uow, key, {"kind": kind, "pending_id": pending.id})
+                if replay is not None:
+                    return replay
+            if pending.kind != PENDING:
+                raise NotPending(f"stock move {pending.id} is not in transit (it is {pending.kind})")
+            done = uow.stock.resolution(pending.id)
+            if done is not None:
+                error = AlreadyReceived if done.kind == RECEIVED else AlreadyCancelled
+                raise error(f"stock move {pending.id} was already {done.kind} (move {done.id})")
+            qty = pending.quantity
+            source = uow.locations.get(pending.from_location_id)
+            target = uow.locations.get(pending.to_location_id)
+            assert source is not None and target is not None
+            from_after = to_after = None
+            if source.internal:
+                delta = {"outgoing": -qty, "on_hand": -qty} if kind == RECEIVED else {"outgoing": -qty}
+                from_after = uow.stock.apply(pending.product_id, source.id, **delta)
+            if target.internal:
+                delta = {"incoming": -qty, "on_hand": qty} if kind == RECEIVED else {"incoming": -qty}
+                to_after = uow.stock.apply(pending.product_id, target.id, **delta)
+            if (source.internal and from_after is None) or (target.internal and to_after is None):
+                raise InsufficientStock(f"stock move {pending.id} no longer matches the stock levels; run check")
+            refund = None
+            if kind == CANCELLED and pending.transfer_id is not None:
+                paid = uow.transfers.get(pending.transfer_id)
+                assert paid is not None
+                refund = self._bank.transfer_within(
+                    uow, paid.credit_account_id, paid.debit_account_id, paid.amount_minor,
+                    idempotency_key=f"refund {pending.id}", memo=f"refund: {pending.memo}",
+                )
+            move = uow.stock.add_move(NewStockMove(
+                kind, pending.reason, pending.product_id, pending.from_location_id, pending.to_location_id, qty,
+                pending.id, refund.id if refund is not None else None, None, uow.game.get().day, pending.memo,
+                key or str(uuid.uuid4()), self._ctx.actor, self._ctx.now(), from_after, to_after,
+            ))
+            self._ctx.audit(uow, "stock_move", move.id, kind, after=move, request_key=key)
+            return move
+
+
+def _amount(unit_minor: int, quantity: int) -> int:
+    amount = unit_minor * quantity
+    if amount <= 0:
+        raise ValidationError("unit_price: the amount to pay must be greater than zero", field="unit_price")
+    if amount > MAX_MINOR:
+        raise ValidationError(f"quantity: the amount would exceed {format_minor(MAX_MINOR)}", field="quantity")
+    return amount
+
+
+def _default_location(ctx: ServiceContext, uow: UnitOfWork) -> Location:
+    found = uow.locations.first_of_kind(INTERNAL)
+    if found is None:
+        found = uow.locations.add(DEFAULT_LOCATION, INTERNAL)
+        ctx.audit(uow, "location", found.id, "create", after=found)
+    return found
+
+
+def _virtual(ctx: ServiceContext, uow: UnitOfWork, kind: str) -> Location:
+    found = uow.locations.first_of_kind(kind)
+    if found is None:
+        found = uow.locations.add(VIRTUAL_NAMES[kind], kind)
+        ctx.audit(uow, "location", found.id, "create", after=found)
+    return found
+
+
+def reconcile_counts(ctx: ServiceContext, uow: UnitOfWork, skus: list[str], memo: str) -> int:
+    """Post adjustments (at the default location) so the listed products' stock ledgers agree with
+    the totals the catalog just wrote: how a product form's or an import's quantity becomes stock.
+
+    Raises: InsufficientStock (the new total is below what other locations hold).
+    """
+    if not skus:
+        return 0
+    location = _default_location(ctx, uow)
+    adjustment = _virtual(ctx, uow, ADJUSTMENT)
+    template = NewStockMove(POSTED, ADJUST, 0, 0, 0, 0, None, None, None, uow.game.get().day, memo,
+                            f"count {uuid.uuid4()}", ctx.actor, ctx.now(), None, None)
+    posted = uow.stock.reconcile(skus, location.id, adjustment.id, template)
+    if posted:
+        ctx.audit(uow, "stock_move", "*", "reconcile", after={"memo": memo, "adjusted": posted})
+    return posted
+
+
+def write_off(ctx: ServiceContext, uow: UnitOfWork, product: Product) -> None:
+    """Before a product is deleted: scrap what is on hand so the ledger still adds up.
+
+    Raises: InUse (goods in transit: receive or cancel them first).
+    """
+    if uow.stock.pending_moves(product.id):
+        raise InUse(f"{product.sku} has goods in transit; receive or cancel them first")
+    levels = [lv for lv in uow.stock.levels_of([product.id]) if lv.on_hand]
+    if not levels:
+        return
+    scrap = _virtual(ctx, uow, SCRAP)
+    day = uow.game.get().day
+    for lv in levels:
+        after = uow.stock.apply(product.id, lv.location_id, on_hand=-lv.on_hand)
+        move = uow.stock.add_move(NewStockMove(
+            POSTED, SCRAP_REASON, product.id, lv.location_id, scrap.id, lv.on_hand, None, None, None, day,
+            f"written off: {product.sku} deleted", str(uuid.uuid4()), ctx.actor, ctx.now(), after, None,
+        ))
+        ctx.audit(uow, "stock_move", move.id, SCRAP_REASON, after=move)

@@ -1,0 +1,232 @@
+"""In-memory repositories for inventory: locations, levels, the stock-move ledger, the game state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from domain.errors import AlreadyExists, InsufficientStock, NotFound, VersionConflict
+from domain.model import ProductQuery
+from domain.model.catalog import ProductCursor, fold_case
+from domain.model.stock import (
+    INTERNAL,
+    PENDING,
+    GameState,
+    Location,
+    NewStockMove,
+    StockLevel,
+    StockMove,
+    StockRow,
+    Valuation,
+)
+from storage.memory.base import Repo
+
+_GAME = "state"
+
+
+class MemoryLocations(Repo):
+    def add(self, name: str, kind: str) -> Location:
+        if self.get_by_name(name) is not None:
+            raise AlreadyExists(f"location {name!r} already exists", field="name")
+        location = Location(self._store._next_id("location"), name, kind, 1)
+        self._undo.set_item(self._data.locations, location.id, location)
+        return location
+
+    def get(self, location_id: int) -> Location | None:
+        return self._data.locations.get(location_id)
+
+    def get_by_name(self, name: str) -> Location | None:
+        wanted = fold_case(name)
+        return next((loc for loc in self._data.locations.values() if fold_case(loc.name) == wanted), None)
+
+    def first_of_kind(self, kind: str) -> Location | None:
+        return next((loc for loc in sorted(self._data.locations.values(), key=lambda x: x.id) if loc.kind == kind), None)
+
+    def list(self) -> list[Location]:
+        return sorted(self._data.locations.values(), key=lambda x: (x.kind != INTERNAL, x.id))
+
+
+class MemoryStock(Repo):
+    def apply(self, product_id: int, location_id: int, *, on_hand: int = 0, incoming: int = 0, outgoing: int = 0) -> int | None:
+        key = (product_id, location_id)
+        old = self._data.levels.get(key) or StockLevel(product_id, location_id, 0, 0, 0)
+        new = old._replace(on_hand=old.on_hand + on_hand, incoming=old.incoming + incoming, outgoing=old.outgoing + outgoing)
+        if min(new.on_hand, new.incoming, new.outgoing) < 0 or new.outgoing > new.on_hand:
+            return None
+        self._undo.set_item(self._data.levels, key, new)
+        if on_hand:
+            product = self._data.products[product_id]
+            self._undo.set_item(self._data.products, product_id, replace(product, quantity=product.quantity + on_hand))
+        return new.on_hand
+
+    def level(self, product_id: int, location_id: int) -> StockLevel | None:
+        return self._data.levels.get((product_id, location_id))
+
+    def _levels(self, product_id: int) -> list[StockLevel]:
+        """A product's levels, looked up per location (few) rather than by scanning every level."""
+        levels = self._data.levels
+        return [levels[(product_id, loc)] for loc in self._data.locations if (product_id, loc) in levels]
+
+    def _row(self, product_id: int) -> StockRow:
+        p = self._data.products[product_id]
+        cat = self._data.categories.get(p.category_id) if p.category_id is not None else None
+        cost, reorder = self._data.planning.get(product_id, (0, 0))
+        incoming = sum(lv.incoming for lv in self._levels(product_id))
+        return StockRow(p.id, p.sku, p.name, cat.name if cat else None, p.quantity, incoming, reorder, cost, p.price_minor)
+
+    def row(self, product_id: int) -> StockRow | None:
+        return self._row(product_id) if product_id in self._data.products else None
+
+    def levels_of(self, product_ids: Iterable[int]) -> list[StockLevel]:
+        return [lv for pid in dict.fromkeys(product_ids) for lv in self._levels(pid)]
+
+    def all_levels(self) -> list[StockLevel]:
+        return list(self._data.levels.values())
+
+    def add_move(self, move: NewStockMove) -> StockMove:
+        if move.idempotency_key in self._data.move_keys:
+            raise AlreadyExists(f"idempotency key {move.idempotency_key!r} was used already", field="idempotency_key")
+        if move.pending_id is not None and move.pending_id in self._data.move_resolutions:
+            raise AlreadyExists(f"stock move {move.pending_id} is already resolved")
+        new = StockMove(self._store._next_id("move"), *move)
+        self._undo.set_item(self._data.moves, new.id, new)
+        self._undo.set_item(self._data.move_keys, new.idempotency_key, new.id)
+        if new.pending_id is not None:
+            self._undo.set_item(self._data.move_resolutions, new.pending_id, new.id)
+        return new
+
+    def get_move(self, move_id: int) -> StockMove | None:
+        return self._data.moves.get(move_id)
+
+    def get_move_by_key(self, idempotency_key: str) -> StockMove | None:
+        found = self._data.move_keys.get(idempotency_key)
+        return None if found is None else self._data.moves[found]
+
+    def resolution(self, pending_id: int) -> StockMove | None:
+        found = self._data.move_resolutions.get(pending_id)
+        return None if found is None else self._data.moves[found]
+
+    def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
+        return [
+            m for m in sorted(self._data.moves.values(), key=lambda m: m.id)
+            if m.kind == PENDING and m.id not in self._data.move_resolutions
+            and (product_id is None or m.product_id == product_id)
+            and (due_by_day is None or (m.due_day is not None and m.due_day <= due_by_day))
+        ]
+
+    def history(self, product_id: int, before_id: int | None, limit: int) -> list[StockMove]:
+        moves = [
+            m for m in sorted(self._data.moves.values(), key=lambda m: -m.id)
+            if m.product_id == product_id and (before_id is None or m.id < before_id)
+        ]
+        return moves[:limit]
+
+    def stream_moves(self) -> Iterator[StockMove]:
+        yield from sorted(self._data.moves.values(), key=lambda m: m.id)
+
+    def _matching(self, query: ProductQuery) -> list[int]:
+        needle = query.needle
+        cats = set(query.category_ids)
+        found = [
+            p for p in self._data.products.values()
+            if (query.include_inactive or p.active)
+            and (not cats or p.category_id in cats)
+            and (not needle or needle in fold_case(p.name) or needle in fold_case(p.sku))
+        ]
+        found.sort(key=lambda p: (fold_case(p.name), p.id))
+        return [p.id for p in found]
+
+    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
+        result: list[StockRow] = []
+        for product_id in self._matching(query):
+            p = self._data.products[product_id]
+            if after is not None and (fold_case(p.name), p.id) <= (after.name_key, after.id):
+                continue
+            row = self._row(product_id)
+            if low_only and not row.low:
+                continue
+            result.append(row)
+            if len(result) == limit:
+                break
+        return result
+
+    def count_low(self) -> int:
+        return sum(1 for p in self._data.products.values() if p.active and self._row(p.id).low)
+
+    def needs_reorder(self) -> list[StockRow]:
+        rows = (self._row(pid) for pid in sorted(self._data.products) if self._data.products[pid].active)
+        return [r for r in rows if r.reorder_level > 0 and r.on_hand + r.incoming <= r.reorder_level]
+
+    def valuation_by_category(self) -> list[Valuation]:
+        totals: dict[int | None, list[int]] = {}
+        for p in self._data.products.values():
+            if p.quantity > 0:
+                t = totals.setdefault(p.category_id, [0, 0])
+                t[0] += p.quantity
+                t[1] += p.quantity * self._data.planning.get(p.id, (0, 0))[0]
+        result = []
+        for cat_id, (qty, value) in totals.items():
+            cat = self._data.categories.get(cat_id) if cat_id is not None else None
+            result.append(Valuation(cat_id, cat.name if cat else None, qty, value))
+        result.sort(key=lambda v: (v.name is None, fold_case(v.name or "")))
+        return result
+
+    def valuation_by_location(self) -> list[Valuation]:
+        totals: dict[int, list[int]] = {}
+        for (pid, loc), lv in self._data.levels.items():
+            if lv.on_hand > 0:
+                t = totals.setdefault(loc, [0, 0])
+                t[0] += lv.on_hand
+                t[1] += lv.on_hand * self._data.planning.get(pid, (0, 0))[0]
+        return [
+            Valuation(loc, self._data.locations[loc].name, qty, value) for loc, (qty, value) in sorted(totals.items())
+        ]
+
+    def set_planning(self, product_id: int, cost_minor: int, reorder_level: int) -> None:
+        if product_id not in self._data.products:
+            raise NotFound(f"product {product_id} does not exist", field="product")
+        self._undo.set_item(self._data.planning, product_id, (cost_minor, reorder_level))
+
+    def reconcile(self, skus: Iterable[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
+        diffs = []
+        for sku in dict.fromkeys(skus):
+            pid = self._data.sku_index.get(sku)
+            if pid is None:
+                continue
+            total = self._data.products[pid].quantity
+            recorded = sum(lv.on_hand for lv in self._levels(pid))
+            here = self._data.levels.get((pid, location_id)) or StockLevel(pid, location_id, 0, 0, 0)
+            diff = total - recorded
+            if diff:
+                if here.on_hand + diff < here.outgoing:
+                    raise InsufficientStock(
+                        f"{sku}: {recorded - here.on_hand} of the {recorded} on hand are at other locations;"
+                        f" count them there (at most {here.available} can be taken from here)",
+                        field="quantity",
+                    )
+                diffs.append((pid, diff, here))
+        for pid, diff, here in diffs:
+            after = here.on_hand + diff
+            self._undo.set_item(self._data.levels, (pid, location_id), here._replace(on_hand=after))
+            self.add_move(move._replace(
+                product_id=pid,
+                from_location_id=adjustment_id if diff > 0 else location_id,
+                to_location_id=location_id if diff > 0 else adjustment_id,
+                quantity=abs(diff),
+                idempotency_key=f"{move.idempotency_key}:{pid}",
+                from_after=None if diff > 0 else after,
+                to_after=after if diff > 0 else None,
+            ))
+        return len(diffs)
+
+
+class MemoryGame(Repo):
+    def get(self) -> GameState:
+        return self._data.game.get(_GAME, GameState())
+
+    def save(self, state: GameState, expected_version: int) -> GameState:
+        if self.get().version != expected_version:
+            raise VersionConflict("the game was saved by someone else; reload and try again")
+        saved = replace(state, version=expected_version + 1)
+        self._undo.set_item(self._data.game, _GAME, saved)
+        return saved

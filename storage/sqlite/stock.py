@@ -1,0 +1,309 @@
+"""sqlite3 repositories for inventory: locations, stock levels, the stock-move ledger, the game state.
+
+Every statement is scoped by tenant_id. Levels change only through one guarded UPDATE that
+re-checks "never below zero" in the statement that changes them; the table's CHECK is the last wall.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from domain.errors import AlreadyExists, InsufficientStock, NotFound, VersionConflict
+from domain.model import ProductQuery
+from domain.model.catalog import ProductCursor
+from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
+from storage.sqlite.errors import translate
+from storage.sqlite.repositories import _IN_CHUNK, STREAM_CHUNK, _Repo, _where
+
+_LOCATION_COLS = "id, name, kind, version"
+_MOVE_COLS = (
+    "id, kind, reason, product_id, from_location_id, to_location_id, quantity, pending_id, transfer_id, due_day,"
+    " day, memo, idempotency_key, actor, created_at, from_after, to_after"
+)
+_INCOMING = "COALESCE((SELECT SUM(l.incoming) FROM stock_levels l WHERE l.product_id = p.id), 0)"
+_ROW_SELECT = (
+    f"SELECT p.id, p.sku, p.name, c.name, p.quantity, {_INCOMING}, p.reorder_level, p.cost_minor, p.price_minor"
+    " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
+)
+_LOW = " AND p.reorder_level > 0 AND p.quantity <= p.reorder_level"
+
+
+class SqliteLocations(_Repo):
+    def add(self, name: str, kind: str) -> Location:
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO locations (tenant_id, name, kind, version) VALUES (?, ?, ?, 1)", (self._tenant, name, kind)
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise AlreadyExists(f"location {name!r} already exists", field="name") from e
+            raise translate(e) from e
+        return Location(cur.lastrowid, name, kind, 1)  # type: ignore[arg-type]
+
+    def _one(self, where: str, params: tuple[Any, ...]) -> Location | None:
+        row = self._run(
+            f"SELECT {_LOCATION_COLS} FROM locations WHERE tenant_id = ? AND {where}", (self._tenant, *params)
+        ).fetchone()
+        return Location(*row) if row else None
+
+    def get(self, location_id: int) -> Location | None:
+        return self._one("id = ?", (location_id,))
+
+    def get_by_name(self, name: str) -> Location | None:
+        return self._one("lower(name) = lower(?)", (name,))
+
+    def first_of_kind(self, kind: str) -> Location | None:
+        return self._one("kind = ? ORDER BY id LIMIT 1", (kind,))
+
+    def list(self) -> list[Location]:
+        return [
+            Location(*r)
+            for r in self._run(
+                f"SELECT {_LOCATION_COLS} FROM locations WHERE tenant_id = ? ORDER BY kind <> 'internal', id",
+                (self._tenant,),
+            )
+        ]
+
+
+class SqliteStock(_Repo):
+    def apply(self, product_id: int, location_id: int, *, on_hand: int = 0, incoming: int = 0, outgoing: int = 0) -> int | None:
+        tenant = self._tenant
+        self._run(
+            "INSERT INTO stock_levels (tenant_id, product_id, location_id, on_hand, incoming, outgoing)"
+            " VALUES (?, ?, ?, 0, 0, 0) ON CONFLICT (product_id, location_id) DO NOTHING",
+            (tenant, product_id, location_id),
+        )
+        row = self._run(
+            "UPDATE stock_levels SET on_hand = on_hand + ?, incoming = incoming + ?, outgoing = outgoing + ?"
+            " WHERE tenant_id = ? AND product_id = ? AND location_id = ?"
+            " AND on_hand + ? >= 0 AND incoming + ? >= 0 AND outgoing + ? >= 0 AND outgoing + ? <= on_hand + ?"
+            " RETURNING on_hand",
+            (on_hand, incoming, outgoing, tenant, product_id, location_id, on_hand, incoming, outgoing, outgoing, on_hand),
+        ).fetchone()
+        if row is None:
+            return None
+        if on_hand:
+            self._run("UPDATE products SET quantity = quantity + ? WHERE tenant_id = ? AND id = ?", (on_hand, tenant, product_id))
+        return row[0]
+
+    def level(self, product_id: int, location_id: int) -> StockLevel | None:
+        row = self._run(
+            "SELECT product_id, location_id, on_hand, incoming, outgoing FROM stock_levels"
+            " WHERE tenant_id = ? AND product_id = ? AND location_id = ?",
+            (self._tenant, product_id, location_id),
+        ).fetchone()
+        return StockLevel(*row) if row else None
+
+    def row(self, product_id: int) -> StockRow | None:
+        row = self._run(f"{_ROW_SELECT} WHERE p.tenant_id = ? AND p.id = ?", (self._tenant, product_id)).fetchone()
+        return StockRow(*row) if row else None
+
+    def levels_of(self, product_ids: Iterable[int]) -> list[StockLevel]:
+        ids = list(product_ids)
+        found: list[StockLevel] = []
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i:i + _IN_CHUNK]
+            found.extend(
+                StockLevel(*r)
+                for r in self._run(
+                    "SELECT product_id, location_id, on_hand, incoming, outgoing FROM stock_levels"
+                    f" WHERE tenant_id = ? AND product_id IN ({', '.join('?' * len(chunk))})",
+                    (self._tenant, *chunk),
+                )
+            )
+        return found
+
+    def all_levels(self) -> list[StockLevel]:
+        return [
+            StockLevel(*r)
+            for r in self._run(
+                "SELECT product_id, location_id, on_hand, incoming, outgoing FROM stock_levels WHERE tenant_id = ?",
+                (self._tenant,),
+            )
+        ]
+
+    def add_move(self, move: NewStockMove) -> StockMove:
+        try:
+            cur = self._conn.execute(
+                "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id,"
+                " quantity, pending_id, transfer_id, due_day, day, memo, idempotency_key, actor, created_at,"
+                " from_after, to_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self._tenant, *move),
+            )
+        except sqlite3.IntegrityError as e:
+            if "UNIQUE" in str(e):
+                raise AlreadyExists(f"stock move already recorded ({e})", field="idempotency_key") from e
+            raise translate(e) from e
+        return StockMove(cur.lastrowid, *move)  # type: ignore[arg-type]
+
+    def _moves(self, where: str, params: tuple[Any, ...], tail: str = "") -> list[StockMove]:
+        return [
+            StockMove(*r)
+            for r in self._run(
+                f"SELECT {_MOVE_COLS} FROM stock_moves WHERE tenant_id = ? AND {where}{tail}", (self._tenant, *params)
+            )
+        ]
+
+    def get_move(self, move_id: int) -> StockMove | None:
+        found = self._moves("id = ?", (move_id,))
+        return found[0] if found else None
+
+    def get_move_by_key(self, idempotency_key: str) -> StockMove | None:
+        found = self._moves("idempotency_key = ?", (idempotency_key,))
+        return found[0] if found else None
+
+    def resolution(self, pending_id: int) -> StockMove | None:
+        found = self._moves("pending_id = ?", (pending_id,))
+        return found[0] if found else None
+
+    def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
+        where = "kind = 'pending' AND NOT EXISTS (SELECT 1 FROM stock_moves r WHERE r.pending_id = stock_moves.id)"
+        params: tuple[Any, ...] = ()
+        if product_id is not None:
+            where += " AND product_id = ?"
+            params += (product_id,)
+        if due_by_day is not None:
+            where += " AND due_day IS NOT NULL AND due_day <= ?"
+            params += (due_by_day,)
+        return self._moves(where, params, " ORDER BY id")
+
+    def history(self, product_id: int, before_id: int | None, limit: int) -> list[StockMove]:
+        if before_id is None:
+            return self._moves("product_id = ? ORDER BY id DESC LIMIT ?", (product_id, limit))
+        return self._moves("product_id = ? AND id < ? ORDER BY id DESC LIMIT ?", (product_id, before_id, limit))
+
+    def stream_moves(self) -> Iterator[StockMove]:
+        cur = self._run(f"SELECT {_MOVE_COLS} FROM stock_moves WHERE tenant_id = ? ORDER BY id", (self._tenant,))
+        try:
+            while chunk := cur.fetchmany(STREAM_CHUNK):
+                yield from (StockMove(*r) for r in chunk)
+        except sqlite3.Error as e:
+            raise translate(e) from e
+
+    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
+        where, params = _where(self._tenant, query)
+        if low_only:
+            where += _LOW
+        if after is not None:
+            where += " AND lower(p.name) >= ? AND (lower(p.name) > ? OR p.id > ?)"
+            params.extend((after.name_key, after.name_key, after.id))
+        return [StockRow(*r) for r in self._run(f"{_ROW_SELECT}{where} ORDER BY lower(p.name), p.id LIMIT ?", (*params, limit))]
+
+    def count_low(self) -> int:
+        return self._run(f"SELECT COUNT(*) FROM products p WHERE p.tenant_id = ? AND p.active{_LOW}", (self._tenant,)).fetchone()[0]
+
+    def needs_reorder(self) -> list[StockRow]:
+        return [
+            StockRow(*r)
+            for r in self._run(
+                f"{_ROW_SELECT} WHERE p.tenant_id = ? AND p.active AND p.reorder_level > 0"
+                f" AND p.quantity + {_INCOMING} <= p.reorder_level ORDER BY p.id",
+                (self._tenant,),
+            )
+        ]
+
+    def valuation_by_category(self) -> list[Valuation]:
+        return [
+            Valuation(*r)
+            for r in self._run(
+                "SELECT p.category_id, c.name, SUM(p.quantity), SUM(p.quantity * p.cost_minor)"
+                " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
+                " WHERE p.tenant_id = ? AND p.quantity > 0 GROUP BY p.category_id ORDER BY c.name IS NULL, lower(c.name)",
+                (self._tenant,),
+            )
+        ]
+
+    def valuation_by_location(self) -> list[Valuation]:
+        return [
+            Valuation(*r)
+            for r in self._run(
+                "SELECT loc.id, loc.name, SUM(l.on_hand), SUM(l.on_hand * p.cost_minor)"
+                " FROM stock_levels l JOIN locations loc ON loc.id = l.location_id JOIN products p ON p.id = l.product_id"
+                " WHERE l.tenant_id = ? AND l.on_hand > 0 GROUP BY loc.id ORDER BY loc.id",
+                (self._tenant,),
+            )
+        ]
+
+    def set_planning(self, product_id: int, cost_minor: int, reorder_level: int) -> None:
+        cur = self._run(
+            "UPDATE products SET cost_minor = ?, reorder_level = ? WHERE tenant_id = ? AND id = ?",
+            (cost_minor, reorder_level, self._tenant, product_id),
+        )
+        if cur.rowcount == 0:
+            raise NotFound(f"product {product_id} does not exist", field="product")
+
+    def reconcile(self, skus: Iterable[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
+        tenant = self._tenant
+        wanted = list(skus)
+        diffs: list[tuple[int, int, int, str]] = []  # product id, difference, on hand at the location after, sku
+        for i in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[i:i + _IN_CHUNK]
+            for pid, sku, total, recorded, here, out in self._run(
+                "SELECT p.id, p.sku, p.quantity,"
+                " COALESCE((SELECT SUM(l.on_hand) FROM stock_levels l WHERE l.product_id = p.id), 0),"
+                " COALESCE(h.on_hand, 0), COALESCE(h.outgoing, 0)"
+                " FROM products p LEFT JOIN stock_levels h ON h.product_id = p.id AND h.location_id = ?"
+                f" WHERE p.tenant_id = ? AND p.sku IN ({', '.join('?' * len(chunk))})",
+                (location_id, tenant, *chunk),
+            ):
+                diff = total - recorded
+                if diff:
+                    after = here + diff
+                    if after < out:
+                        raise InsufficientStock(
+                            f"{sku}: {recorded - here} of the {recorded} on hand are at other locations;"
+                            f" count them there (at most {here - out} can be taken from here)",
+                            field="quantity",
+                        )
+                    diffs.append((pid, diff, after, sku))
+        if not diffs:
+            return 0
+        try:
+            self._conn.executemany(
+                "INSERT INTO stock_levels (tenant_id, product_id, location_id, on_hand, incoming, outgoing)"
+                " VALUES (?, ?, ?, ?, 0, 0) ON CONFLICT (product_id, location_id)"
+                " DO UPDATE SET on_hand = stock_levels.on_hand + excluded.on_hand",
+                [(tenant, pid, location_id, diff) for pid, diff, _after, _sku in diffs],
+            )
+            self._conn.executemany(
+                "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id,"
+                " quantity, pending_id, transfer_id, due_day, day, memo, idempotency_key, actor, created_at,"
+                " from_after, to_after) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (tenant, move.kind, move.reason, pid,
+                     adjustment_id if diff > 0 else location_id, location_id if diff > 0 else adjustment_id,
+                     abs(diff), move.day, move.memo, f"{move.idempotency_key}:{pid}", move.actor, move.created_at,
+                     None if diff > 0 else after, after if diff > 0 else None)
+                    for pid, diff, after, _sku in diffs
+                ],
+            )
+        except sqlite3.Error as e:
+            raise translate(e) from e
+        return len(diffs)
+
+
+class SqliteGame(_Repo):
+    def get(self) -> GameState:
+        row = self._run("SELECT day, seed, rng_state, version FROM game_state WHERE tenant_id = ?", (self._tenant,)).fetchone()
+        return GameState(*row) if row else GameState()
+
+    def save(self, state: GameState, expected_version: int) -> GameState:
+        if expected_version == 0:
+            try:
+                self._conn.execute(
+                    "INSERT INTO game_state (tenant_id, day, seed, rng_state, version) VALUES (?, ?, ?, ?, 1)",
+                    (self._tenant, state.day, state.seed, state.rng_state),
+                )
+            except sqlite3.IntegrityError as e:
+                raise VersionConflict("the game was saved by someone else; reload and try again") from e
+        else:
+            cur = self._run(
+                "UPDATE game_state SET day = ?, seed = ?, rng_state = ?, version = version + 1"
+                " WHERE tenant_id = ? AND version = ?",
+                (state.day, state.seed, state.rng_state, self._tenant, expected_version),
+            )
+            if cur.rowcount == 0:
+                raise VersionConflict("the game was saved by someone else; reload and try again")
+        return GameState(state.day, state.seed, state.rng_state, expected_version + 1)
