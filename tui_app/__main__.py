@@ -13,6 +13,8 @@ from typing import Any
 
 from domain.errors import DomainError
 from domain.model import parse_ref
+from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
+from tui_app.cli_support import Progress, open_cli_backend, emit, money, usage_error, whole_number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="verify invariants (catalog and ledger); exit 1 with a report if any fails")
 
     _add_bank_commands(sub)
+    add_stock_commands(sub)
     return parser
 
 
@@ -142,67 +145,30 @@ def _run_tui(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backend(args: argparse.Namespace, demo_if_empty: bool = False):
-    from tui_app.bootstrap import open_backend
-
-    return open_backend(
-        args.db, tenant=args.tenant, actor=args.actor, demo_if_empty=demo_if_empty, rate_limit=args.rate_limit
-    )
-
-
-def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps({"ok": True, **data}) if args.json else text)
-
-
-class _Progress:
-    """A rich progress bar on stderr (hidden with --json or when stderr is not a terminal)."""
-
-    def __init__(self, args: argparse.Namespace, label: str, total: int):
-        self._bar = None
-        if not args.json and sys.stderr.isatty():
-            from rich.progress import Progress
-
-            self._bar = Progress(transient=True, console=None)
-            self._task = self._bar.add_task(label, total=total)
-
-    def __enter__(self) -> _Progress:
-        if self._bar:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar:
-            self._bar.stop()
-
-    def update(self, done: int, total: int | None = None) -> None:
-        if self._bar:
-            self._bar.update(self._task, completed=done, total=total)
-
-
 def cmd_demo(args: argparse.Namespace) -> None:
     from tui_app.bootstrap import seed_demo
 
     if args.products < 0 or args.products > 50_000_000:
-        raise _usage("--products: between 0 and 50000000")
-    backend = _backend(args)
+        raise usage_error("--products: between 0 and 50000000")
+    backend = open_cli_backend(args)
     try:
-        with _Progress(args, "demo products", args.products) as bar:
+        with Progress(args, "demo products", args.products) as bar:
             count = seed_demo(backend.sim, args.products, args.seed, progress=bar.update)
     finally:
         backend.close()
-    _emit(args, {"products": count}, f"added or refreshed {count} demo products")
+    emit(args, {"products": count}, f"added or refreshed {count} demo products")
 
 
 def cmd_import(args: argparse.Namespace) -> None:
     from storage.csvio import file_size
 
-    backend = _backend(args)
+    backend = open_cli_backend(args)
     try:
-        with _Progress(args, f"import {args.file}", file_size(args.file)) as bar:
+        with Progress(args, f"import {args.file}", file_size(args.file)) as bar:
             result = backend.import_products(args.file, progress=bar.update)
     finally:
         backend.close()
-    _emit(
+    emit(
         args,
         {"rows": result.rows, "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged},
         f"imported {result.rows} rows: {result.inserted} new, {result.updated} updated, {result.unchanged} unchanged",
@@ -213,7 +179,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from domain.model import ProductQuery
     from tui_app.files import atomic_text_file
 
-    backend = _backend(args)
+    backend = open_cli_backend(args)
     try:
         category_ids: tuple[int, ...] = ()
         if args.category:
@@ -223,7 +189,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         if args.out:
             with atomic_text_file(args.out) as out:
                 count = backend.export_products(query, out)
-            _emit(args, {"rows": count, "file": args.out}, f"exported {count} products to {args.out}")
+            emit(args, {"rows": count, "file": args.out}, f"exported {count} products to {args.out}")
         else:
             backend.export_products(query, sys.stdout)
     finally:
@@ -242,11 +208,11 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     revision = getattr(backend.sim.store, "revision", HEAD)
     backend.close()
     state = "head" if revision == HEAD else f"older than head {HEAD}; run `stockbank migrate` to upgrade"
-    _emit(args, {"revision": revision, "head": HEAD}, f"schema at revision {revision} ({state})")
+    emit(args, {"revision": revision, "head": HEAD}, f"schema at revision {revision} ({state})")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    backend = _backend(args)
+    backend = open_cli_backend(args)
     try:
         report = backend.sim.check()
     finally:
@@ -274,58 +240,42 @@ def _checked(key: str, value: int) -> str:
 # -- bank ---------------------------------------------------------------------------------------
 
 
-def _whole(text: str | None, field: str) -> int | None:
-    """A whole number option, refused as a `validation` error (not a usage error) so --json sees it."""
-    if text is None:
-        return None
-    stripped = text.strip()
-    if not (stripped.isascii() and stripped.isdigit()) or len(stripped) > 18:
-        raise _usage(f"{field}: {text!r} is not a whole number")
-    return int(stripped)
-
-
-def _money(minor: int) -> str:
-    from domain.money import format_minor
-
-    return format_minor(minor)
-
-
 def _account_data(a: Any) -> dict[str, Any]:
     return {
         "id": a.id, "name": a.name, "kind": a.kind, "currency": a.currency, "status": a.status, "version": a.version,
-        "balance": _money(a.balance), "available": _money(a.available), "pending_out": _money(a.debits_pending),
-        "pending_in": _money(a.credits_pending), "overdraft_limit": _money(a.overdraft_limit),
+        "balance": money(a.balance), "available": money(a.available), "pending_out": money(a.debits_pending),
+        "pending_in": money(a.credits_pending), "overdraft_limit": money(a.overdraft_limit),
         "balance_minor": a.balance, "available_minor": a.available,
     }
 
 
 def _account_text(a: Any) -> str:
-    limit = f", overdraft limit {_money(a.overdraft_limit)}" if a.overdraft_limit else ""
+    limit = f", overdraft limit {money(a.overdraft_limit)}" if a.overdraft_limit else ""
     return (
         f"account {a.id} {a.name} ({a.kind}, {a.status}{limit})\n"
-        f"  balance    {_money(a.balance):>15} {a.currency}\n"
-        f"  available  {_money(a.available):>15} {a.currency}\n"
-        f"  pending    {_money(a.debits_pending):>15} {a.currency} out, {_money(a.credits_pending)} in"
+        f"  balance    {money(a.balance):>15} {a.currency}\n"
+        f"  available  {money(a.available):>15} {a.currency}\n"
+        f"  pending    {money(a.debits_pending):>15} {a.currency} out, {money(a.credits_pending)} in"
     )
 
 
 def _transfer_data(t: Any) -> dict[str, Any]:
     return {
         "id": t.id, "kind": t.kind, "source_id": t.debit_account_id, "target_id": t.credit_account_id,
-        "amount": _money(t.amount_minor), "amount_minor": t.amount_minor, "currency": t.currency, "memo": t.memo,
+        "amount": money(t.amount_minor), "amount_minor": t.amount_minor, "currency": t.currency, "memo": t.memo,
         "idempotency_key": t.idempotency_key, "pending_id": t.pending_id, "expires_at": t.expires_at,
-        "created_at": t.created_at, "actor": t.actor, "source_balance_after": _money(t.debit_balance_after),
-        "target_balance_after": _money(t.credit_balance_after),
+        "created_at": t.created_at, "actor": t.actor, "source_balance_after": money(t.debit_balance_after),
+        "target_balance_after": money(t.credit_balance_after),
     }
 
 
 def _emit_transfer(args: argparse.Namespace, backend: Any, t: Any) -> None:
     if args.json:
-        _emit(args, {"transfer_id": t.id, "transfer": _transfer_data(t)}, "")
+        emit(args, {"transfer_id": t.id, "transfer": _transfer_data(t)}, "")
         return
     source = backend.sim.bank.get_account(t.debit_account_id).name
     target = backend.sim.bank.get_account(t.credit_account_id).name
-    amount = f"{_money(t.amount_minor)} {t.currency}"
+    amount = f"{money(t.amount_minor)} {t.currency}"
     if t.kind == "pending":
         expires = f", expires {t.expires_at}" if t.expires_at else ""
         text = f"{amount} reserved from {source} for {target} (post or void it by id{expires})"
@@ -335,40 +285,40 @@ def _emit_transfer(args: argparse.Namespace, backend: Any, t: Any) -> None:
         text = f"pending transfer {t.pending_id} expired; {amount} released to {source}"
     else:
         what = f"posted {amount} of pending transfer {t.pending_id}" if t.kind == "post" else amount
-        text = (f"{what} from {source} to {target}; {source} balance {_money(t.debit_balance_after)}, "
-                f"{target} balance {_money(t.credit_balance_after)}")
+        text = (f"{what} from {source} to {target}; {source} balance {money(t.debit_balance_after)}, "
+                f"{target} balance {money(t.credit_balance_after)}")
     print(f"transfer {t.id} {t.kind}: {text}")
 
 
 def cmd_account(args: argparse.Namespace) -> None:
-    backend = _backend(args)
+    backend = open_cli_backend(args)
     try:
         bank = backend.sim.bank
         if args.action == "open":
             account = bank.open_account(args.name, args.kind, currency=args.currency,
                                         opening_balance=args.opening_balance, overdraft_limit=args.overdraft_limit)
-            _emit(args, {"account": _account_data(account)}, f"opened {_account_text(account)}")
+            emit(args, {"account": _account_data(account)}, f"opened {_account_text(account)}")
         elif args.action == "list":
             accounts = bank.accounts()
-            rows = [(str(a.id), a.name, a.kind, a.currency, _money(a.balance), _money(a.available), a.status)
+            rows = [(str(a.id), a.name, a.kind, a.currency, money(a.balance), money(a.available), a.status)
                     for a in accounts]
             header = ("id", "name", "kind", "currency", "balance", "available", "status")
             widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
             right = {0, 4, 5}
             lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
                      for r in [header, *rows]]
-            _emit(args, {"accounts": [_account_data(a) for a in accounts]},
+            emit(args, {"accounts": [_account_data(a) for a in accounts]},
                   "\n".join(lines) if rows else "no accounts yet; open one with `stockbank account open NAME`")
         elif args.action == "show":
             account = bank.get_account(parse_ref(args.ref))
-            _emit(args, {"account": _account_data(account)}, _account_text(account))
+            emit(args, {"account": _account_data(account)}, _account_text(account))
         elif args.action == "statement":
             _statement(args, backend)
         else:  # freeze, unfreeze, close: apply to the version just read
             change = {"freeze": bank.freeze, "unfreeze": bank.unfreeze, "close": bank.close_account}[args.action]
             current = bank.get_account(parse_ref(args.ref))
             account = change(current.id, current.version)
-            _emit(args, {"account": _account_data(account)}, f"account {account.id} {account.name} is now {account.status}")
+            emit(args, {"account": _account_data(account)}, f"account {account.id} {account.name} is now {account.status}")
     finally:
         backend.close()
 
@@ -381,27 +331,27 @@ def _statement(args: argparse.Namespace, backend: Any) -> None:
     if args.out:
         with atomic_text_file(args.out) as out:
             count = backend.export_statement(account.id, out)
-        _emit(args, {"account_id": account.id, "rows": count, "file": args.out},
+        emit(args, {"account_id": account.id, "rows": count, "file": args.out},
               f"exported {count} statement lines of {account.name} to {args.out}")
         return
-    lines = bank.statement(account.id, limit=_whole(args.limit, "limit") or 0)
+    lines = bank.statement(account.id, limit=whole_number(args.limit, "limit") or 0)
     data = [{"transfer_id": ln.transfer_id, "at": ln.at, "kind": ln.kind, "counterparty": ln.counterparty,
-             "memo": ln.memo, "amount": _money(ln.amount_minor), "balance_after": _money(ln.balance_after),
+             "memo": ln.memo, "amount": money(ln.amount_minor), "balance_after": money(ln.balance_after),
              "pending": ln.pending} for ln in lines]
-    text = [f"{account.name} (account {account.id}): balance {_money(account.balance)} {account.currency}, "
-            f"available {_money(account.available)}"]
+    text = [f"{account.name} (account {account.id}): balance {money(account.balance)} {account.currency}, "
+            f"available {money(account.available)}"]
     for ln in lines:
         sign = "+" if ln.amount_minor > 0 else ""
-        text.append(f"{ln.transfer_id:>8}  {ln.at[:19]}  {ln.kind:<7}  {sign + _money(ln.amount_minor):>14}  "
-                    f"{_money(ln.balance_after):>14}  {ln.counterparty}{'  ' + ln.memo if ln.memo else ''}")
+        text.append(f"{ln.transfer_id:>8}  {ln.at[:19]}  {ln.kind:<7}  {sign + money(ln.amount_minor):>14}  "
+                    f"{money(ln.balance_after):>14}  {ln.counterparty}{'  ' + ln.memo if ln.memo else ''}")
     if not lines:
         text.append("no transfers yet")
-    _emit(args, {"account": _account_data(account), "lines": data}, "\n".join(text))
+    emit(args, {"account": _account_data(account), "lines": data}, "\n".join(text))
 
 
 def cmd_transfer(args: argparse.Namespace) -> None:
-    timeout = _whole(args.timeout, "timeout_seconds")
-    backend = _backend(args)
+    timeout = whole_number(args.timeout, "timeout_seconds")
+    backend = open_cli_backend(args)
     try:
         done = backend.sim.bank.transfer(parse_ref(args.source), parse_ref(args.target), args.amount, idempotency_key=args.key,
                                          memo=args.memo, pending=args.pending, timeout_seconds=timeout)
@@ -411,8 +361,8 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
 
 def cmd_post(args: argparse.Namespace) -> None:
-    pending_id = _whole(args.id, "id")
-    backend = _backend(args)
+    pending_id = whole_number(args.id, "id")
+    backend = open_cli_backend(args)
     try:
         _emit_transfer(args, backend, backend.sim.bank.post(pending_id, args.amount, idempotency_key=args.key))
     finally:
@@ -420,8 +370,8 @@ def cmd_post(args: argparse.Namespace) -> None:
 
 
 def cmd_void(args: argparse.Namespace) -> None:
-    pending_id = _whole(args.id, "id")
-    backend = _backend(args)
+    pending_id = whole_number(args.id, "id")
+    backend = open_cli_backend(args)
     try:
         _emit_transfer(args, backend, backend.sim.bank.void(pending_id, idempotency_key=args.key))
     finally:
@@ -429,19 +379,13 @@ def cmd_void(args: argparse.Namespace) -> None:
 
 
 def cmd_cash(args: argparse.Namespace) -> None:
-    backend = _backend(args)
+    backend = open_cli_backend(args)
     try:
         move = backend.sim.bank.deposit if args.command == "deposit" else backend.sim.bank.withdraw
         extra = {"memo": args.memo} if args.memo is not None else {}
         _emit_transfer(args, backend, move(parse_ref(args.ref), args.amount, idempotency_key=args.key, **extra))
     finally:
         backend.close()
-
-
-def _usage(message: str) -> DomainError:
-    from domain.errors import ValidationError
-
-    return ValidationError(message)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
@@ -456,6 +400,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "void": cmd_void,
     "deposit": cmd_cash,
     "withdraw": cmd_cash,
+    **STOCK_COMMANDS,
 }
 
 if __name__ == "__main__":

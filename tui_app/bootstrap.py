@@ -4,6 +4,7 @@ and the CLI need. The only module of tui_app that imports storage."""
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,12 @@ from domain.model import ProductQuery
 from domain.ports import Clock
 from domain.services.bank import RateLimit
 from domain.services.catalog import ImportResult
-from domain.services.demo import ACCOUNTS, CATEGORIES, demo_products
+from domain.model.catalog import fold_case
+from domain.services.demo import ACCOUNTS, CATEGORIES, demo_plan, demo_products
 
 ENV_DB = "STOCKBANK_DB"
 APP_NAME = "stockbank"
+DEMO_PLANNED = 2000  # products that get a demo cost and reorder level
 
 
 def default_db_url() -> str:
@@ -71,7 +74,25 @@ def seed_demo(sim: Simulator, products: int = 50, seed: int = 7, progress: Calla
         progress(products)
     if not sim.bank.accounts():
         seed_demo_bank(sim)
+    if not any(fold_case(loc.name) == "shop floor" for loc in sim.inventory.locations()):
+        seed_demo_inventory(sim, seed)
     return result.rows
+
+
+def seed_demo_inventory(sim: Simulator, seed: int = 7) -> None:
+    """A shop floor next to the warehouse, costs and reorder levels, some stock on the shop floor
+    and one delivery in transit (at most the first DEMO_PLANNED products by name get a plan)."""
+    inventory = sim.inventory
+    inventory.add_location("Shop floor")
+    rng = random.Random(seed)
+    rows = inventory.stock(ProductQuery(include_inactive=True), limit=DEMO_PLANNED)
+    for row in rows:
+        cost, reorder = demo_plan(row.price_minor, rng)
+        inventory.set_planning(row.product_id, cost=cost, reorder_level=reorder)
+    stocked = [r for r in sorted(rows, key=lambda r: r.product_id) if r.on_hand >= 10][:8]
+    for n, row in enumerate(stocked):
+        inventory.move_stock(row.product_id, 5 if n else 3, "Warehouse", "Shop floor", pending=n == 0,
+                             memo="to the shop floor", idempotency_key=f"demo-stock-{n}")
 
 
 def seed_demo_bank(sim: Simulator) -> None:

@@ -47,3 +47,8 @@ ACCOUNTS: tuple[tuple[str, str, int], ...] = (
     ("Bob", "customer", 12_000),
     ("Carol", "customer", 40_000),
 )
+
+
+def demo_plan(price_minor: int, rng: random.Random) -> tuple[int, int]:
+    """A believable (unit cost, reorder level) for a product: cost 50-70 % of the price."""
+    return price_minor * rng.randint(50, 70) // 100, rng.randint(5, 25)

@@ -89,12 +89,18 @@ class _Request:
 def _request(quantity: Any, memo: Any = "", key: Any = None, *, unit_price: Any = None, lead_days: Any = 0,
              allow_zero: bool = False) -> _Request:
     v = validation()
-    data = v.validate(
-        v.StockInput,
-        {"quantity": quantity, "memo": memo, "idempotency_key": key, "unit_price": unit_price, "lead_days": lead_days},
-    )
+    positive = "quantity: must be a whole number greater than zero"
+    try:
+        data = v.validate(
+            v.StockInput,
+            {"quantity": quantity, "memo": memo, "idempotency_key": key, "unit_price": unit_price, "lead_days": lead_days},
+        )
+    except ValidationError as e:
+        if e.field == "quantity" and not allow_zero:
+            raise ValidationError(positive, field="quantity") from None
+        raise
     if data.quantity <= 0 and not allow_zero:
-        raise ValidationError("quantity: must be a whole number greater than zero", field="quantity")
+        raise ValidationError(positive, field="quantity")
     if data.quantity > MAX_MOVE:
         raise ValidationError(f"quantity: at most {MAX_MOVE:,} units in one move", field="quantity")
     if not 0 <= data.lead_days <= MAX_LEAD_DAYS:

@@ -28,7 +28,7 @@ MAX_DAYS = 3650
 BUY_PROBABILITY = 0.35  # chance that a customer buys something on a given day
 MAX_ITEMS = 3  # units per purchase by a customer
 PAYDAY_EVERY = 7  # days between customers' wages
-WAGE_MINOR = 150_00
+WAGE_MINOR = 400_00
 MAX_LEAD_DAYS = 3
 _PAGE = 5000
 
@@ -41,10 +41,10 @@ class DayReport:
     sales: int = 0
     revenue_minor: int = 0
     lost_sales: int = 0  # out of stock
-    refused_sales: int = 0  # the customer could not pay
+    refused_sales: int = 0  # the customer could not pay for even one
     orders: int = 0
     spent_minor: int = 0
-    unfunded_orders: int = 0  # the shop could not pay the supplier
+    unfunded_orders: int = 0  # the shop could not pay for even one unit
     arrivals: int = 0
     wages: int = 0
     ledger_rows: int = 0  # stock moves + transfers written
@@ -142,9 +142,14 @@ class SimulationService:
             if rng.random() >= BUY_PROBABILITY:
                 continue
             product = products[rng.randrange(len(products))]
-            quantity = rng.randint(1, MAX_ITEMS)
+            wanted = rng.randint(1, MAX_ITEMS)
+            buyer = uow.accounts.get(c.id)
+            affordable = buyer.available // product.price_minor if buyer is not None else 0
+            if affordable < 1:
+                refused += 1
+                continue
             try:
-                sale = self._inventory.sell(product.product_id, quantity, c.id,
+                sale = self._inventory.sell(product.product_id, min(wanted, affordable), c.id,
                                             idempotency_key=f"sim-sale-{report.day}-{c.id}")
             except InsufficientStock:
                 lost += 1
@@ -164,9 +169,14 @@ class SimulationService:
         for row in uow.stock.needs_reorder():
             if row.cost_minor <= 0:
                 continue
-            quantity = max(2 * row.reorder_level - row.on_hand - row.incoming, 1)
+            wanted = max(2 * row.reorder_level - row.on_hand - row.incoming, 1)
             supplier = suppliers[row.product_id % len(suppliers)]
             lead = rng.randint(1, MAX_LEAD_DAYS)
+            shop = uow.accounts.first_of_kind("shop", supplier.currency)
+            quantity = min(wanted, shop.available // row.cost_minor) if shop is not None else 0
+            if quantity < 1:  # order what the shop can pay for, or nothing
+                unfunded += 1
+                continue
             try:
                 bought = self._inventory.purchase(row.product_id, quantity, supplier.id, lead_days=lead,
                                                   idempotency_key=f"sim-order-{report.day}-{row.product_id}")

@@ -1,0 +1,69 @@
+"""What every CLI command shares: opening the backend, printing results, progress bars, argument checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from domain.errors import DomainError
+
+
+def open_cli_backend(args: argparse.Namespace, demo_if_empty: bool = False):
+    from tui_app.bootstrap import open_backend
+
+    return open_backend(
+        args.db, tenant=args.tenant, actor=args.actor, demo_if_empty=demo_if_empty, rate_limit=args.rate_limit
+    )
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps({"ok": True, **data}) if args.json else text)
+
+
+class Progress:
+    """A rich progress bar on stderr (hidden with --json or when stderr is not a terminal)."""
+
+    def __init__(self, args: argparse.Namespace, label: str, total: int):
+        self._bar = None
+        if not args.json and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True, console=None)
+            self._task = self._bar.add_task(label, total=total)
+
+    def __enter__(self) -> Progress:
+        if self._bar:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.stop()
+
+    def update(self, done: int, total: int | None = None) -> None:
+        if self._bar:
+            self._bar.update(self._task, completed=done, total=total)
+
+
+def whole_number(text: str | None, field: str) -> int | None:
+    """A whole number option, refused as a `validation` error (not a usage error) so --json sees it."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdigit()) or len(stripped) > 18:
+        raise usage_error(f"{field}: {text!r} is not a whole number")
+    return int(stripped)
+
+
+def money(minor: int) -> str:
+    from domain.money import format_minor
+
+    return format_minor(minor)
+
+
+def usage_error(message: str) -> DomainError:
+    from domain.errors import ValidationError
+
+    return ValidationError(message)
