@@ -32,13 +32,20 @@ def _bank_screen() -> Screen:
     return BankScreen()
 
 
+def _inventory_screen() -> Screen:
+    from tui_app.screens.inventory import InventoryScreen
+
+    return InventoryScreen()
+
+
 class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
-    MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen()}
+    MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen(), "inventory": lambda: _inventory_screen()}
     BINDINGS = [
         Binding("1", "switch_mode('products')", "Products", id="app.products"),
         Binding("2", "switch_mode('bank')", "Bank", id="app.bank"),
+        Binding("3", "switch_mode('inventory')", "Inventory", id="app.inventory"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -49,6 +56,7 @@ class StockbankApp(App[None]):
         self.export_dir = export_dir
         self.sub_title = f"{backend.sim.tenant} · {backend.url}"
         self._exports: dict[str, tuple[int, Path]] = {}
+        self.low_stock_alerts = True  # a toast when products fall to their reorder level
 
     def on_mount(self) -> None:
         self.switch_mode("products")
@@ -87,6 +95,28 @@ class StockbankApp(App[None]):
                 f"key {self.get_key_display(b)}",
                 partial(node.run_action, b.action),
             )
+        yield SystemCommand("Simulate N days…", "customers buy, the shop reorders, deliveries arrive", self._simulate_days)
+        for days in (7, 30, 365):
+            yield SystemCommand(f"Simulate {days} days", "on the Inventory screen", partial(self._simulate_days, days))
+        state = "on" if self.low_stock_alerts else "off"
+        yield SystemCommand("Toggle low-stock alerts", f"currently {state}", self._toggle_low_stock_alerts)
+
+    def _simulate_days(self, days: int | None = None) -> None:
+        """Show the Inventory screen and run the simulation there (it refreshes when done)."""
+        self.switch_mode("inventory")
+
+        def start() -> None:
+            screen = self.screen
+            if days is None:
+                screen.action_simulate()  # type: ignore[attr-defined]
+            else:
+                screen.simulate(days)  # type: ignore[attr-defined]
+
+        self.call_after_refresh(start)
+
+    def _toggle_low_stock_alerts(self) -> None:
+        self.low_stock_alerts = not self.low_stock_alerts
+        self.notify(f"Low-stock alerts {'on' if self.low_stock_alerts else 'off'}", timeout=3)
 
     # -- exports ----------------------------------------------------------------------------
 

@@ -134,6 +134,47 @@ class Backend:
 
         return write_csv(("transfer", "at", "kind", "counterparty", "memo", "amount", "balance_after"), rows(), out)
 
+    def export_stock(self, query: ProductQuery, low_only: bool, out: TextIO) -> int:
+        """Stock per product and location (the Inventory screen's view), fetched a page at a time."""
+        from domain.model.catalog import ProductCursor
+        from domain.money import to_decimal
+        from storage.csvio import write_csv
+
+        inventory = self.sim.inventory
+        locations = inventory.locations()
+
+        def rows():
+            after = None
+            while page := inventory.stock(query, after, 1000, low_only=low_only):
+                levels = {(lv.product_id, lv.location_id): lv.on_hand for lv in inventory.levels([r.product_id for r in page])}
+                for r in page:
+                    yield (r.sku, r.name, r.category or "", *(levels.get((r.product_id, loc.id), 0) for loc in locations),
+                           r.incoming, r.on_hand, r.reorder_level, to_decimal(r.cost_minor), to_decimal(r.value_minor),
+                           "yes" if r.low else "")
+                after = ProductCursor(fold_case(page[-1].name), page[-1].product_id)
+
+        header = ("sku", "name", "category", *(loc.name for loc in locations), "in_transit", "on_hand", "reorder_level",
+                  "unit_cost", "value", "low")
+        return write_csv(header, rows(), out)
+
+    def export_history(self, product_id: int, out: TextIO) -> int:
+        """A product's whole move history, newest first."""
+        from storage.csvio import write_csv
+
+        inventory = self.sim.inventory
+        names = {loc.id: loc.name for loc in inventory.locations(include_virtual=True)}
+
+        def rows():
+            before = None
+            while page := inventory.history(product_id, before, 1000):
+                for m in page:
+                    yield (m.id, m.day, m.created_at, m.reason, m.kind, names.get(m.from_location_id, ""),
+                           names.get(m.to_location_id, ""), m.quantity, m.transfer_id or "", m.actor, m.memo)
+                before = page[-1].id
+
+        return write_csv(("move", "day", "at", "reason", "state", "from", "to", "quantity", "transfer", "actor", "memo"),
+                         rows(), out)
+
     def import_products(self, path: str, progress: Callable[[int, int], None] | None = None) -> ImportResult:
         from storage.csvio import file_size, read_products_csv
 

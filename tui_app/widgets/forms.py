@@ -178,6 +178,10 @@ class ProductForm(FormModal):
         if product is None:
             self.run_save(lambda: catalog.add_product(**values))
         else:
+            if values["quantity"].strip() == str(product.quantity):
+                # Untouched: stock may have moved since the form opened (sales do not bump the
+                # product's version); sending the old count would undo those moves.
+                del values["quantity"]
             self.run_save(lambda: catalog.update_product(product.id, product.version, **values))
 
     def on_refused(self, error: DomainError) -> None:
