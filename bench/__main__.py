@@ -1,6 +1,6 @@
-"""`python -m bench [--rows N] [--transfers N] [--repeat K] [--only bank|catalog] [--profile]`: the
-catalog goals of issue #2 and the bank goals, as ratios against raw baselines measured in the same
-run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
+"""`python -m bench [--rows N] [--transfers N] [--days N] [--repeat K] [--only bank|catalog|simulation]
+[--profile]`: the catalog goals of issue #2, the bank goals and the simulation figures, as ratios
+against raw baselines measured in the same run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
 
 from __future__ import annotations
 
@@ -132,6 +132,25 @@ def bank_results(args: argparse.Namespace, tmpdir: Path) -> tuple[list[tuple], l
     return results, to_profile
 
 
+def simulation_results(args: argparse.Namespace, tmpdir: Path) -> list[tuple]:
+    """The simulation of issue #4: days/s and ledger rows written/s, and rows/s against raw INSERTs
+    of as many rows with one commit per day (no goal was set; the ratio shows what the logic costs)."""
+    ours = best("our_simulation", args.repeat, lambda i: (fresh(tmpdir, f"sim-{i}"), str(args.days),
+                                                          str(args.sim_products), str(args.customers)))
+    if not ours["check_ok"]:
+        raise SystemExit(f"simulation: the ledgers do not add up after a run: {ours['problems']}")
+    raw = best("raw_ledger_rows", args.repeat, lambda i: (fresh(tmpdir, f"sim-raw-{i}"), str(args.days), str(ours["rows"])))
+    our_rate, raw_rate = ours["rows"] / ours["seconds"], raw["rows"] / raw["seconds"]
+    size = f"{args.days} days, {args.sim_products:,} products, {args.customers} customers"
+    return [
+        ("Simulation, days/s", "record", f"{args.days / ours['seconds']:.1f}/s",
+         f"{size}: {ours['seconds']:.1f} s, {ours['sales']:,} sales, {ours['orders']:,} orders, "
+         f"{ours['lost']:,} lost to empty shelves", True),
+        ("Simulation, ledger rows written/s vs raw INSERTs", "record", f"{our_rate / raw_rate:.2f}x",
+         f"ours {our_rate:,.0f} rows/s ({ours['rows']:,} moves + transfers + audit entries), raw {raw_rate:,.0f} rows/s", True),
+    ]
+
+
 def profile_bank(args: argparse.Namespace, tmpdir: Path, mode: str) -> str:
     """cProfile of one of our runs: the functions with the most time of their own, then by cumulative time."""
     out = tmpdir / f"profile-{mode}.txt"
@@ -154,12 +173,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="products for the catalog goals (default 1000000)")
     parser.add_argument("--transfers", type=int, default=3000, help="transfers per bank run (default 3000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
-    parser.add_argument("--only", choices=("bank", "catalog"), help="run one group of goals")
+    parser.add_argument("--days", type=int, default=365, help="simulated days (default 365)")
+    parser.add_argument("--sim-products", type=int, default=1000, help="products in the simulated shop (default 1000)")
+    parser.add_argument("--customers", type=int, default=200, help="customers in the simulated shop (default 200)")
+    parser.add_argument("--only", choices=("bank", "catalog", "simulation"), help="run one group of goals")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
     args = parser.parse_args()
-    if args.rows < 1 or args.transfers < 1 or args.repeat < 1:
-        parser.error("--rows, --transfers and --repeat must be at least 1")
+    if min(args.rows, args.transfers, args.repeat, args.days, args.sim_products, args.customers) < 1:
+        parser.error("--rows, --transfers, --repeat, --days, --sim-products and --customers must be at least 1")
     results = []
     profiles: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="stockbank-bench-") as tmp:
@@ -170,12 +192,16 @@ def main() -> None:
             bank, to_profile = bank_results(args, tmpdir)
             results += bank
             profiles = [(mode, profile_bank(args, tmpdir, mode)) for mode in to_profile]
+        if args.only in (None, "simulation"):
+            results += simulation_results(args, tmpdir)
 
     sizes = []
     if args.only in (None, "catalog"):
         sizes.append(f"{args.rows:,} rows")
     if args.only in (None, "bank"):
         sizes.append(f"{args.transfers:,} transfers")
+    if args.only in (None, "simulation"):
+        sizes.append(f"{args.days} simulated days")
     print(f"\nstockbank bench — {platform.python_implementation()} {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, {', '.join(sizes)}, best of {args.repeat}\n")
     width = max(len(r[0]) for r in results)

@@ -326,8 +326,95 @@ def raw_transfers(db: str, n: str, mode: str) -> dict:
     return result
 
 
+def _shop_setup(db: str, products: int, customers: int):
+    """A shop of `products` demo products (cost, reorder level, stock), 3 suppliers and `customers`
+    customers, set up in one transaction through the domain (not timed)."""
+    import random
+
+    from domain import Simulator
+    from domain.services.demo import demo_plan, demo_products
+    from storage import open_store
+
+    store = open_store(f"sqlite:///{db}")
+    sim = Simulator(store, actor="bench", tenant="bench")
+    rng = random.Random(5)
+    with sim.ctx.writing():
+        sim.catalog.bulk_add((p for p, _category in demo_products(products, 7)), source="bench")
+        sim.bank.open_account("Shop", "shop", opening_balance=5_000_000)
+        for n in range(3):
+            sim.bank.open_account(f"Supplier {n}", "supplier")
+        for n in range(customers):
+            sim.bank.open_account(f"Customer {n:03d}", "customer", opening_balance=rng.randrange(20_000, 100_000))
+        for row in sim.inventory.stock(limit=10_000):
+            cost, reorder = demo_plan(row.price_minor, rng)
+            sim.inventory.set_planning(row.product_id, cost=cost, reorder_level=reorder)
+    return store, sim
+
+
+def _ledger_rows(db: str) -> int:
+    conn = sqlite3.connect(db)
+    rows = sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("stock_moves", "transfers", "audit_log"))
+    conn.close()
+    return rows
+
+
+def our_simulation(db: str, days: str, products: str, customers: str) -> dict:
+    """Ours: SimulationService.advance(days) on the sqlite3 adapter (synchronous=FULL, a commit per day)."""
+    store, sim = _shop_setup(db, int(products), int(customers))
+    before = _ledger_rows(db)
+    start = time.perf_counter()
+    reports = sim.simulation.advance(int(days), seed=42)
+    seconds = time.perf_counter() - start
+    written = _ledger_rows(db) - before
+    report = sim.check()
+    store.close()
+    return {"seconds": seconds, "rows": written, "check_ok": report.ok, "problems": report.problems[:5],
+            "sales": sum(r.sales for r in reports), "orders": sum(r.orders for r in reports),
+            "lost": sum(r.lost_sales for r in reports)}
+
+
+def raw_ledger_rows(db: str, days: str, rows: str) -> dict:
+    """Raw: the same number of ledger rows (a move, a transfer, an audit entry at a time) INSERTed with
+    no logic at all, one commit per day, into the same schema."""
+    from storage import open_store
+
+    open_store(f"sqlite:///{db}").close()  # the schema at head
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("INSERT INTO locations (tenant_id, name, kind, version) VALUES ('bench', 'A', 'internal', 1)")
+    conn.execute("INSERT INTO locations (tenant_id, name, kind, version) VALUES ('bench', 'B', 'customer', 1)")
+    conn.execute("INSERT INTO accounts (tenant_id, name, kind, currency) VALUES ('bench', 'X', 'system', 'EUR')")
+    conn.execute("INSERT INTO accounts (tenant_id, name, kind, currency) VALUES ('bench', 'Y', 'system', 'EUR')")
+    n_days, total = int(days), int(rows)
+    per_day = max(total // n_days, 1)
+    at = "2026-01-01T00:00:00.000000Z"
+    written = 0
+    start = time.perf_counter()
+    for day in range(n_days):
+        conn.execute("BEGIN IMMEDIATE")
+        for i in range(0, per_day, 3):
+            key = f"{day}-{i}"
+            cur = conn.execute(
+                "INSERT INTO transfers (tenant_id, kind, debit_account_id, credit_account_id, amount_minor, currency,"
+                " memo, idempotency_key, actor, created_at, debit_balance_after, credit_balance_after)"
+                " VALUES ('bench', 'posted', 1, 2, 100, 'EUR', 'sale', ?, 'bench', ?, 0, 0)", (key, at))
+            conn.execute(
+                "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id, quantity,"
+                " transfer_id, day, memo, idempotency_key, actor, created_at) VALUES ('bench', 'posted', 'sell', 1, 1, 2,"
+                " 1, ?, ?, 'sale', ?, 'bench', ?)", (cur.lastrowid, day, key, at))
+            conn.execute(
+                "INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, action, after, request_key)"
+                " VALUES ('bench', ?, 'bench', 'stock_move', ?, 'sell', '{}', ?)", (at, key, key))
+            written += 3
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - start
+    conn.close()
+    return {"seconds": seconds, "rows": written}
+
+
 KINDS = {f.__name__: f for f in (raw_executemany, our_import, cli_export, our_export, start_minimal, start_stockbank,
-                                 our_transfers, raw_transfers)}
+                                 our_transfers, raw_transfers, our_simulation, raw_ledger_rows)}
 
 if __name__ == "__main__":
     print(json.dumps(KINDS[sys.argv[1]](*sys.argv[2:])))

@@ -19,8 +19,10 @@ GOALS = (
     "Transfers, one commit each, synchronous=FULL",
     "Transfers, one commit each, synchronous=NORMAL",
     "Transfers, 1,000 per transfer_batch commit",
+    "Simulation, days/s",
+    "Simulation, ledger rows written/s vs raw INSERTs",
 )
-LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d\dx) ")
+LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s)) ")
 
 
 def run_bench(*argv: str) -> str:
@@ -33,7 +35,8 @@ def run_bench(*argv: str) -> str:
 
 @pytest.mark.slow
 def test_bench_prints_a_line_for_every_goal() -> None:
-    out = run_bench("--rows", "2000", "--transfers", "200", "--repeat", "1")
+    out = run_bench("--rows", "2000", "--transfers", "200", "--repeat", "1", "--days", "3", "--sim-products", "40",
+                    "--customers", "10")
     lines = [m for m in map(LINE.match, out.splitlines()) if m]
     for goal in GOALS:
         assert [m for m in lines if goal in m.group(2)], f"no PASS/MISS line for {goal!r}:\n{out}"
@@ -47,3 +50,11 @@ def test_bench_only_bank_runs_just_the_bank_goals() -> None:
     names = [m.group(2) for m in map(LINE.match, out.splitlines()) if m]
     assert len(names) == 3 and all(n.startswith("Transfers") for n in names), out
     assert "rows" not in out.splitlines()[1]
+
+
+@pytest.mark.slow
+def test_bench_only_simulation_reports_days_and_rows_per_second() -> None:
+    out = run_bench("--only", "simulation", "--days", "3", "--sim-products", "30", "--customers", "5", "--repeat", "1")
+    names = [m.group(2).strip() for m in map(LINE.match, out.splitlines()) if m]
+    assert names == ["Simulation, days/s", "Simulation, ledger rows written/s vs raw INSERTs"], out
+    assert "3 days, 30 products, 5 customers" in out

@@ -79,7 +79,7 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
     problems: list[str] = []
     stats: Counter[str] = Counter()
     my_sales: list[tuple[str, tuple[Any, ...], tuple[Any, ...]]] = []  # key, request, (move id, transfer id)
-    in_transit: list[tuple[str, int]] = []  # key, pending move id
+    in_transit: list[int] = []  # my pending move ids
 
     def attempt(fn, *args, **kwargs):
         """Call until it is not `busy`, always with the same arguments (so the same key)."""
@@ -110,23 +110,26 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
         ack(sale.move, sale.transfer)
         return sale
 
-    def resolve(key: str, pending_id: int) -> None:
-        receive = rng.random() < 0.7
+    def resolve(pending_id: int) -> None:
+        """Receive or cancel goods in transit. Whoever resolves a move (its maker, or another process
+        that found it in transit) sends the same request with the same key, so all get one answer."""
+        receive = random.Random(f"resolve-{pending_id}").random() < 0.7
         fn, other = (inv.receive_pending, inv.cancel_pending) if receive else (inv.cancel_pending, inv.receive_pending)
-        done, code = attempt(fn, pending_id, idempotency_key=f"{key}-done")
+        key = f"resolve-{pending_id}"
+        done, code = attempt(fn, pending_id, idempotency_key=key)
         if done is None:
             refused("resolve", code, set())
             return
-        again, code = attempt(fn, pending_id, idempotency_key=f"{key}-done")  # a retry: the same resolution
+        again, code = attempt(fn, pending_id, idempotency_key=key)  # a retry: the same resolution
         if again is None or again.id != done.id:
-            problems.append(f"retrying the resolution of {key} gave {code or again.id}, expected move {done.id}")
+            problems.append(f"retrying {key} gave {code or again.id}, expected move {done.id}")
         ack(done, sim.bank.get_transfer(done.transfer_id) if done.transfer_id is not None else None)
         stats[done.kind] += 1
         # resolving it the other way with a new key is refused: a move is resolved once
-        twice, code = attempt(other, pending_id, idempotency_key=f"{key}-twice")
+        twice, code = attempt(other, pending_id, idempotency_key=f"w{me}-{n}-twice")
         want = "already_received" if receive else "already_cancelled"
         if code != want:
-            problems.append(f"resolving {key} a second time gave {code or twice.id}, expected {want}")
+            problems.append(f"resolving {pending_id} a second time gave {code or twice.id}, expected {want}")
 
     barrier.wait(timeout=60)
     deadline = time.monotonic() + seconds
@@ -183,7 +186,7 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
                 ack(move)
                 stats["move " + move.kind] += 1
                 if pending:
-                    in_transit.append((key, move.id))
+                    in_transit.append(move.id)
             elif roll < 0.77:  # broken, lost
                 move, code = attempt(inv.scrap, sku, rng.randint(1, 2), location=locations[where], idempotency_key=key)
                 if move is None:
@@ -207,10 +210,15 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
                     if again is None or (again.move.id, again.transfer.id) != (bought.move.id, bought.transfer.id):
                         problems.append(f"retry of purchase {key} gave {code or again}")
                 if lead:
-                    in_transit.append((key, bought.move.id))
-            elif roll < 0.97:  # goods in transit arrive, or will not
+                    in_transit.append(bought.move.id)
+            elif roll < 0.92:  # goods I sent or bought arrive, or will not
                 if in_transit:
-                    resolve(*in_transit.pop(rng.randrange(len(in_transit))))
+                    resolve(in_transit.pop(rng.randrange(len(in_transit))))
+            elif roll < 0.97:  # anyone's goods in transit, perhaps being resolved by their maker right now
+                found, code = attempt(inv.pending_moves)
+                if found:
+                    resolve(rng.choice(found).id)
+                    stats["resolved another's"] += 1
             else:  # a stocktake
                 counted = rng.randint(0, 8)
                 move, code = attempt(inv.count_stock, sku, counted, location=locations[where])
@@ -219,8 +227,8 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
                 elif move is not None:
                     ack(move)
                     stats["count ok"] += 1
-        while in_transit:  # leave nothing in transit
-            resolve(*in_transit.pop())
+        while in_transit:  # leave nothing in transit (another process may have resolved it: the same answer)
+            resolve(in_transit.pop())
     except BaseException as e:  # report instead of dying silently
         problems.append(f"worker {me} crashed: {e!r}")
     finally:
