@@ -42,7 +42,7 @@ def test_history_of_a_product_with_several_moves(snap_compare, tmp_path: Path):
         inventory = pilot.app.backend.sim.inventory
         sku = "HAN-0000030"  # Blue Chisel, the first row by name
         inventory.move_stock(sku, 10, "Warehouse", "Shop floor", memo="front shelf", idempotency_key="snap-1")
-        inventory.sell(sku, 1, "Alice", location="Shop floor", idempotency_key="snap-2")
+        inventory.sell(sku, 1, "Carol", location="Shop floor", idempotency_key="snap-2")
         inventory.receive(sku, 20, memo="free samples", idempotency_key="snap-3")
         inventory.purchase(sku, 4, "Acme Supplies", lead_days=3, idempotency_key="snap-4")
         inventory.count_stock(sku, 8, location="Shop floor", memo="one missing")
