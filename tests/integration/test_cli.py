@@ -378,7 +378,7 @@ def test_check_passes_on_a_healthy_database(demo_db: str, capsys: pytest.Capture
     assert code == 0
     data = json.loads(out)
     assert data["ok"] is True and data["problems"] == []
-    assert data["checked"] == {"categories": 6, "products": 100, "accounts": 6, "transfers": 8, "stock_moves": 100,
+    assert data["checked"] == {"categories": 6, "products": 100, "accounts": 6, "transfers": 8, "stock_moves": 108,
                                "cash_brought_in_minor": 127_000}
 
 

@@ -240,7 +240,8 @@ def _setup(url: str) -> set[str]:
     """Accounts, two locations, the products with their opening stock; returns the setup's move keys."""
     store = open_store(url)
     try:
-        sim = Simulator(store, actor="setup", tenant=TENANT, clock=FixedClock(), rate_limit=RateLimit(max_transfers=None))
+        sim = Simulator(store, actor="setup", tenant=TENANT, clock=FixedClock(),
+                        rate_limit=RateLimit(max_transfers=None))
         sim.bank.open_account("Shop", kind="shop", opening_balance=SHOP_OPENING)
         for name, amount in CUSTOMERS.items():
             sim.bank.open_account(name, opening_balance=amount)
@@ -255,7 +256,9 @@ def _setup(url: str) -> set[str]:
             sim.inventory.set_planning(sku, cost=cost)
             for location, qty in ((warehouse, at_warehouse), (floor, on_floor)):
                 if qty:
-                    keys.add(sim.inventory.receive(sku, qty, location=location.id, idempotency_key=f"open-{sku}-{location.id}").idempotency_key)
+                    key = f"open-{sku}-{location.id}"
+                    move = sim.inventory.receive(sku, qty, location=location.id, idempotency_key=key)
+                    keys.add(move.idempotency_key)
         assert sim.check().ok
         return keys
     finally:
@@ -426,12 +429,14 @@ def test_many_processes_selling_and_moving_stock_on_one_sqlite_file_keep_both_le
 
     # the last wall: the table itself refuses a level below zero
     conn = sqlite3.connect(tmp_path / "shop.db")
+    first = "WHERE rowid = (SELECT min(rowid) FROM stock_levels)"
     try:
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-            conn.execute("UPDATE stock_levels SET on_hand = -1 WHERE rowid = (SELECT min(rowid) FROM stock_levels)")
+            conn.execute(f"UPDATE stock_levels SET on_hand = -1 {first}")
         with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-            conn.execute("UPDATE stock_levels SET outgoing = on_hand + 1 WHERE rowid = (SELECT min(rowid) FROM stock_levels)")
-        assert conn.execute("SELECT count(*) FROM stock_levels WHERE on_hand < 0 OR outgoing > on_hand").fetchone() == (0,)
+            conn.execute(f"UPDATE stock_levels SET outgoing = on_hand + 1 {first}")
+        below = conn.execute("SELECT count(*) FROM stock_levels WHERE on_hand < 0 OR outgoing > on_hand").fetchone()
+        assert below == (0,)
     finally:
         conn.close()
     print(f"\n{len(acked)} acknowledged keys, {len(stored)} moves, {len(transfers)} transfers; {dict(stats)}")

@@ -279,11 +279,6 @@ def test_downgrade_to_0003_and_upgrade_again_keeps_the_quantities(rev3: Path) ->
         store.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: 0004's downgrade rebuilds `products` with batch_alter_table, which cannot reflect expression"
-    " indexes or AUTOINCREMENT: after downgrade to 0003 the table lost AUTOINCREMENT (deleted ids get reused)"
-    " and the indexes ix_products_tenant_lower_name and ix_products_active_category"
-))
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_downgrade_to_0003_restores_the_products_table_as_0003_made_it(rev3: Path, tmp_path: Path) -> None:
     fresh = tmp_path / "fresh-0003.db"

@@ -150,6 +150,7 @@ def downgrade() -> None:
     op.drop_table("stock_moves")
     op.drop_table("stock_levels")
     op.drop_table("locations")
-    with op.batch_alter_table("products") as batch:
-        batch.drop_column("reorder_level")
-        batch.drop_column("cost_minor")
+    # Plain ALTER TABLE DROP COLUMN (SQLite 3.35+, PostgreSQL): a batch rebuild of products would lose
+    # its AUTOINCREMENT and expression indexes.
+    op.execute("ALTER TABLE products DROP COLUMN reorder_level")
+    op.execute("ALTER TABLE products DROP COLUMN cost_minor")
