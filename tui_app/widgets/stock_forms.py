@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from domain.errors import DomainError
+from domain.errors import DomainError, ValidationError
 from domain.model import parse_ref
 from domain.model.bank import Account
 from domain.model.stock import Location, StockLevel, StockRow
@@ -145,6 +145,10 @@ class ReceiveForm(StockForm):
         supplier, cost, lead = self.value("supplier").strip(), self.value("unit_price").strip() or None, self.value("lead_days")
         key, inventory = self.idempotency_key, self.inventory
         if not supplier:
+            if lead.strip() not in ("", "0"):
+                self.show_error(ValidationError("lead_days: only a purchase from a supplier arrives later; name the "
+                                                "supplier or set 0", field="lead_days"))
+                return
             self.run_save(lambda: inventory.receive(product, quantity, location=location, memo=memo, idempotency_key=key))
             return
         lead_days: Any = int(lead) if lead.strip().isdigit() else lead
