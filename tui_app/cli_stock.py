@@ -145,7 +145,7 @@ def _list(args: argparse.Namespace, sim: Any) -> None:
     table = [(r.sku, r.name, str(r.on_hand), str(r.incoming), str(r.reorder_level), money(r.value_minor),
               "LOW" if r.low else "") for r in rows]
     text = _table(("sku", "name", "on hand", "in transit", "reorder at", "value", ""), table, {2, 3, 4, 5}) if rows else (
-        "no products are low on stock" if args.low else "no products yet")
+        "no products match" if args.filter.strip() else "no products are low on stock" if args.low else "no products yet")
     emit(args, {"rows": [_row_data(r) for r in rows]}, text)
 
 

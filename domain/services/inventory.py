@@ -88,6 +88,8 @@ class _Request:
 
 def _request(quantity: Any, memo: Any = "", key: Any = None, *, unit_price: Any = None, lead_days: Any = 0,
              allow_zero: bool = False) -> _Request:
+    if isinstance(quantity, str) and not quantity.strip():  # a blank is 0 in a CSV cell, never in a move or count
+        raise ValidationError("quantity: give a whole number", field="quantity")
     v = validation()
     positive = "quantity: must be a whole number greater than zero"
     try:
@@ -355,18 +357,15 @@ class InventoryService:
             shop = self._shop(uow, buyer.currency)
             price = p.price_minor if req.unit_price is None else req.unit_price
             amount = _amount(price, req.quantity)
+            if buyer.kind == "system":
+                raise ValidationError("customer: the system Cash account cannot buy", field="customer")
             key = req.key or str(uuid.uuid4())
-            replay = self._replay(uow, key, {"reason": SELL, "product_id": p.id, "from_location_id": source.id,
-                                             "quantity": req.quantity})
-            if replay is not None:
-                paid = self._bank_leg(uow, replay)
-                if (paid.debit_account_id, paid.amount_minor) != (buyer.id, amount):
-                    raise IdempotencyConflict(
-                        f"idempotency key {key!r} was used for a sale to another customer or at another price",
-                        field="idempotency_key", move_id=replay.id,
-                    )
-                return Sale(replay, paid)
             memo_text = req.memo or f"sale {p.sku} x{req.quantity}"
+            replay = self._replay_trade(uow, key, {"reason": SELL, "kind": POSTED, "product_id": p.id,
+                                                   "from_location_id": source.id, "quantity": req.quantity,
+                                                   "memo": memo_text}, "debit_account_id", buyer.id, amount)
+            if replay is not None:
+                return Sale(*replay)
             move = self._post(uow, SELL, p, source, _virtual(self._ctx, uow, CUSTOMER), _Request(req.quantity, memo_text, key),
                               money=lambda: self._bank.transfer_within(uow, buyer.id, shop.id, amount,
                                                                        idempotency_key=key, memo=memo_text))
@@ -391,18 +390,16 @@ class InventoryService:
             assert row is not None
             cost = row.cost_minor if req.unit_price is None else req.unit_price
             amount = _amount(cost, req.quantity)
+            if seller.kind == "system":
+                raise ValidationError("supplier: the system Cash account cannot sell", field="supplier")
             key = req.key or str(uuid.uuid4())
-            replay = self._replay(uow, key, {"reason": PURCHASE, "product_id": p.id, "to_location_id": target.id,
-                                             "quantity": req.quantity})
-            if replay is not None:
-                paid = self._bank_leg(uow, replay)
-                if (paid.credit_account_id, paid.amount_minor) != (seller.id, amount):
-                    raise IdempotencyConflict(
-                        f"idempotency key {key!r} was used for a purchase from another supplier or at another cost",
-                        field="idempotency_key", move_id=replay.id,
-                    )
-                return Purchase(replay, paid)
             memo_text = req.memo or f"purchase {p.sku} x{req.quantity}"
+            replay = self._replay_trade(uow, key, {"reason": PURCHASE, "kind": PENDING if req.lead_days else POSTED,
+                                                   "product_id": p.id, "to_location_id": target.id,
+                                                   "quantity": req.quantity, "memo": memo_text},
+                                        "credit_account_id", seller.id, amount)
+            if replay is not None:
+                return Purchase(*replay)
             day = uow.game.get().day
             move = self._post(uow, PURCHASE, p, _virtual(self._ctx, uow, SUPPLIER), target,
                               _Request(req.quantity, memo_text, key), pending=req.lead_days > 0,
@@ -466,6 +463,25 @@ class InventoryService:
             )
         return first
 
+    def _replay_trade(self, uow: UnitOfWork, key: str, expected: dict[str, Any], side: str, account_id: int,
+                      amount: int) -> tuple[StockMove, Transfer] | None:
+        """The sale or purchase a key already made (move and payment), if its request was the same one.
+        A key that only a bank transfer used is refused: that transfer must not pass for this payment."""
+        replay = self._replay(uow, key, expected)
+        if replay is None:
+            earlier = uow.transfers.get_by_key(key)
+            if earlier is not None:
+                raise IdempotencyConflict(f"idempotency key {key!r} was used for bank transfer {earlier.id}",
+                                          field="idempotency_key", transfer_id=earlier.id)
+            return None
+        paid = self._bank_leg(uow, replay)
+        if (getattr(paid, side), paid.amount_minor) != (account_id, amount):
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was used for stock move {replay.id} with another account or amount",
+                field="idempotency_key", move_id=replay.id,
+            )
+        return replay, paid
+
     def _post(self, uow: UnitOfWork, reason: str, product: Product, source: Location, target: Location, req: _Request,
               *, pending: bool = False, due_day: int | None = None, money=None) -> StockMove:
         """Write one move: the guarded level changes, the money leg if any, the ledger row, the audit entry."""
@@ -473,7 +489,7 @@ class InventoryService:
         if req.key is not None and reason not in (SELL, PURCHASE):
             replay = self._replay(uow, key, {"reason": reason, "product_id": product.id, "from_location_id": source.id,
                                              "to_location_id": target.id, "quantity": req.quantity,
-                                             "kind": PENDING if pending else POSTED})
+                                             "kind": PENDING if pending else POSTED, "memo": req.memo})
             if replay is not None:
                 return replay
         if source.id == target.id:

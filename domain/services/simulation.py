@@ -14,7 +14,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from domain.errors import AccountClosed, AccountFrozen, InsufficientFunds, InsufficientStock, ValidationError
+from domain.errors import (
+    AccountClosed,
+    AccountFrozen,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InsufficientStock,
+    ValidationError,
+)
 from domain.model import ProductQuery
 from domain.model.bank import OPEN
 from domain.model.catalog import ProductCursor, fold_case
@@ -115,13 +122,13 @@ class SimulationService:
     def _arrivals(self, uow: UnitOfWork, report: DayReport) -> DayReport:
         arrived = 0
         for move in uow.stock.pending_moves(due_by_day=report.day):
-            self._inventory.receive_pending(move.id, idempotency_key=f"sim-arrive-{move.id}")
+            self._inventory.receive_pending(move.id)  # the day is one transaction: no retry to guard against
             arrived += 1
         return replace(report, arrivals=arrived, ledger_rows=report.ledger_rows + arrived)
 
     def _wages(self, customers: list, report: DayReport) -> DayReport:
         for c in customers:
-            self._bank.deposit(c.id, WAGE_MINOR, idempotency_key=f"sim-wage-{report.day}-{c.id}", memo="wages")
+            self._bank.deposit(c.id, WAGE_MINOR, memo="wages")
         return replace(report, wages=len(customers), ledger_rows=report.ledger_rows + len(customers))
 
     def _products(self, uow: UnitOfWork) -> list:
@@ -153,8 +160,8 @@ class SimulationService:
                                             idempotency_key=f"sim-sale-{report.day}-{c.id}")
             except InsufficientStock:
                 lost += 1
-            except (InsufficientFunds, AccountFrozen, AccountClosed):
-                refused += 1
+            except (InsufficientFunds, AccountFrozen, AccountClosed, IdempotencyConflict):
+                refused += 1  # (a conflict: someone used this day's key by hand; the sale does not happen)
             else:
                 sales += 1
                 revenue += sale.transfer.amount_minor
@@ -180,7 +187,7 @@ class SimulationService:
             try:
                 bought = self._inventory.purchase(row.product_id, quantity, supplier.id, lead_days=lead,
                                                   idempotency_key=f"sim-order-{report.day}-{row.product_id}")
-            except (InsufficientFunds, AccountFrozen, AccountClosed):
+            except (InsufficientFunds, AccountFrozen, AccountClosed, IdempotencyConflict):
                 unfunded += 1
             else:
                 orders += 1
