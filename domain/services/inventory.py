@@ -23,7 +23,7 @@ from domain.errors import (
     SameLocation,
     ValidationError,
 )
-from domain.model import Product, ProductQuery, is_id
+from domain.model import MAX_ID, Product, ProductQuery, is_id
 from domain.model.bank import Transfer
 from domain.model.catalog import ProductCursor, fold_case
 from domain.model.stock import (
@@ -185,6 +185,8 @@ class InventoryService:
             raise ValidationError("limit: must be between 1 and 10000", field="limit")
         if before_id is not None and (isinstance(before_id, bool) or not isinstance(before_id, int)):
             raise ValidationError("before_id: give a move id", field="before_id")
+        if before_id is not None and before_id > MAX_ID:  # every move is before it
+            before_id = None
         with self._ctx.reading() as uow:
             return uow.stock.history(self._product(uow, product).id, before_id, limit)
 
@@ -354,7 +356,6 @@ class InventoryService:
             p = self._product(uow, product)
             source = self._location_or_default(uow, location, "location")
             buyer = self._bank.account_within(uow, customer, "customer")
-            shop = self._shop(uow, buyer.currency)
             price = p.price_minor if req.unit_price is None else req.unit_price
             amount = _amount(price, req.quantity)
             if buyer.kind == "system":
@@ -363,9 +364,11 @@ class InventoryService:
             memo_text = req.memo or f"sale {p.sku} x{req.quantity}"
             replay = self._replay_trade(uow, key, {"reason": SELL, "kind": POSTED, "product_id": p.id,
                                                    "from_location_id": source.id, "quantity": req.quantity,
-                                                   "memo": memo_text}, "debit_account_id", buyer.id, amount)
+                                                   "memo": memo_text}, "debit_account_id", buyer.id,
+                                        None if req.unit_price is None else amount)
             if replay is not None:
                 return Sale(*replay)
+            shop = self._shop(uow, buyer.currency)
             move = self._post(uow, SELL, p, source, _virtual(self._ctx, uow, CUSTOMER), _Request(req.quantity, memo_text, key),
                               money=lambda: self._bank.transfer_within(uow, buyer.id, shop.id, amount,
                                                                        idempotency_key=key, memo=memo_text))
@@ -385,7 +388,6 @@ class InventoryService:
             p = self._product(uow, product)
             target = self._location_or_default(uow, location, "location")
             seller = self._bank.account_within(uow, supplier, "supplier")
-            shop = self._shop(uow, seller.currency)
             row = uow.stock.row(p.id)
             assert row is not None
             cost = row.cost_minor if req.unit_price is None else req.unit_price
@@ -397,9 +399,10 @@ class InventoryService:
             replay = self._replay_trade(uow, key, {"reason": PURCHASE, "kind": PENDING if req.lead_days else POSTED,
                                                    "product_id": p.id, "to_location_id": target.id,
                                                    "quantity": req.quantity, "memo": memo_text},
-                                        "credit_account_id", seller.id, amount)
+                                        "credit_account_id", seller.id, None if req.unit_price is None else amount)
             if replay is not None:
                 return Purchase(*replay)
+            shop = self._shop(uow, seller.currency)
             day = uow.game.get().day
             move = self._post(uow, PURCHASE, p, _virtual(self._ctx, uow, SUPPLIER), target,
                               _Request(req.quantity, memo_text, key), pending=req.lead_days > 0,
@@ -464,8 +467,9 @@ class InventoryService:
         return first
 
     def _replay_trade(self, uow: UnitOfWork, key: str, expected: dict[str, Any], side: str, account_id: int,
-                      amount: int) -> tuple[StockMove, Transfer] | None:
-        """The sale or purchase a key already made (move and payment), if its request was the same one.
+                      amount: int | None) -> tuple[StockMove, Transfer] | None:
+        """The sale or purchase a key already made (move and payment), if its request was the same one
+        (`amount` None: the request took the product's price or cost of the day, which may have changed).
         A key that only a bank transfer used is refused: that transfer must not pass for this payment."""
         replay = self._replay(uow, key, expected)
         if replay is None:
@@ -475,7 +479,7 @@ class InventoryService:
                                           field="idempotency_key", transfer_id=earlier.id)
             return None
         paid = self._bank_leg(uow, replay)
-        if (getattr(paid, side), paid.amount_minor) != (account_id, amount):
+        if getattr(paid, side) != account_id or (amount is not None and paid.amount_minor != amount):
             raise IdempotencyConflict(
                 f"idempotency key {key!r} was used for stock move {replay.id} with another account or amount",
                 field="idempotency_key", move_id=replay.id,
@@ -505,6 +509,8 @@ class InventoryService:
                     f"quantity: {source.name} has {available} of {product.sku} available; {qty} needed",
                     field="quantity", available=available,
                 )
+        if target.internal and not source.internal:
+            _check_value_fits(uow, product, qty)
         if target.internal:
             to_after = uow.stock.apply(product.id, target.id, **({"incoming": qty} if pending else {"on_hand": qty}))
             if to_after is None:  # cannot happen for positive deltas; the guard is there for races
@@ -572,6 +578,17 @@ def _amount(unit_minor: int, quantity: int) -> int:
     if amount > MAX_MINOR:
         raise ValidationError(f"quantity: the amount would exceed {format_minor(MAX_MINOR)}", field="quantity")
     return amount
+
+
+def _check_value_fits(uow: UnitOfWork, product: Product, more: int) -> None:
+    """Listings and valuations compute quantity x price and quantity x cost in SQL: keep both BIGINTs
+    (the catalog's own bound, applied when stock enters from outside)."""
+    row = uow.stock.row(product.id)
+    total = (row.on_hand + row.incoming if row else product.quantity) + more
+    unit = max(product.price_minor, row.cost_minor if row else 0)
+    if total * unit > MAX_MINOR:
+        raise ValidationError(f"quantity: {total:,} x {format_minor(unit)} would exceed {format_minor(MAX_MINOR)}",
+                              field="quantity")
 
 
 def _default_location(ctx: ServiceContext, uow: UnitOfWork) -> Location:

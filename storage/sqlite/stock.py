@@ -237,13 +237,13 @@ class SqliteStock(_Repo):
     def reconcile(self, skus: Iterable[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
         tenant = self._tenant
         wanted = list(skus)
-        diffs: list[tuple[int, int, int, str]] = []  # product id, difference, on hand at the location after, sku
+        diffs: list[tuple[int, int, int, bool]] = []  # product id, difference, on hand here after, level existed
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i:i + _IN_CHUNK]
-            for pid, sku, total, recorded, here, out in self._run(
+            for pid, sku, total, recorded, here, out, exists in self._run(
                 "SELECT p.id, p.sku, p.quantity,"
                 " COALESCE((SELECT SUM(l.on_hand) FROM stock_levels l WHERE l.product_id = p.id), 0),"
-                " COALESCE(h.on_hand, 0), COALESCE(h.outgoing, 0)"
+                " COALESCE(h.on_hand, 0), COALESCE(h.outgoing, 0), h.product_id IS NOT NULL"
                 " FROM products p LEFT JOIN stock_levels h ON h.product_id = p.id AND h.location_id = ?"
                 f" WHERE p.tenant_id = ? AND p.sku IN ({', '.join('?' * len(chunk))})",
                 (location_id, tenant, *chunk),
@@ -257,15 +257,20 @@ class SqliteStock(_Repo):
                             f" count them there (at most {here - out} can be taken from here)",
                             field="quantity",
                         )
-                    diffs.append((pid, diff, after, sku))
+                    diffs.append((pid, diff, after, bool(exists)))
         if not diffs:
             return 0
         try:
+            # Not INSERT ... ON CONFLICT DO UPDATE: SQLite checks the new row's CHECK (on_hand >= 0)
+            # before the conflict clause, so lowering a level that way always fails.
+            self._conn.executemany(
+                "UPDATE stock_levels SET on_hand = on_hand + ? WHERE tenant_id = ? AND product_id = ? AND location_id = ?",
+                [(diff, tenant, pid, location_id) for pid, diff, _after, exists in diffs if exists],
+            )
             self._conn.executemany(
                 "INSERT INTO stock_levels (tenant_id, product_id, location_id, on_hand, incoming, outgoing)"
-                " VALUES (?, ?, ?, ?, 0, 0) ON CONFLICT (product_id, location_id)"
-                " DO UPDATE SET on_hand = stock_levels.on_hand + excluded.on_hand",
-                [(tenant, pid, location_id, diff) for pid, diff, _after, _sku in diffs],
+                " VALUES (?, ?, ?, ?, 0, 0)",
+                [(tenant, pid, location_id, diff) for pid, diff, _after, exists in diffs if not exists],
             )
             self._conn.executemany(
                 "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id,"
@@ -276,7 +281,7 @@ class SqliteStock(_Repo):
                      adjustment_id if diff > 0 else location_id, location_id if diff > 0 else adjustment_id,
                      abs(diff), move.day, move.memo, f"{move.idempotency_key}:{pid}", move.actor, move.created_at,
                      None if diff > 0 else after, after if diff > 0 else None)
-                    for pid, diff, after, _sku in diffs
+                    for pid, diff, after, _exists in diffs
                 ],
             )
         except sqlite3.Error as e:
