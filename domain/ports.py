@@ -234,7 +234,7 @@ class StockRepository(Protocol):
         """Active products whose on hand plus incoming is at or below a positive reorder level, by id."""
 
     def valuation_by_category(self) -> list[Valuation]:
-        """On hand x unit cost of active products per category, computed in the store."""
+        """On hand x unit cost per category (every product with stock, active or not), computed in the store."""
 
     def valuation_by_location(self) -> list[Valuation]:
         """On hand x unit cost per internal location, computed in the store."""
