@@ -181,7 +181,7 @@ class ProductsScreen(AppScreen):
 
     def _show_summary(self, values: list[CategoryValue]) -> None:
         total = sum(v.value_minor for v in values)
-        summary = Text.assemble(("Stock value ", "bold"), format_grouped(total))
+        summary = Text.assemble(("Value at price ", "bold"), format_grouped(total))
         for v in values:
             summary.append(f"  ·  {v.category or 'Uncategorised'} {format_grouped(v.value_minor)}")
         self.query_one("#summary", Static).update(summary)
