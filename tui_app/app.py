@@ -32,6 +32,17 @@ def _bank_screen() -> Screen:
     return BankScreen()
 
 
+def _unused_name(folder: Path, filename: str) -> str:
+    """`stock-…-090000.csv`, or `…-090000-2.csv` when an export in the same second took that name:
+    delivery opens the file with mode "w" and would silently replace the first."""
+    stem, dot, suffix = filename.rpartition(".")
+    candidate, n = filename, 1
+    while (folder / candidate).exists():
+        n += 1
+        candidate = f"{stem}-{n}{dot}{suffix}"
+    return candidate
+
+
 def _inventory_screen() -> Screen:
     from tui_app.screens.inventory import InventoryScreen
 
@@ -154,6 +165,7 @@ class StockbankApp(App[None]):
             temp_path.unlink(missing_ok=True)
             self.notify(f"Cannot create {folder}: {e.strerror}", title="Export failed", severity="error")
             return
+        filename = _unused_name(folder, filename)
         # A text file object, not the path: Textual's driver picks the write mode with
         # isinstance(f, typing.BinaryIO), which is never true for a real file.
         source = open(temp_path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the driver

@@ -319,7 +319,7 @@ class InventoryService:
             if diff == 0:
                 return None
             day = uow.game.get().day
-            note = f"stocktake by {self._ctx.actor} on day {day}: counted {req.quantity}, recorded {level.on_hand}"
+            note = f"counted {req.quantity} (was {level.on_hand}) by {self._ctx.actor}, day {day}"
             adjust = _Request(abs(diff), f"{note}; {req.memo}" if req.memo else note, None)
             adjustment = _virtual(self._ctx, uow, ADJUSTMENT)
             return self._post(uow, ADJUST, p, adjustment if diff > 0 else loc, loc if diff > 0 else adjustment, adjust)
@@ -358,8 +358,9 @@ class InventoryService:
             buyer = self._bank.account_within(uow, customer, "customer")
             price = p.price_minor if req.unit_price is None else req.unit_price
             amount = _amount(price, req.quantity)
-            if buyer.kind == "system":
-                raise ValidationError("customer: the system Cash account cannot buy", field="customer")
+            if buyer.kind != "customer":
+                raise ValidationError(f"customer: {buyer.name} is a {buyer.kind} account; sell to a customer account",
+                                      field="customer")
             key = req.key or str(uuid.uuid4())
             memo_text = req.memo or f"sale {p.sku} x{req.quantity}"
             replay = self._replay_trade(uow, key, {"reason": SELL, "kind": POSTED, "product_id": p.id,
@@ -392,8 +393,9 @@ class InventoryService:
             assert row is not None
             cost = row.cost_minor if req.unit_price is None else req.unit_price
             amount = _amount(cost, req.quantity)
-            if seller.kind == "system":
-                raise ValidationError("supplier: the system Cash account cannot sell", field="supplier")
+            if seller.kind != "supplier":
+                raise ValidationError(f"supplier: {seller.name} is a {seller.kind} account; buy from a supplier account",
+                                      field="supplier")
             key = req.key or str(uuid.uuid4())
             memo_text = req.memo or f"purchase {p.sku} x{req.quantity}"
             replay = self._replay_trade(uow, key, {"reason": PURCHASE, "kind": PENDING if req.lead_days else POSTED,

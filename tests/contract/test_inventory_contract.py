@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STORE_FACTORIES  # tests/conftest.py: one store factory per adapter
+from tests.conftest import STORE_FACTORIES  # one store factory per adapter
 
 from domain import Simulator
 from domain.clock import FixedClock
@@ -282,12 +282,12 @@ def test_a_stocktake_posts_the_difference_as_an_adjustment_naming_the_counter_an
     assert fewer is not None
     assert (fewer.reason, fewer.from_location_id, fewer.to_location_id, fewer.quantity) == (
         "adjust", shop.warehouse, adjustment, 3)
-    assert "stocktake by tester on day 0" in fewer.memo and "counted 7, recorded 10" in fewer.memo
+    assert fewer.memo.startswith("counted 7 (was 10) by tester, day 0")
     more = sim.inventory.count_stock(shop.apple, "12", memo="found a box")
     assert more is not None
     assert (more.from_location_id, more.to_location_id, more.quantity, more.to_after) == (
         adjustment, shop.warehouse, 5, 12)
-    assert "counted 12, recorded 7" in more.memo and more.memo.endswith("found a box")
+    assert "counted 12 (was 7) by tester, day 0" in more.memo and more.memo.endswith("found a box")
     first = sim.inventory.count_stock(shop.pear, 2, location="Shelf")
     assert first is not None and first.quantity == 2
     assert level(sim, shop.pear, "Shelf") == (2, 0, 0)

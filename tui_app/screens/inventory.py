@@ -166,14 +166,15 @@ class InventoryScreen(AppScreen):
         if keep is not None and self._rows:
             table.move_cursor(row=min(max(keep, 0), len(self._rows) - 1))
         view = "low stock only (l shows all)" if self._low_only else "all products (l shows low stock)"
-        shown = f"{len(self._rows):,} products" + ("+ (scroll for more)" if self._more else "")
+        shown = f"{len(self._rows):,} product{'' if len(self._rows) == 1 else 's'}" + (
+            "+ (scroll for more)" if self._more else "")
         where = f" · filter “{self._query.text.strip()}”" if self._query.text.strip() else ""
         self.query_one("#stock-status", Static).update(Text(f"{shown} · {view}{where}"))
 
     def _columns(self, table: DataTable) -> None:
         table.clear(columns=True)
         table.add_column("SKU", key="sku", width=12)
-        table.add_column("Name", key="name", width=22)
+        table.add_column("Name", key="name", width=28)
         for loc in self._locations:
             table.add_column(Text(loc.name[:10], justify="right"), key=f"loc-{loc.id}", width=10)
         table.add_column(Text("Transit", justify="right"), key="transit", width=7)
@@ -288,7 +289,7 @@ class InventoryScreen(AppScreen):
         if result is None:
             return
         self.notify(describe(result, self._all_locations), timeout=5)
-        self.reload()
+        # no reload here: the screen reloads when the form closes (on_screen_resume)
 
     @on(DataTable.RowSelected, "#stock")
     def _open_history(self) -> None:
@@ -387,9 +388,9 @@ class HistoryScreen(AppScreen):
         table.add_column("When (UTC)", key="at", width=16)
         table.add_column("Reason", key="reason", width=8)
         table.add_column("State", key="kind", width=10)
-        table.add_column("From → To", key="where", width=34)
+        table.add_column("From → To", key="where", width=26)
         table.add_column(Text("Qty", justify="right"), key="qty", width=6)
-        table.add_column("Memo", key="memo", width=20)
+        table.add_column("Memo", key="memo", width=28)
         table.focus()
         self._load(None)
 
@@ -416,9 +417,15 @@ class HistoryScreen(AppScreen):
         self._open = message.open_pending
         self._moves.extend(message.moves)
         self._more = len(message.moves) == HISTORY_PAGE
+        outcome = {m.pending_id: m.kind for m in self._moves if m.pending_id is not None}
         for m in message.moves:
             in_transit = m.id in self._open
-            state = "IN TRANSIT" if in_transit else ("arrived" if m.kind == "received" else m.kind)
+            if in_transit:
+                state = "IN TRANSIT"
+            elif m.kind == "pending":  # its arrival or cancellation is a later row
+                state = {"received": "→ arrived", "cancelled": "→ cancelled"}.get(outcome.get(m.id, ""), "resolved")
+            else:
+                state = "arrived" if m.kind == "received" else m.kind
             style = "cyan" if in_transit else ("dim" if m.kind in ("pending", "cancelled") else "")
             where = f"{self._names.get(m.from_location_id, '?')} → {self._names.get(m.to_location_id, '?')}"
             table.add_row(
