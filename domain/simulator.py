@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from domain.clock import SystemClock
 from domain.model import ProductQuery
@@ -17,8 +18,6 @@ from domain.model.stock import PURCHASE, RECEIVED as STOCK_RECEIVED, SELL, Stock
 from domain.services.bank import BankService, RateLimit
 from domain.services.catalog import CatalogService
 from domain.services.context import ServiceContext
-from domain.services.inventory import InventoryService
-from domain.services.simulation import SimulationService
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,21 @@ class Simulator:
         self.ctx = ServiceContext(store, tenant, actor or default_actor(), clock or SystemClock())
         self.catalog = CatalogService(self.ctx)
         self.bank = BankService(self.ctx, rate_limit)
-        self.inventory = InventoryService(self.ctx, self.bank)
+
+    @cached_property
+    def inventory(self):  # -> InventoryService; built on first use: start-up only pays for the first screen
+        from domain.services.inventory import InventoryService
+
+        return InventoryService(self.ctx, self.bank)
+
+    @cached_property
+    def simulation(self):  # -> SimulationService
+        from domain.services.inventory import InventoryService
+        from domain.services.simulation import SimulationService
+
         # The simulated customers are not one person typing: their sales skip the per-actor rate limit.
         world_bank = BankService(self.ctx, RateLimit(max_transfers=None))
-        self.simulation = SimulationService(self.ctx, InventoryService(self.ctx, world_bank), world_bank)
+        return SimulationService(self.ctx, InventoryService(self.ctx, world_bank), world_bank)
 
     @property
     def tenant(self) -> str:

@@ -54,7 +54,7 @@ from domain.model.catalog import fold_case
 from domain.money import MAX_MINOR, format_minor
 from domain.ports import UnitOfWork
 from domain.services import validation
-from domain.services.context import ServiceContext
+from domain.services.context import ServiceContext, same_request
 
 AccountRef = int | str
 MAX_TIMEOUT_SECONDS = 366 * 24 * 3600
@@ -403,17 +403,7 @@ class BankService:
 
     def _replay(self, uow: UnitOfWork, key: str, expected: dict[str, Any]) -> Transfer | None:
         """The transfer an idempotency key already made, if its request was the same one."""
-        first = uow.transfers.get_by_key(key)
-        if first is None:
-            return None
-        seen = {k: getattr(first, k) for k in expected}
-        if seen != expected:
-            differs = ", ".join(sorted(k for k in expected if seen[k] != expected[k]))
-            raise IdempotencyConflict(
-                f"idempotency key {key!r} was used for transfer {first.id} with another {differs}",
-                field="idempotency_key", transfer_id=first.id,
-            )
-        return first
+        return same_request(uow.transfers.get_by_key(key), key, expected, "transfer", "transfer_id")
 
     def _check_rate(self, uow: UnitOfWork) -> None:
         limit = self.rate_limit

@@ -8,13 +8,13 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
-from domain.errors import InUse, NotFound, ValidationError, VersionConflict
+from domain.errors import NotFound, ValidationError, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, is_id
 from domain.model.catalog import ProductCursor, fold_case, subtree_ids
 from domain.ports import ExportRow, UnitOfWork
 from domain.services import validation
 from domain.services.context import ServiceContext
-from domain.services.inventory import reconcile_counts, write_off
+from domain.services.stock_sync import reconcile_counts, write_off
 
 PRODUCT_CSV_COLUMNS = ("sku", "name", "category", "price", "quantity", "active")
 PRODUCT_CSV_REQUIRED = ("sku", "name", "price")

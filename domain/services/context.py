@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from domain.clock import utc_iso
-from domain.errors import ValidationError
+from domain.errors import IdempotencyConflict, ValidationError
 from domain.model import AuditEntry
 from domain.ports import Clock, Store, UnitOfWork
 
@@ -24,6 +24,21 @@ def canonical_json(value: Any) -> str | None:
         # shallow: our entities hold plain values only, and asdict's deep copy cost 3x on every write
         value = {f.name: getattr(value, f.name) for f in fields(value)}
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def same_request(first: Any, key: str, expected: dict[str, Any], what: str, id_detail: str) -> Any:
+    """`first` (what an idempotency key already made) if it was made by the same request; otherwise
+    IdempotencyConflict naming the fields that differ. `first` None passes through."""
+    if first is None:
+        return None
+    seen = {k: getattr(first, k) for k in expected}
+    if seen != expected:
+        differs = ", ".join(sorted(k for k in expected if seen[k] != expected[k]))
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} was used for {what} {first.id} with another {differs}",
+            field="idempotency_key", **{id_detail: first.id},
+        )
+    return first
 
 
 @dataclass

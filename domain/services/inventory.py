@@ -17,7 +17,6 @@ from domain.errors import (
     AlreadyReceived,
     IdempotencyConflict,
     InsufficientStock,
-    InUse,
     NotFound,
     NotPending,
     SameLocation,
@@ -31,7 +30,6 @@ from domain.model.stock import (
     ADJUSTMENT,
     CANCELLED,
     CUSTOMER,
-    DEFAULT_LOCATION,
     INTERNAL,
     MOVE,
     PENDING,
@@ -55,7 +53,8 @@ from domain.money import MAX_MINOR, format_minor
 from domain.ports import UnitOfWork
 from domain.services import validation
 from domain.services.bank import BankService
-from domain.services.context import ServiceContext
+from domain.services.context import ServiceContext, same_request
+from domain.services.stock_sync import default_location, virtual_location
 
 ProductRef = int | str
 LocationRef = int | str | None
@@ -142,7 +141,7 @@ class InventoryService:
     def default_location(self) -> Location:
         """Where receipts go and sales come from unless told otherwise (created on first use)."""
         with self._ctx.writing() as uow:
-            return _default_location(self._ctx, uow)
+            return default_location(self._ctx, uow)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -264,7 +263,7 @@ class InventoryService:
         with self._ctx.writing() as uow:
             p = self._product(uow, product)
             target = self._location_or_default(uow, location, "location")
-            return self._post(uow, RECEIVE, p, _virtual(self._ctx, uow, SUPPLIER), target, req)
+            return self._post(uow, RECEIVE, p, virtual_location(self._ctx, uow, SUPPLIER), target, req)
 
     def move_stock(self, product: ProductRef, quantity: int | str, source: LocationRef, target: LocationRef, *,
                    pending: bool = False, memo: str = "", idempotency_key: str | None = None) -> StockMove:
@@ -294,7 +293,7 @@ class InventoryService:
         with self._ctx.writing() as uow:
             p = self._product(uow, product)
             source = self._location_or_default(uow, location, "location")
-            return self._post(uow, SCRAP_REASON, p, source, _virtual(self._ctx, uow, SCRAP), req)
+            return self._post(uow, SCRAP_REASON, p, source, virtual_location(self._ctx, uow, SCRAP), req)
 
     def count_stock(self, product: ProductRef, counted: int | str, *, location: LocationRef = None,
                     memo: str = "") -> StockMove | None:
@@ -321,7 +320,7 @@ class InventoryService:
             day = uow.game.get().day
             note = f"counted {req.quantity} (was {level.on_hand}) by {self._ctx.actor}, day {day}"
             adjust = _Request(abs(diff), f"{note}; {req.memo}" if req.memo else note, None)
-            adjustment = _virtual(self._ctx, uow, ADJUSTMENT)
+            adjustment = virtual_location(self._ctx, uow, ADJUSTMENT)
             return self._post(uow, ADJUST, p, adjustment if diff > 0 else loc, loc if diff > 0 else adjustment, adjust)
 
     def receive_pending(self, move_id: int, *, idempotency_key: str | None = None) -> StockMove:
@@ -370,7 +369,7 @@ class InventoryService:
             if replay is not None:
                 return Sale(*replay)
             shop = self._shop(uow, buyer.currency)
-            move = self._post(uow, SELL, p, source, _virtual(self._ctx, uow, CUSTOMER), _Request(req.quantity, memo_text, key),
+            move = self._post(uow, SELL, p, source, virtual_location(self._ctx, uow, CUSTOMER), _Request(req.quantity, memo_text, key),
                               money=lambda: self._bank.transfer_within(uow, buyer.id, shop.id, amount,
                                                                        idempotency_key=key, memo=memo_text))
             return Sale(move, self._bank_leg(uow, move))
@@ -406,7 +405,7 @@ class InventoryService:
                 return Purchase(*replay)
             shop = self._shop(uow, seller.currency)
             day = uow.game.get().day
-            move = self._post(uow, PURCHASE, p, _virtual(self._ctx, uow, SUPPLIER), target,
+            move = self._post(uow, PURCHASE, p, virtual_location(self._ctx, uow, SUPPLIER), target,
                               _Request(req.quantity, memo_text, key), pending=req.lead_days > 0,
                               due_day=day + req.lead_days if req.lead_days else None,
                               money=lambda: self._bank.transfer_within(uow, shop.id, seller.id, amount,
@@ -437,7 +436,7 @@ class InventoryService:
 
     def _location_or_default(self, uow: UnitOfWork, ref: LocationRef, field: str) -> Location:
         if ref is None or ref == "":
-            return _default_location(self._ctx, uow)
+            return default_location(self._ctx, uow)
         loc = self._location(uow, ref, field)
         if not loc.internal:
             raise ValidationError(f"{field}: {loc.name} is not a stock location", field=field)
@@ -456,17 +455,7 @@ class InventoryService:
 
     def _replay(self, uow: UnitOfWork, key: str, expected: dict[str, Any]) -> StockMove | None:
         """The move an idempotency key already made, if its request was the same one."""
-        first = uow.stock.get_move_by_key(key)
-        if first is None:
-            return None
-        seen = {k: getattr(first, k) for k in expected}
-        if seen != expected:
-            differs = ", ".join(sorted(k for k in expected if seen[k] != expected[k]))
-            raise IdempotencyConflict(
-                f"idempotency key {key!r} was used for stock move {first.id} with another {differs}",
-                field="idempotency_key", move_id=first.id,
-            )
-        return first
+        return same_request(uow.stock.get_move_by_key(key), key, expected, "stock move", "move_id")
 
     def _replay_trade(self, uow: UnitOfWork, key: str, expected: dict[str, Any], side: str, account_id: int,
                       amount: int | None) -> tuple[StockMove, Transfer] | None:
@@ -591,58 +580,3 @@ def _check_value_fits(uow: UnitOfWork, product: Product, more: int) -> None:
     if total * unit > MAX_MINOR:
         raise ValidationError(f"quantity: {total:,} x {format_minor(unit)} would exceed {format_minor(MAX_MINOR)}",
                               field="quantity")
-
-
-def _default_location(ctx: ServiceContext, uow: UnitOfWork) -> Location:
-    found = uow.locations.first_of_kind(INTERNAL)
-    if found is None:
-        found = uow.locations.add(DEFAULT_LOCATION, INTERNAL)
-        ctx.audit(uow, "location", found.id, "create", after=found)
-    return found
-
-
-def _virtual(ctx: ServiceContext, uow: UnitOfWork, kind: str) -> Location:
-    found = uow.locations.first_of_kind(kind)
-    if found is None:
-        found = uow.locations.add(VIRTUAL_NAMES[kind], kind)
-        ctx.audit(uow, "location", found.id, "create", after=found)
-    return found
-
-
-def reconcile_counts(ctx: ServiceContext, uow: UnitOfWork, skus: list[str], memo: str) -> int:
-    """Post adjustments (at the default location) so the listed products' stock ledgers agree with
-    the totals the catalog just wrote: how a product form's or an import's quantity becomes stock.
-
-    Raises: InsufficientStock (the new total is below what other locations hold).
-    """
-    if not skus:
-        return 0
-    location = _default_location(ctx, uow)
-    adjustment = _virtual(ctx, uow, ADJUSTMENT)
-    template = NewStockMove(POSTED, ADJUST, 0, 0, 0, 0, None, None, None, uow.game.get().day, memo,
-                            f"count {uuid.uuid4().hex[:12]}", ctx.actor, ctx.now(), None, None)
-    posted = uow.stock.reconcile(skus, location.id, adjustment.id, template)
-    if posted:
-        ctx.audit(uow, "stock_move", "*", "reconcile", after={"memo": memo, "adjusted": posted})
-    return posted
-
-
-def write_off(ctx: ServiceContext, uow: UnitOfWork, product: Product) -> None:
-    """Before a product is deleted: scrap what is on hand so the ledger still adds up.
-
-    Raises: InUse (goods in transit: receive or cancel them first).
-    """
-    if uow.stock.pending_moves(product.id):
-        raise InUse(f"{product.sku} has goods in transit; receive or cancel them first")
-    levels = [lv for lv in uow.stock.levels_of([product.id]) if lv.on_hand]
-    if not levels:
-        return
-    scrap = _virtual(ctx, uow, SCRAP)
-    day = uow.game.get().day
-    for lv in levels:
-        after = uow.stock.apply(product.id, lv.location_id, on_hand=-lv.on_hand)
-        move = uow.stock.add_move(NewStockMove(
-            POSTED, SCRAP_REASON, product.id, lv.location_id, scrap.id, lv.on_hand, None, None, None, day,
-            f"written off: {product.sku} deleted", str(uuid.uuid4()), ctx.actor, ctx.now(), after, None,
-        ))
-        ctx.audit(uow, "stock_move", move.id, SCRAP_REASON, after=move)

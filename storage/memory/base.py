@@ -65,7 +65,7 @@ class Undo:
 
 
 class Repo:
-    def __init__(self, store: MemoryStore, data: _TenantData):
+    def __init__(self, store: MemoryStore, data: TenantData):
         self._store = store
         self._data = data
 

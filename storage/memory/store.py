@@ -4,9 +4,8 @@ records its inverse in an undo log, and leaving without commit replays the log b
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionConflict
 from domain.model.bank import OPEN, PENDING, Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer

@@ -9,7 +9,6 @@ import csv
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 from textual.command import CommandPalette
 from textual.widgets import Checkbox, DataTable, Input, Select, Static
 
