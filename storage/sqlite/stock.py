@@ -28,6 +28,33 @@ _ROW_SELECT = (
     " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
 )
 _LOW = " AND p.reorder_level > 0 AND p.quantity <= p.reorder_level"
+# reconcile(): each listed product's recorded total minus what its levels hold, and its level at the location.
+_DIFFS = (
+    "SELECT p.id AS id, p.sku AS sku,"
+    " p.quantity - COALESCE((SELECT SUM(l.on_hand) FROM stock_levels l WHERE l.product_id = p.id), 0) AS diff,"
+    " COALESCE(h.on_hand, 0) AS here, COALESCE(h.outgoing, 0) AS out"
+    " FROM products p LEFT JOIN stock_levels h ON h.product_id = p.id AND h.location_id = :loc"
+    " WHERE p.tenant_id = :tenant AND p.sku IN ({skus})"
+)
+_POST_ADJUSTMENTS = (
+    "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id, quantity, day,"
+    " memo, idempotency_key, actor, created_at, from_after, to_after)"
+    " SELECT :tenant, :kind, :reason, d.id, CASE WHEN d.diff > 0 THEN :adj ELSE :loc END,"
+    " CASE WHEN d.diff > 0 THEN :loc ELSE :adj END, abs(d.diff), :day, :memo, :key || d.id, :actor, :at,"
+    " CASE WHEN d.diff > 0 THEN NULL ELSE d.here + d.diff END, CASE WHEN d.diff > 0 THEN d.here + d.diff END"
+    " FROM ({diffs}) d WHERE d.diff <> 0 ORDER BY d.id"
+)
+# The adjustments just posted (ids above :last) carry each level's new value.
+_SET_LEVELS = (
+    "UPDATE stock_levels SET on_hand = (SELECT COALESCE(m.to_after, m.from_after) FROM stock_moves m"
+    " WHERE m.tenant_id = :tenant AND m.product_id = stock_levels.product_id AND m.id > :last)"
+    " WHERE location_id = :loc AND product_id IN (SELECT product_id FROM stock_moves WHERE id > :last)"
+)
+_ADD_LEVELS = (
+    "INSERT INTO stock_levels (tenant_id, product_id, location_id, on_hand, incoming, outgoing)"
+    " SELECT :tenant, m.product_id, :loc, m.to_after, 0, 0 FROM stock_moves m WHERE m.id > :last"
+    " AND NOT EXISTS (SELECT 1 FROM stock_levels l WHERE l.product_id = m.product_id AND l.location_id = :loc)"
+)
 
 
 class SqliteLocations(_Repo):
@@ -235,58 +262,32 @@ class SqliteStock(_Repo):
             raise NotFound(f"product {product_id} does not exist", field="product")
 
     def reconcile(self, skus: Iterable[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
-        tenant = self._tenant
+        # Set-based, a chunk of SKUs per statement: an import posts one adjustment per product, and
+        # INSERT ... SELECT with the constants bound once costs a quarter less than executemany.
         wanted = list(skus)
-        diffs: list[tuple[int, int, int, bool]] = []  # product id, difference, on hand here after, level existed
+        posted = 0
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i:i + _IN_CHUNK]
-            for pid, sku, total, recorded, here, out, exists in self._run(
-                "SELECT p.id, p.sku, p.quantity,"
-                " COALESCE((SELECT SUM(l.on_hand) FROM stock_levels l WHERE l.product_id = p.id), 0),"
-                " COALESCE(h.on_hand, 0), COALESCE(h.outgoing, 0), h.product_id IS NOT NULL"
-                " FROM products p LEFT JOIN stock_levels h ON h.product_id = p.id AND h.location_id = ?"
-                f" WHERE p.tenant_id = ? AND p.sku IN ({', '.join('?' * len(chunk))})",
-                (location_id, tenant, *chunk),
-            ):
-                diff = total - recorded
-                if diff:
-                    after = here + diff
-                    if after < out:
-                        raise InsufficientStock(
-                            f"{sku}: {recorded - here} of the {recorded} on hand are at other locations;"
-                            f" count them there (at most {here - out} can be taken from here)",
-                            field="quantity",
-                        )
-                    diffs.append((pid, diff, after, bool(exists)))
-        if not diffs:
-            return 0
-        try:
-            # Not INSERT ... ON CONFLICT DO UPDATE: SQLite checks the new row's CHECK (on_hand >= 0)
-            # before the conflict clause, so lowering a level that way always fails.
-            self._conn.executemany(
-                "UPDATE stock_levels SET on_hand = on_hand + ? WHERE tenant_id = ? AND product_id = ? AND location_id = ?",
-                [(diff, tenant, pid, location_id) for pid, diff, _after, exists in diffs if exists],
-            )
-            self._conn.executemany(
-                "INSERT INTO stock_levels (tenant_id, product_id, location_id, on_hand, incoming, outgoing)"
-                " VALUES (?, ?, ?, ?, 0, 0)",
-                [(tenant, pid, location_id, diff) for pid, diff, _after, exists in diffs if not exists],
-            )
-            self._conn.executemany(
-                "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id,"
-                " quantity, pending_id, transfer_id, due_day, day, memo, idempotency_key, actor, created_at,"
-                " from_after, to_after) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (tenant, move.kind, move.reason, pid,
-                     adjustment_id if diff > 0 else location_id, location_id if diff > 0 else adjustment_id,
-                     abs(diff), move.day, move.memo, f"{move.idempotency_key}:{pid}", move.actor, move.created_at,
-                     None if diff > 0 else after, after if diff > 0 else None)
-                    for pid, diff, after, _exists in diffs
-                ],
-            )
-        except sqlite3.Error as e:
-            raise translate(e) from e
-        return len(diffs)
+            names = {f"s{n}": sku for n, sku in enumerate(chunk)}
+            params: dict[str, Any] = {
+                **names, "tenant": self._tenant, "loc": location_id, "adj": adjustment_id, "kind": move.kind,
+                "reason": move.reason, "day": move.day, "memo": move.memo, "key": f"{move.idempotency_key}:",
+                "actor": move.actor, "at": move.created_at,
+            }
+            diffs = _DIFFS.format(skus=", ".join(f":{n}" for n in names))
+            refused = self._run(f"SELECT sku, diff, here, out FROM ({diffs}) WHERE diff <> 0 AND here + diff < out LIMIT 1",
+                                params).fetchone()
+            if refused is not None:
+                sku, diff, here, out = refused
+                raise InsufficientStock(
+                    f"{sku}: only {here - out} can be taken from here; the rest of its stock is at other locations"
+                    " (count it there)", field="quantity",
+                )
+            params["last"] = self._run("SELECT COALESCE(MAX(id), 0) FROM stock_moves").fetchone()[0]
+            posted += self._run(_POST_ADJUSTMENTS.format(diffs=diffs), params).rowcount
+            self._run(_SET_LEVELS, params)
+            self._run(_ADD_LEVELS, params)
+        return posted
 
 
 class SqliteGame(_Repo):
