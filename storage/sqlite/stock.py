@@ -36,13 +36,15 @@ _DIFFS = (
     " FROM products p LEFT JOIN stock_levels h ON h.product_id = p.id AND h.location_id = :loc"
     " WHERE p.tenant_id = :tenant AND p.sku IN ({skus})"
 )
+# MATERIALIZED: flattened, SQLite would evaluate the SUM subquery once per use of `diff` (seven times a row).
 _POST_ADJUSTMENTS = (
-    "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id, quantity, day,"
+    "WITH d AS MATERIALIZED ({diffs})"
+    " INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id, quantity, day,"
     " memo, idempotency_key, actor, created_at, from_after, to_after)"
     " SELECT :tenant, :kind, :reason, d.id, CASE WHEN d.diff > 0 THEN :adj ELSE :loc END,"
     " CASE WHEN d.diff > 0 THEN :loc ELSE :adj END, abs(d.diff), :day, :memo, :key || d.id, :actor, :at,"
     " CASE WHEN d.diff > 0 THEN NULL ELSE d.here + d.diff END, CASE WHEN d.diff > 0 THEN d.here + d.diff END"
-    " FROM ({diffs}) d WHERE d.diff <> 0 ORDER BY d.id"
+    " FROM d WHERE d.diff <> 0 ORDER BY d.id"
 )
 # The adjustments just posted (ids above :last) carry each level's new value.
 _SET_LEVELS = (
@@ -275,8 +277,8 @@ class SqliteStock(_Repo):
                 "actor": move.actor, "at": move.created_at,
             }
             diffs = _DIFFS.format(skus=", ".join(f":{n}" for n in names))
-            refused = self._run(f"SELECT sku, diff, here, out FROM ({diffs}) WHERE diff <> 0 AND here + diff < out LIMIT 1",
-                                params).fetchone()
+            refused = self._run(f"WITH d AS MATERIALIZED ({diffs}) SELECT sku, diff, here, out FROM d"
+                                " WHERE diff <> 0 AND here + diff < out LIMIT 1", params).fetchone()
             if refused is not None:
                 sku, diff, here, out = refused
                 raise InsufficientStock(
