@@ -19,7 +19,17 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 from domain.model import ProductQuery
 from domain.model.bank import Account
 from domain.model.catalog import ProductCursor, fold_case
-from domain.model.stock import Location, StockLevel, StockMove, StockRow
+from domain.model.stock import (
+    ADJUSTMENT,
+    CUSTOMER,
+    SCRAP,
+    SUPPLIER,
+    VIRTUAL_NAMES,
+    Location,
+    StockLevel,
+    StockMove,
+    StockRow,
+)
 from domain.money import format_grouped
 from tui_app.widgets.base import AppScreen
 
@@ -329,13 +339,18 @@ class InventoryScreen(AppScreen):
         self.reload()
 
 
+_OUTSIDE = {"receive": SUPPLIER, "purchase": SUPPLIER, "sell": CUSTOMER, "scrap": SCRAP, "adjust": ADJUSTMENT}
+
+
 def describe(result: Any, locations: list[Location]) -> str:
     """One line for the toast after a stock form: what moved where (and what was paid)."""
     if result == "unchanged":
         return "The count matches what is recorded; nothing to adjust"
     move: StockMove = getattr(result, "move", result)
     names = {loc.id: loc.name for loc in locations}
-    where = f"{names.get(move.from_location_id, 'outside')} → {names.get(move.to_location_id, 'outside')}"
+    # a virtual location made by this very move is not in the screen's list yet: name it by the reason
+    outside = VIRTUAL_NAMES.get(_OUTSIDE.get(move.reason, ""), "outside")
+    where = f"{names.get(move.from_location_id, outside)} → {names.get(move.to_location_id, outside)}"
     paid = getattr(result, "transfer", None)
     money = f" · {format_grouped(paid.amount_minor)} {paid.currency} paid" if paid is not None else ""
     state = "in transit" if move.kind == "pending" else move.kind
