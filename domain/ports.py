@@ -244,7 +244,8 @@ class StockRepository(Protocol):
 
     def reconcile(self, skus: Iterable[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
         """Post an adjustment for every listed product whose recorded total (products.quantity) differs
-        from its levels, into or out of `location_id`; `move` is the template (key gets ":<product id>").
+        from its levels, into or out of `location_id`; `move` is the template (no idempotency key: these are
+        bookkeeping, not requests).
         Returns how many were posted. Raises: InsufficientStock (the location cannot give up that much).
         """
 

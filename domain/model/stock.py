@@ -66,7 +66,7 @@ class StockMove:
     due_day: int | None  # a pending receipt's expected arrival (game day)
     day: int  # the game day it happened on
     memo: str
-    idempotency_key: str
+    idempotency_key: str | None  # None: a bookkeeping adjustment no client asked for (an import's counts)
     actor: str
     created_at: str
     from_after: int | None  # on hand at the source after the move (None: virtual location)
@@ -85,7 +85,7 @@ class NewStockMove(NamedTuple):
     due_day: int | None
     day: int
     memo: str
-    idempotency_key: str
+    idempotency_key: str | None
     actor: str
     created_at: str
     from_after: int | None

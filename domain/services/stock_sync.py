@@ -51,7 +51,7 @@ def reconcile_counts(ctx: ServiceContext, uow: UnitOfWork, skus: list[str], memo
     location = default_location(ctx, uow)
     adjustment = virtual_location(ctx, uow, ADJUSTMENT)
     template = NewStockMove(POSTED, ADJUST, 0, 0, 0, 0, None, None, None, uow.game.get().day, memo,
-                            f"count {uuid.uuid4().hex[:12]}", ctx.actor, ctx.now(), None, None)
+                            None, ctx.actor, ctx.now(), None, None)
     posted = uow.stock.reconcile(skus, location.id, adjustment.id, template)
     if posted:
         ctx.audit(uow, "stock_move", "*", "reconcile", after={"memo": memo, "adjusted": posted})

@@ -84,13 +84,14 @@ class MemoryStock(Repo):
         return list(self._data.levels.values())
 
     def add_move(self, move: NewStockMove) -> StockMove:
-        if move.idempotency_key in self._data.move_keys:
+        if move.idempotency_key is not None and move.idempotency_key in self._data.move_keys:
             raise AlreadyExists(f"idempotency key {move.idempotency_key!r} was used already", field="idempotency_key")
         if move.pending_id is not None and move.pending_id in self._data.move_resolutions:
             raise AlreadyExists(f"stock move {move.pending_id} is already resolved")
         new = StockMove(self._store._next_id("move"), *move)
         self._undo.set_item(self._data.moves, new.id, new)
-        self._undo.set_item(self._data.move_keys, new.idempotency_key, new.id)
+        if new.idempotency_key is not None:
+            self._undo.set_item(self._data.move_keys, new.idempotency_key, new.id)
         if new.pending_id is not None:
             self._undo.set_item(self._data.move_resolutions, new.pending_id, new.id)
         return new
@@ -213,7 +214,7 @@ class MemoryStock(Repo):
                 from_location_id=adjustment_id if diff > 0 else location_id,
                 to_location_id=location_id if diff > 0 else adjustment_id,
                 quantity=abs(diff),
-                idempotency_key=f"{move.idempotency_key}:{pid}",
+                idempotency_key=None,
                 from_after=None if diff > 0 else after,
                 to_after=after if diff > 0 else None,
             ))

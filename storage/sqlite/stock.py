@@ -42,7 +42,7 @@ _POST_ADJUSTMENTS = (
     " INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id, quantity, day,"
     " memo, idempotency_key, actor, created_at, from_after, to_after)"
     " SELECT :tenant, :kind, :reason, d.id, CASE WHEN d.diff > 0 THEN :adj ELSE :loc END,"
-    " CASE WHEN d.diff > 0 THEN :loc ELSE :adj END, abs(d.diff), :day, :memo, :key || d.id, :actor, :at,"
+    " CASE WHEN d.diff > 0 THEN :loc ELSE :adj END, abs(d.diff), :day, :memo, NULL, :actor, :at,"
     " CASE WHEN d.diff > 0 THEN NULL ELSE d.here + d.diff END, CASE WHEN d.diff > 0 THEN d.here + d.diff END"
     " FROM d WHERE d.diff <> 0 ORDER BY d.id"
 )
@@ -249,8 +249,8 @@ class SqliteStock(_Repo):
             Valuation(*r)
             for r in self._run(
                 "SELECT loc.id, loc.name, SUM(l.on_hand), SUM(l.on_hand * p.cost_minor)"
-                " FROM stock_levels l JOIN locations loc ON loc.id = l.location_id JOIN products p ON p.id = l.product_id"
-                " WHERE l.tenant_id = ? AND l.on_hand > 0 GROUP BY loc.id ORDER BY loc.id",
+                " FROM products p JOIN stock_levels l ON l.product_id = p.id JOIN locations loc ON loc.id = l.location_id"
+                " WHERE p.tenant_id = ? AND l.on_hand > 0 GROUP BY loc.id ORDER BY loc.id",
                 (self._tenant,),
             )
         ]
@@ -273,8 +273,7 @@ class SqliteStock(_Repo):
             names = {f"s{n}": sku for n, sku in enumerate(chunk)}
             params: dict[str, Any] = {
                 **names, "tenant": self._tenant, "loc": location_id, "adj": adjustment_id, "kind": move.kind,
-                "reason": move.reason, "day": move.day, "memo": move.memo, "key": f"{move.idempotency_key}:",
-                "actor": move.actor, "at": move.created_at,
+                "reason": move.reason, "day": move.day, "memo": move.memo, "actor": move.actor, "at": move.created_at,
             }
             diffs = _DIFFS.format(skus=", ".join(f":{n}" for n in names))
             refused = self._run(f"WITH d AS MATERIALIZED ({diffs}) SELECT sku, diff, here, out FROM d"
