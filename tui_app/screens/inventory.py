@@ -322,8 +322,15 @@ class InventoryScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
     def simulate(self, days: int) -> None:
-        reports = self.app.backend.sim.simulation.advance(days)  # type: ignore[attr-defined]
+        def progress(report) -> None:  # each simulated day is committed: show how far it got
+            if days > 1:
+                self.app.call_from_thread(self._show_progress, report.day, days)
+
+        reports = self.app.backend.sim.simulation.advance(days, progress=progress)  # type: ignore[attr-defined]
         self.app.call_from_thread(self._after_simulation, reports)
+
+    def _show_progress(self, day: int, days: int) -> None:
+        self.query_one("#stock-status", Static).update(Text(f"Simulating {days} days… now day {day}", style="bold"))
 
     def _after_simulation(self, reports: list | None) -> None:
         if not reports:
