@@ -14,7 +14,7 @@ from typing import Any
 from domain.errors import DomainError
 from domain.model import parse_ref
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
-from tui_app.cli_support import Progress, open_cli_backend, emit, money, usage_error, whole_number
+from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, usage_error, whole_number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,12 +303,8 @@ def cmd_account(args: argparse.Namespace) -> None:
             rows = [(str(a.id), a.name, a.kind, a.currency, money(a.balance), money(a.available), a.status)
                     for a in accounts]
             header = ("id", "name", "kind", "currency", "balance", "available", "status")
-            widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-            right = {0, 4, 5}
-            lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                     for r in [header, *rows]]
             emit(args, {"accounts": [_account_data(a) for a in accounts]},
-                  "\n".join(lines) if rows else "no accounts yet; open one with `stockbank account open NAME`")
+                 text_table(header, rows, {0, 4, 5}) if rows else "no accounts yet; open one with `stockbank account open NAME`")
         elif args.action == "show":
             account = bank.get_account(parse_ref(args.ref))
             emit(args, {"account": _account_data(account)}, _account_text(account))

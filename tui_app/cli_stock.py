@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.model import parse_ref
-from tui_app.cli_support import Progress, emit, money, open_cli_backend, whole_number
+from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, whole_number
 
 _SKU = "the product's SKU"
 _LOC = "a location name, or its id when all digits (default: the first location, Warehouse)"
@@ -110,14 +110,6 @@ def _row_data(r: Any) -> dict[str, Any]:
             "value": money(r.value_minor), "low": r.low}
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-        for r in [header, *rows]
-    )
-
-
 def cmd_stock(args: argparse.Namespace) -> None:
     backend = open_cli_backend(args)
     try:
@@ -144,7 +136,7 @@ def _list(args: argparse.Namespace, sim: Any) -> None:
     rows = sim.inventory.stock(ProductQuery(text=args.filter), limit=limit, low_only=args.low)
     table = [(r.sku, r.name, str(r.on_hand), str(r.incoming), str(r.reorder_level), money(r.value_minor),
               "LOW" if r.low else "") for r in rows]
-    text = _table(("sku", "name", "on hand", "in transit", "reorder at", "value", ""), table, {2, 3, 4, 5}) if rows else (
+    text = text_table(("sku", "name", "on hand", "in transit", "reorder at", "value", ""), table, {2, 3, 4, 5}) if rows else (
         "no products match" if args.filter.strip() else "no products are low on stock" if args.low else "no products yet")
     emit(args, {"rows": [_row_data(r) for r in rows]}, text)
 
@@ -155,7 +147,7 @@ def _locations(args: argparse.Namespace, sim: Any) -> None:
     data = [{"id": loc.id, "name": loc.name, "quantity": values[loc.id].quantity if loc.id in values else 0,
              "value": money(values[loc.id].value_minor if loc.id in values else 0)} for loc in locations]
     rows = [(str(d["id"]), d["name"], str(d["quantity"]), d["value"]) for d in data]
-    emit(args, {"locations": data}, _table(("id", "name", "units", "value"), rows, {0, 2, 3}) if rows else
+    emit(args, {"locations": data}, text_table(("id", "name", "units", "value"), rows, {0, 2, 3}) if rows else
          "no locations yet; the first receipt creates the Warehouse")
 
 
@@ -235,7 +227,7 @@ def _value(args: argparse.Namespace, sim: Any) -> None:
     rows = [(g.name or "(none)", str(g.quantity), money(g.value_minor)) for g in groups]
     emit(args, {"by": args.by, "groups": [{"id": g.group_id, "name": g.name, "quantity": g.quantity,
                                             "value": money(g.value_minor)} for g in groups], "total": money(total)},
-         _table((args.by, "units", "value at cost"), rows + [("total", str(sum(g.quantity for g in groups)), money(total))],
+         text_table((args.by, "units", "value at cost"), rows + [("total", str(sum(g.quantity for g in groups)), money(total))],
                 {1, 2}))
 
 

@@ -63,6 +63,15 @@ def money(minor: int) -> str:
     return format_minor(minor)
 
 
+def text_table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> str:
+    """Columns padded to their widest cell; the columns in `right` (numbers) are right-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in [header, *rows]
+    )
+
+
 def usage_error(message: str) -> DomainError:
     from domain.errors import ValidationError
 

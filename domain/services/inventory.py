@@ -9,10 +9,12 @@ ledgers, so it happens whole or not at all.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from domain.errors import (
+    DomainError,
     AlreadyCancelled,
     AlreadyReceived,
     IdempotencyConflict,
@@ -243,6 +245,7 @@ class InventoryService:
             })
             if data.reorder_level > MAX_MOVE:
                 raise ValidationError(f"reorder_level: at most {MAX_MOVE:,}", field="reorder_level")
+            _check_value_fits(uow, p, 0, data.cost, "cost")
             uow.stock.set_planning(p.id, data.cost, data.reorder_level)
             after = uow.stock.row(p.id)
             self._ctx.audit(uow, "product", p.id, "set_planning",
@@ -370,8 +373,8 @@ class InventoryService:
                 return Sale(*replay)
             shop = self._shop(uow, buyer.currency)
             move = self._post(uow, SELL, p, source, virtual_location(self._ctx, uow, CUSTOMER), _Request(req.quantity, memo_text, key),
-                              money=lambda: self._bank.transfer_within(uow, buyer.id, shop.id, amount,
-                                                                       idempotency_key=key, memo=memo_text))
+                              money=lambda: _in_our_terms(SALE_FIELDS, lambda: self._bank.transfer_within(
+                                  uow, buyer.id, shop.id, amount, idempotency_key=key, memo=memo_text)))
             return Sale(move, self._bank_leg(uow, move))
 
     def purchase(self, product: ProductRef, quantity: int | str, supplier: int | str, *, location: LocationRef = None,
@@ -408,8 +411,8 @@ class InventoryService:
             move = self._post(uow, PURCHASE, p, virtual_location(self._ctx, uow, SUPPLIER), target,
                               _Request(req.quantity, memo_text, key), pending=req.lead_days > 0,
                               due_day=day + req.lead_days if req.lead_days else None,
-                              money=lambda: self._bank.transfer_within(uow, shop.id, seller.id, amount,
-                                                                       idempotency_key=key, memo=memo_text))
+                              money=lambda: _in_our_terms(PURCHASE_FIELDS, lambda: self._bank.transfer_within(
+                                  uow, shop.id, seller.id, amount, idempotency_key=key, memo=memo_text)))
             return Purchase(move, self._bank_leg(uow, move))
 
     # -- internals ---------------------------------------------------------------------------
@@ -562,6 +565,23 @@ class InventoryService:
             return move
 
 
+# The bank names the sides of its refusals source/target/amount; a sale's and a purchase's callers
+# know them as the customer or supplier and the quantity.
+SALE_FIELDS = {"source": "customer", "amount": "quantity"}
+PURCHASE_FIELDS = {"target": "supplier", "amount": "quantity"}
+
+
+def _in_our_terms(fields: dict[str, str], pay: Callable[[], Transfer]) -> Transfer:
+    try:
+        return pay()
+    except DomainError as e:
+        ours = fields.get(e.field or "")
+        if ours is not None:
+            e.message = e.message.replace(f"{e.field}:", f"{ours}:", 1)
+            e.field = ours
+        raise
+
+
 def _amount(unit_minor: int, quantity: int) -> int:
     amount = unit_minor * quantity
     if amount <= 0:
@@ -571,12 +591,13 @@ def _amount(unit_minor: int, quantity: int) -> int:
     return amount
 
 
-def _check_value_fits(uow: UnitOfWork, product: Product, more: int) -> None:
+def _check_value_fits(uow: UnitOfWork, product: Product, more: int, cost: int | None = None,
+                      field: str = "quantity") -> None:
     """Listings and valuations compute quantity x price and quantity x cost in SQL: keep both BIGINTs
-    (the catalog's own bound, applied when stock enters from outside)."""
+    (the catalog's own bound), when stock enters from outside and when a new cost is set."""
     row = uow.stock.row(product.id)
     total = (row.on_hand + row.incoming if row else product.quantity) + more
-    unit = max(product.price_minor, row.cost_minor if row else 0)
+    unit = max(product.price_minor, (row.cost_minor if row else 0) if cost is None else cost)
     if total * unit > MAX_MINOR:
-        raise ValidationError(f"quantity: {total:,} x {format_minor(unit)} would exceed {format_minor(MAX_MINOR)}",
-                              field="quantity")
+        raise ValidationError(f"{field}: {total:,} x {format_minor(unit)} would exceed {format_minor(MAX_MINOR)}",
+                              field=field)

@@ -868,7 +868,7 @@ def test_refusal_messages_name_what_is_wrong(
         (("stock", "receive", "NOPE-1", "1"), "error [not_found]: product: no product 'NOPE-1'"),
         (("stock", "move", KIT, "1", "Warehouse", "Nowhere"), "error [not_found]: target: no location 'Nowhere'"),
         (("stock", "sell", KIT, "1", "Nobody"), "error [not_found]: customer: no account 'Nobody'"),
-        (("stock", "sell", KIT, "1", "Dave"), "error [account_frozen]: source: Dave is frozen"),
+        (("stock", "sell", KIT, "1", "Dave"), "error [account_frozen]: customer: Dave is frozen"),
         (("stock", "scrap", KIT, "100000"), "error [insufficient_stock]: quantity: Warehouse has "),
         (("stock", "arrive", str(ids["posted"])), f"error [not_pending]: stock move {ids['posted']} is not in transit"),
         (("simulate", "--days", "0"), "error [validation]: days"),

@@ -13,7 +13,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from domain.model import ProductQuery
@@ -32,6 +31,7 @@ from domain.model.stock import (
 )
 from domain.money import format_grouped
 from tui_app.widgets.base import AppScreen
+from tui_app.widgets.filter_box import FilterBox
 
 PAGE_SIZE = 200
 PREFETCH_MARGIN = 40
@@ -97,7 +97,6 @@ class InventoryScreen(AppScreen):
         self._more = False
         self._loading_more = False
         self._known_low: int | None = None
-        self._filter_timer: Timer | None = None
 
     @property
     def inventory(self):
@@ -105,7 +104,7 @@ class InventoryScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="Filter by name or SKU  ( / )", id="stock-filter")
+        yield FilterBox(placeholder="Filter by name or SKU  ( / )", id="stock-filter")
         yield StockTable(id="stock", cursor_type="row", zebra_stripes=True)
         yield Static("", id="stock-status")
         with Horizontal(id="inventory-bar"):
@@ -238,25 +237,14 @@ class InventoryScreen(AppScreen):
     def action_filter(self) -> None:
         self.query_one("#stock-filter", Input).focus()
 
-    @on(Input.Changed, "#stock-filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._filter_timer = self.set_timer(0.15, lambda: self._apply_filter(event.value))
-
-    def _apply_filter(self, text: str) -> None:
-        self._query = ProductQuery(text=text)
+    @on(FilterBox.Applied)
+    def _apply_filter(self, event: FilterBox.Applied) -> None:
+        self._query = ProductQuery(text=event.text)
         self.reload()
 
-    @on(Input.Submitted, "#stock-filter")
+    @on(FilterBox.Done)
     def _filter_done(self) -> None:
         self.query_one(StockTable).focus()
-
-    def key_escape(self) -> None:
-        box = self.query_one("#stock-filter", Input)
-        if box.has_focus:
-            box.value = ""
-            self.query_one(StockTable).focus()
 
     def action_toggle_low(self) -> None:
         self._low_only = not self._low_only

@@ -8,7 +8,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.timer import Timer
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, Tree
 
 from domain.model import Category, CategoryValue, Product, ProductListing, ProductQuery
@@ -17,6 +16,7 @@ from domain.money import format_grouped
 from domain.services.catalog import ImportResult
 from tui_app.messages import ProductsLoaded
 from tui_app.widgets.base import AppScreen
+from tui_app.widgets.filter_box import FilterBox
 from tui_app.widgets.dialogs import ConfirmDialog
 
 PAGE_SIZE = 200
@@ -57,7 +57,6 @@ class ProductsScreen(AppScreen):
         self._loading_more = False
         self._categories: list[Category] = []
         self._selected_category: int | None = None
-        self._filter_timer: Timer | None = None
         self._focus_product: int | None = None
 
     @property
@@ -73,7 +72,7 @@ class ProductsScreen(AppScreen):
                 tree.show_root = True
                 yield tree
             with Vertical(id="main"):
-                yield Input(placeholder="Filter by name or SKU  ( / )", id="filter")
+                yield FilterBox(placeholder="Filter by name or SKU  ( / )", id="filter")
                 table = ProductTable(id="products", cursor_type="row", zebra_stripes=True)
                 yield table
                 yield Static("", id="status")
@@ -222,25 +221,14 @@ class ProductsScreen(AppScreen):
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._filter_timer = self.set_timer(0.15, lambda: self._apply_filter(event.value))
-
-    def _apply_filter(self, text: str) -> None:
-        self._query = ProductQuery(text, self._query.category_ids, self._query.include_inactive)
+    @on(FilterBox.Applied)
+    def _apply_filter(self, event: FilterBox.Applied) -> None:
+        self._query = ProductQuery(event.text, self._query.category_ids, self._query.include_inactive)
         self.reload(summary=False)
 
-    @on(Input.Submitted, "#filter")
+    @on(FilterBox.Done)
     def _filter_done(self) -> None:
         self.query_one(ProductTable).focus()
-
-    def key_escape(self) -> None:
-        filter_input = self.query_one("#filter", Input)
-        if filter_input.has_focus:
-            filter_input.value = ""
-            self.query_one(ProductTable).focus()
 
     @on(Tree.NodeSelected, "#categories")
     def _category_selected(self, event: Tree.NodeSelected) -> None:

@@ -53,13 +53,9 @@ class StockForm(FormModal):
         chosen = self.query_one(f"#{name}", Select).value
         return None if chosen is Select.NULL else chosen  # type: ignore[return-value]
 
-    # The bank names its sides source/target/amount; this form's fields are the account and quantity.
-    FIELD_ALIASES: dict[str, str] = {}
-
     def on_refused(self, error: DomainError) -> None:
         if error.code == "idempotency_conflict":  # this dialog sent something else before: start afresh
             self.idempotency_key = f"tui-{uuid.uuid4()}"
-        error.field = self.FIELD_ALIASES.get(error.field or "", error.field)
         self.show_error(error)
 
 
@@ -123,7 +119,6 @@ class ReceiveForm(StockForm):
     without one, a plain receipt."""
 
     FIELDS = ("product", "quantity", "location", "supplier", "unit_price", "lead_days", "memo")
-    FIELD_ALIASES = {"target": "supplier", "amount": "quantity"}
 
     def __init__(self, row: StockRow | None, skus: list[str], locations: list[Location], suppliers: list[Account]):
         super().__init__(row, skus, locations)
@@ -167,7 +162,6 @@ class ReceiveForm(StockForm):
 
 class SellForm(StockForm):
     FIELDS = ("product", "quantity", "customer", "location", "unit_price", "memo")
-    FIELD_ALIASES = {"source": "customer", "amount": "quantity"}
 
     def __init__(self, row: StockRow | None, skus: list[str], locations: list[Location], customers: list[Account]):
         super().__init__(row, skus, locations)
