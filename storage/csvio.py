@@ -43,9 +43,10 @@ def write_products_csv(rows: Iterable[ExportRow], out: TextIO) -> int:
 
 
 def write_csv(header: Iterable[str], rows: Iterable[Iterable[object]], out: TextIO) -> int:
-    """Any table as CSV with the same safety rules: header always, text cells neutralised."""
+    """Any table as CSV with the same safety rules: header always, text cells neutralised (header cells
+    too: the stock export names a column after each user-named location)."""
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([safe_cell(h) for h in header])
     count = 0
     for row in rows:
         writer.writerow([safe_cell(c) if isinstance(c, str) else c for c in row])
