@@ -10,6 +10,12 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def just_after(stamp: str) -> str:
+    """The next representable timestamp (one microsecond later), for times that must strictly increase."""
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return utc_iso(moment + timedelta(microseconds=1))
+
+
 class SystemClock:
     """The real time, in UTC."""
 

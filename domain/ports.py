@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model import AuditEntry, AuditQuery, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
@@ -90,11 +90,26 @@ class UserRepository(Protocol):
 
 
 class AuditLog(Protocol):
-    def append(self, entry: AuditEntry) -> None:
-        """Record a mutation in the same transaction as the mutation."""
+    """Append-only: nothing here updates or deletes an entry. Reads see the archive too, so the chain
+    and the history read across the archive boundary in id order."""
+
+    def append(self, entry: AuditEntry) -> AuditEntry:
+        """Record a mutation in the same transaction as the mutation; returns it with its id."""
+
+    def tail(self) -> AuditEntry | None:
+        """The newest entry, live or archived: the chain continues from its hash."""
 
     def latest(self, limit: int) -> list[AuditEntry]:
-        """Newest first."""
+        """Newest first (live entries)."""
+
+    def get(self, entry_id: int) -> AuditEntry | None:
+        """One entry, live or archived."""
+
+    def page(self, query: AuditQuery, before_id: int | None, limit: int) -> list[AuditEntry]:
+        """Entries matching the query, newest first, strictly before `before_id` (keyset pages)."""
+
+    def stream(self, after_id: int = 0) -> Iterator[AuditEntry]:
+        """Every entry after `after_id`, archived and live, in id order, in chunks (for verifying the chain)."""
 
 
 class AccountRepository(Protocol):

@@ -71,6 +71,12 @@ class Simulator:
         world_bank = BankService(self.ctx, RateLimit(max_transfers=None))
         return SimulationService(self.ctx, InventoryService(self.ctx, world_bank), world_bank)
 
+    @cached_property
+    def audit(self):  # -> AuditService
+        from domain.services.audit import AuditService
+
+        return AuditService(self.ctx)
+
     @property
     def tenant(self) -> str:
         return self.ctx.tenant

@@ -13,6 +13,7 @@ from typing import Any
 
 from domain.errors import DomainError
 from domain.model import parse_ref
+from tui_app.cli_audit import AUDIT_COMMANDS, add_audit_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
 from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, usage_error, whole_number
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_bank_commands(sub)
     add_stock_commands(sub)
+    add_audit_commands(sub)
     return parser
 
 
@@ -397,6 +399,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "deposit": cmd_cash,
     "withdraw": cmd_cash,
     **STOCK_COMMANDS,
+    **AUDIT_COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from domain import Simulator
-from domain.model import ProductQuery
+from domain.model import AuditQuery, ProductQuery
 from domain.ports import Clock
 from domain.services.bank import RateLimit
 from domain.services.catalog import ImportResult
@@ -174,6 +174,13 @@ class Backend:
 
         return write_csv(("move", "day", "at", "reason", "state", "from", "to", "quantity", "transfer", "actor", "memo"),
                          rows(), out)
+
+    def export_audit(self, query: AuditQuery, out: TextIO) -> int:
+        """The audit entries a query matches, newest first, a page at a time."""
+        from domain.services.audit import EXPORT_HEADER
+        from storage.csvio import write_csv
+
+        return write_csv(EXPORT_HEADER, self.sim.audit.export_rows(query), out)
 
     def import_products(self, path: str, progress: Callable[[int, int], None] | None = None) -> ImportResult:
         from storage.csvio import file_size, read_products_csv

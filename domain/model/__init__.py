@@ -1,7 +1,8 @@
 """Entities and value objects: plain, immutable data with no I/O."""
 
 from domain.model.catalog import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery
-from domain.model.users import AuditEntry, User
+from domain.model.audit import AuditEntry, AuditQuery, ChainReport
+from domain.model.users import User
 
 MAX_ID = 2**63 - 1
 
@@ -21,6 +22,8 @@ __all__ = [
     "is_id",
     "parse_ref",
     "AuditEntry",
+    "AuditQuery",
+    "ChainReport",
     "Category",
     "CategoryValue",
     "NewProduct",

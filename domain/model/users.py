@@ -1,4 +1,4 @@
-"""Actors and the audit trail they leave."""
+"""Actors: everyone who changes anything is a user row, and the audit log names them."""
 
 from __future__ import annotations
 
@@ -12,18 +12,3 @@ class User:
     id: int
     name: str
     created_at: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One mutation: who, when, what, and the state before and after (JSON text)."""
-
-    at: str
-    actor: str
-    entity: str
-    entity_id: str
-    action: str
-    before: str | None
-    after: str | None
-    request_key: str | None = None
-    id: int | None = None

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from domain.clock import utc_iso
+from domain.audit_chain import GENESIS, entry_hash
+from domain.clock import just_after, utc_iso
 from domain.errors import IdempotencyConflict, ValidationError
 from domain.model import AuditEntry
 from domain.ports import Clock, Store, UnitOfWork
@@ -16,14 +17,30 @@ from domain.ports import Clock, Store, UnitOfWork
 TENANT_MAX = 64
 
 
+def as_plain(value: Any) -> Any:
+    """An entity as a dict of its fields (shallow: our entities hold plain values only, and asdict's
+    deep copy cost 3x on every write); NamedTuples likewise; anything else as it is."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return value._asdict()
+    return value
+
+
 def canonical_json(value: Any) -> str | None:
     """One stable text form (sorted keys, no spaces) so audit entries can be hashed and compared."""
     if value is None:
         return None
-    if is_dataclass(value) and not isinstance(value, type):
-        # shallow: our entities hold plain values only, and asdict's deep copy cost 3x on every write
-        value = {f.name: getattr(value, f.name) for f in fields(value)}
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(as_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def changed_fields(before: Any, after: Any) -> tuple[Any, Any]:
+    """An update's before/after reduced to the fields that differ: the audit entry is a JSON diff."""
+    before, after = as_plain(before), as_plain(after)
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return before, after
+    keys = [k for k in before.keys() | after.keys() if before.get(k, None) != after.get(k, None)]
+    return {k: before.get(k) for k in keys if k in before}, {k: after.get(k) for k in keys if k in after}
 
 
 def same_request(first: Any, key: str, expected: dict[str, Any], what: str, id_detail: str) -> Any:
@@ -78,16 +95,18 @@ class ServiceContext:
         before: Any = None,
         after: Any = None,
         request_key: str | None = None,
-    ) -> None:
-        uow.audit.append(
-            AuditEntry(
-                at=self.now(),
-                actor=self.actor,
-                entity=entity,
-                entity_id=str(entity_id),
-                action=action,
-                before=canonical_json(before),
-                after=canonical_json(after),
-                request_key=request_key,
-            )
+    ) -> AuditEntry:
+        """Append the entry for a change, in the change's own transaction, chained to the tenant's
+        newest entry; its time is strictly after that entry's even if the clock stepped back."""
+        if before is not None and after is not None:
+            before, after = changed_fields(before, after)
+        tail = uow.audit.tail()
+        at = self.now()
+        if tail is not None and at <= tail.at:
+            at = just_after(tail.at)
+        prev = tail.hash if tail is not None and tail.hash else GENESIS
+        entity_id, before_json, after_json = str(entity_id), canonical_json(before), canonical_json(after)
+        digest = entry_hash(prev, at, self.actor, entity, entity_id, action, before_json, after_json, request_key)
+        return uow.audit.append(
+            AuditEntry(at, self.actor, entity, entity_id, action, before_json, after_json, request_key, None, prev, digest)
         )

@@ -21,6 +21,7 @@ class TenantData:
     sku_index: dict[str, int] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    audit_archive: list[AuditEntry] = field(default_factory=list)
     accounts: dict[int, Account] = field(default_factory=dict)
     transfers: dict[int, Transfer] = field(default_factory=dict)
     transfer_keys: dict[str, int] = field(default_factory=dict)

@@ -9,9 +9,10 @@ from dataclasses import replace
 
 from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionConflict
 from domain.model.bank import OPEN, PENDING, Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
-from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.catalog import ProductCursor, fold_case
 from domain.ports import ExportRow
+from storage.memory.audit import MemoryAudit
 from storage.memory.base import Repo, TenantData, Undo
 from storage.memory.stock import MemoryGame, MemoryLocations, MemoryStock
 
@@ -65,7 +66,7 @@ class MemoryUnitOfWork:
         self.categories = _Categories(store, data)
         self.products = _Products(store, data)
         self.users = _Users(store, data)
-        self.audit = _Audit(store, data)
+        self.audit = MemoryAudit(store, data)
         self.accounts = _Accounts(store, data)
         self.transfers = _Transfers(store, data)
         self.locations = MemoryLocations(store, data)
@@ -270,14 +271,6 @@ class _Users(Repo):
 
     def list(self) -> list[User]:
         return sorted(self._data.users.values(), key=lambda u: u.id)
-
-
-class _Audit(Repo):
-    def append(self, entry: AuditEntry) -> None:
-        self._undo.append(self._data.audit, replace(entry, id=self._store._next_id("audit")))
-
-    def latest(self, limit: int) -> list[AuditEntry]:
-        return list(reversed(self._data.audit[-limit:])) if limit > 0 else []
 
 
 class _Accounts(Repo):

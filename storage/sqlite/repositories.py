@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
-from domain.model import AuditEntry, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
+from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model import MAX_ID
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor, fold_case
@@ -318,24 +318,6 @@ class SqliteUsers(_Repo):
         created = "created_at" if self._has_created_at else "NULL"
         rows = self._run(f"SELECT id, name, {created} FROM users WHERE tenant_id = ? {tail}", (self._tenant, *params))
         return [User(*r) for r in rows]
-
-
-class SqliteAudit(_Repo):
-    def append(self, entry: AuditEntry) -> None:
-        self._run(
-            "INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, action, before, after, request_key)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self._tenant, entry.at, entry.actor, entry.entity, entry.entity_id, entry.action, entry.before,
-             entry.after, entry.request_key),
-        )
-
-    def latest(self, limit: int) -> list[AuditEntry]:
-        rows = self._run(
-            "SELECT at, actor, entity, entity_id, action, before, after, request_key, id FROM audit_log"
-            " WHERE tenant_id = ? ORDER BY id DESC LIMIT ?",
-            (self._tenant, limit),
-        )
-        return [AuditEntry(*r) for r in rows]
 
 
 _ACCOUNT_COLS = (

@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl
 from domain.errors import Busy, Corrupt, DomainError, NotFound, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
+from storage.sqlite.audit import SqliteAudit
 from storage.sqlite.stock import SqliteGame, SqliteLocations, SqliteStock
 from storage.sqlite.repositories import (
     SqliteAccounts,
-    SqliteAudit,
     SqliteCategories,
     SqliteProducts,
     SqliteTransfers,
@@ -81,6 +81,7 @@ class SqliteStore:
         self._closed = False
         self.created, self.revision = prepare_schema(self.options)
         self._users_have_created_at = self.revision != "0001"
+        self._audit_chained = self.revision >= "0005"
 
     # -- connections ------------------------------------------------------------------------
 
@@ -180,7 +181,7 @@ class SqliteUnitOfWork:
         self.categories = SqliteCategories(conn, t)
         self.products = SqliteProducts(conn, t)
         self.users = SqliteUsers(conn, t, self._store._users_have_created_at)
-        self.audit = SqliteAudit(conn, t)
+        self.audit = SqliteAudit(conn, t, self._store._audit_chained)
         self.accounts = SqliteAccounts(conn, t)
         self.transfers = SqliteTransfers(conn, t)
         self.locations = SqliteLocations(conn, t)

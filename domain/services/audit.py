@@ -1,0 +1,133 @@
+"""Audit use cases: page through the tamper-evident log, check its hash chain, and export it.
+
+Entries are written by the other services through `ServiceContext.audit`, in the same transaction
+as the change they record; nothing here (or anywhere) updates or deletes one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from domain.audit_chain import GENESIS, entry_hash
+from domain.errors import NotFound, ValidationError
+from domain.model import AuditEntry, AuditQuery, ChainReport, is_id
+from domain.services.context import ServiceContext
+
+PAGE_MAX = 10_000
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?Z?)?$")
+EXPORT_HEADER = ("id", "at", "actor", "entity", "entity_id", "action", "before", "after", "request_key", "hash")
+
+
+class FieldChange(NamedTuple):
+    """One line of an entry's before/after diff; `before`/`after` are None when the side lacks the field."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+def entry_changes(entry: AuditEntry) -> list[FieldChange]:
+    """The fields an entry changed, sorted by name: what the Audit screen's detail pane shows.
+    A create shows every field as new, a delete every field as gone."""
+    before = json.loads(entry.before) if entry.before else None
+    after = json.loads(entry.after) if entry.after else None
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        if before is not None and not isinstance(before, dict):
+            before = {"value": before}
+        if after is not None and not isinstance(after, dict):
+            after = {"value": after}
+    before, after = before or {}, after or {}
+    return [
+        FieldChange(k, before.get(k), after.get(k))
+        for k in sorted(before.keys() | after.keys())
+        if k not in before or k not in after or before[k] != after[k]
+    ]
+
+
+def normalise_query(query: AuditQuery) -> AuditQuery:
+    """Trim the filters and check the dates. Raises: ValidationError (field since/until)."""
+    values = {k: (v.strip() if isinstance(v, str) else v) for k, v in query._asdict().items()}
+    for bound in ("since", "until"):
+        stamp = values[bound]
+        if stamp:
+            if not _STAMP.match(stamp):
+                raise ValidationError(
+                    f"{bound}: {stamp!r} is not a date or time (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)", field=bound
+                )
+            values[bound] = stamp.replace(" ", "T").rstrip("Z")
+    if len(values["text"]) > 200:
+        raise ValidationError("text: at most 200 characters", field="text")
+    return AuditQuery(**values)
+
+
+class AuditService:
+    """Read, verify and export one tenant's audit log."""
+
+    def __init__(self, ctx: ServiceContext):
+        self._ctx = ctx
+
+    def entries(self, query: AuditQuery = AuditQuery(), before_id: int | None = None, limit: int = 200) -> list[AuditEntry]:
+        """One page, newest first, strictly before `before_id` (pass the last id of the previous page).
+
+        Raises: ValidationError (a bad date, a limit outside 1..10000).
+        """
+        query = normalise_query(query)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= PAGE_MAX:
+            raise ValidationError(f"limit: must be 1-{PAGE_MAX}", field="limit")
+        if before_id is not None and not is_id(before_id):
+            raise ValidationError("before: not an entry id", field="before")
+        with self._ctx.reading() as uow:
+            return uow.audit.page(query, before_id, limit)
+
+    def entry(self, entry_id: int) -> AuditEntry:
+        """One entry, live or archived. Raises: NotFound."""
+        if is_id(entry_id):
+            with self._ctx.reading() as uow:
+                found = uow.audit.get(entry_id)
+            if found is not None:
+                return found
+        raise NotFound(f"audit entry {entry_id} does not exist", field="id")
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> ChainReport:
+        """Recompute the hash chain over every entry, archived ones included, in id order, and report
+        the first broken link: an entry whose contents no longer match its hash (edited), or whose
+        previous-hash is not the hash of the entry before it (one was removed, inserted or reordered).
+        `progress` is called with the count every 10,000 entries."""
+        prev, last_at, checked = GENESIS, "", 0
+        with self._ctx.reading() as uow:
+            for e in uow.audit.stream():
+                if e.hash is None or e.prev_hash is None:
+                    return ChainReport(checked, e.id, "the entry has no hash: it was not written through stockbank")
+                if e.prev_hash != prev:
+                    return ChainReport(
+                        checked, e.id,
+                        "the link to the previous entry is broken: an entry before it was removed, added or changed",
+                    )
+                if entry_hash(prev, e.at, e.actor, e.entity, e.entity_id, e.action, e.before, e.after,
+                              e.request_key) != e.hash:
+                    return ChainReport(checked, e.id, "the entry was changed after it was written: its hash does not match")
+                if e.at <= last_at:
+                    return ChainReport(checked, e.id, f"its time {e.at} is not after the previous entry's {last_at}")
+                prev, last_at = e.hash, e.at
+                checked += 1
+                if progress is not None and checked % 10_000 == 0:
+                    progress(checked)
+        return ChainReport(checked)
+
+    def export_rows(self, query: AuditQuery = AuditQuery()) -> Iterator[tuple]:
+        """Every entry matching the query, newest first, as CSV rows (EXPORT_HEADER order), read a
+        page at a time so a million entries never sit in memory."""
+        query = normalise_query(query)
+        before: int | None = None
+        while True:
+            with self._ctx.reading() as uow:
+                page = uow.audit.page(query, before, 2000)
+            if not page:
+                return
+            for e in page:
+                yield (e.id, e.at, e.actor, e.entity, e.entity_id, e.action, e.before or "", e.after or "",
+                       e.request_key or "", e.hash or "")
+            before = page[-1].id
