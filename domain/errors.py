@@ -126,6 +126,12 @@ class AlreadyCancelled(DomainError):
     code = "already_cancelled"
 
 
+class AlreadyReversed(DomainError):
+    """Undo by compensation happens once per entry: the reversing entry already exists."""
+
+    code = "already_reversed"
+
+
 class Busy(DomainError):
     """The store stayed locked by another writer for longer than the busy timeout."""
 

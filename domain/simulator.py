@@ -72,10 +72,16 @@ class Simulator:
         return SimulationService(self.ctx, InventoryService(self.ctx, world_bank), world_bank)
 
     @cached_property
+    def attachments(self):  # -> AttachmentService
+        from domain.services.attachments import AttachmentService
+
+        return AttachmentService(self.ctx)
+
+    @cached_property
     def audit(self):  # -> AuditService
         from domain.services.audit import AuditService
 
-        return AuditService(self.ctx)
+        return AuditService(self.ctx, self.bank, lambda: self.inventory)
 
     @property
     def tenant(self) -> str:

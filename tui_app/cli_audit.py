@@ -29,6 +29,9 @@ def add_audit_commands(sub: argparse._SubParsersAction) -> None:
     show = act.add_parser("show", help="one entry with its before/after diff")
     show.add_argument("id", metavar="ID")
     act.add_parser("verify", help="recompute the hash chain; exit 1 naming the first broken link")
+    undo = act.add_parser("undo", help="undo the transfer or stock move an entry recorded, by a reversing entry")
+    undo.add_argument("id", metavar="ID", help="the audit entry's id")
+    undo.add_argument("--reason", default="", help="why (kept in the reversing entry's memo)")
     export = act.add_parser("export", help="write the entries a filter matches to a CSV file")
     filters(export)
     export.add_argument("--out", required=True, metavar="FILE.csv")
@@ -105,7 +108,16 @@ def _export(args: argparse.Namespace, backend: Any) -> None:
     emit(args, {"rows": count, "file": args.out}, f"exported {count} audit entries to {args.out}")
 
 
+def _undo(args: argparse.Namespace, backend: Any) -> None:
+    reversal = backend.sim.audit.undo(whole_number(args.id, "id"), args.reason)
+    what = "stock move" if hasattr(reversal, "product_id") else "transfer"
+    emit(args, {"reversal": {"entity": what.replace(" ", "_"), "id": reversal.id, "kind": reversal.kind,
+                             "reverses_id": reversal.reverses_id, "pending_id": reversal.pending_id}},
+         f"undone: {what} {reversal.id} ({reversal.kind}) "
+         + (f"reverses {reversal.reverses_id}" if reversal.reverses_id else f"resolves {reversal.pending_id}"))
+
+
 _ACTIONS: dict[str, Callable[[argparse.Namespace, Any], Any]] = {
-    "list": _list, "show": _show, "verify": _verify, "export": _export,
+    "list": _list, "show": _show, "verify": _verify, "export": _export, "undo": _undo,
 }
 AUDIT_COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {"audit": cmd_audit}

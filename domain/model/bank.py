@@ -69,6 +69,7 @@ class Transfer:
     created_at: str
     debit_balance_after: int
     credit_balance_after: int
+    reverses_id: int | None = None  # undo by compensation: the transfer this one reverses
 
 
 class NewTransfer(NamedTuple):
@@ -85,6 +86,7 @@ class NewTransfer(NamedTuple):
     created_at: str
     debit_balance_after: int
     credit_balance_after: int
+    reverses_id: int | None = None  # undo by compensation: the transfer this one reverses
 
 
 class StatementLine(NamedTuple):

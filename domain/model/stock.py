@@ -71,6 +71,7 @@ class StockMove:
     created_at: str
     from_after: int | None  # on hand at the source after the move (None: virtual location)
     to_after: int | None
+    reverses_id: int | None = None  # undo by compensation: the move this one reverses
 
 
 class NewStockMove(NamedTuple):
@@ -90,6 +91,7 @@ class NewStockMove(NamedTuple):
     created_at: str
     from_after: int | None
     to_after: int | None
+    reverses_id: int | None = None
 
 
 class StockRow(NamedTuple):

@@ -63,11 +63,41 @@ def normalise_query(query: AuditQuery) -> AuditQuery:
     return AuditQuery(**values)
 
 
-class AuditService:
-    """Read, verify and export one tenant's audit log."""
+UNDOABLE = ("transfer", "stock_move")
 
-    def __init__(self, ctx: ServiceContext):
+
+class AuditService:
+    """Read, verify and export one tenant's audit log, and undo what an entry recorded."""
+
+    def __init__(self, ctx: ServiceContext, bank: Any = None, inventory: Callable[[], Any] | None = None):
         self._ctx = ctx
+        self._bank = bank
+        self._inventory = inventory  # built on first undo of a stock move
+
+    def undo(self, entry_id: int, reason: str = "") -> Any:
+        """Undo by compensation what an audit entry recorded: a transfer or a stock move gets its
+        reversing entry (see BankService.reverse and InventoryService.reverse); nothing is deleted.
+        The payment of a sale or purchase is undone with its goods. Returns the reversing Transfer or
+        StockMove (a void or a cancellation for something still pending).
+
+        Raises: NotFound, ValidationError (not a transfer or stock move), AlreadyReversed, and what the
+        reversal itself raises (insufficient_funds, insufficient_stock, ...).
+        """
+        entry = self.entry(entry_id)
+        target = int(entry.entity_id) if entry.entity_id.isascii() and entry.entity_id.isdigit() else None
+        if entry.entity not in UNDOABLE or target is None:
+            raise ValidationError(
+                f"entry {entry.id} records {entry.action} of {entry.entity} {entry.entity_id}: only single transfers "
+                "and stock moves can be undone (edit or delete other records where they live)", field="entry",
+            )
+        if entry.entity == "transfer":
+            try:
+                return self._bank.reverse(target, reason)
+            except ValidationError as e:
+                if "move_id" not in e.details:
+                    raise
+                target = e.details["move_id"]  # a sale's or purchase's payment: undo the goods and the money
+        return self._inventory().reverse(target, reason)
 
     def entries(self, query: AuditQuery = AuditQuery(), before_id: int | None = None, limit: int = 200) -> list[AuditEntry]:
         """One page, newest first, strictly before `before_id` (pass the last id of the previous page).

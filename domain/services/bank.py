@@ -20,6 +20,7 @@ from domain.errors import (
     AccountClosed,
     AccountFrozen,
     AlreadyPosted,
+    AlreadyReversed,
     AlreadyVoided,
     Busy,
     CurrencyMismatch,
@@ -381,6 +382,53 @@ class BankService:
             raise ValidationError(f"amount: must be between 0.01 and {format_minor(MAX_MINOR)}", field="amount")
         return self._transfer(uow, source, target, _Request(amount_minor, memo, idempotency_key))
 
+    # -- undo by compensation ---------------------------------------------------------------
+
+    def reverse(self, transfer_id: int, reason: str = "") -> Transfer:
+        """Undo a transfer without deleting anything: a posted one gets a reversing transfer (the same
+        amount back, linked by `reverses_id`, memo naming the original and the reason); a pending one
+        is voided. Once per transfer.
+
+        Raises: NotFound, AlreadyReversed, ValidationError (a void or expiry, a pending transfer already
+        resolved, a sale's or purchase's payment: undo its stock move), and what transfer() raises
+        (the money may have been spent since: insufficient_funds).
+        """
+        with self._ctx.writing() as uow:
+            return self.reverse_within(uow, transfer_id, reason)
+
+    def reverse_within(self, uow: UnitOfWork, transfer_id: int, reason: str = "", *, with_goods: bool = False) -> Transfer:
+        """reverse() inside the caller's unit of work; `with_goods` when the caller reverses the stock
+        move this transfer pays for in the same transaction."""
+        reason = undo_reason(reason)
+        original = uow.transfers.get(transfer_id) if is_id(transfer_id) else None
+        if original is None:
+            raise NotFound(f"transfer {transfer_id!r} does not exist", field="transfer")
+        key = undo_key("transfer", original.id)
+        done = uow.transfers.get_by_key(key)
+        if done is not None:
+            raise AlreadyReversed(f"transfer {original.id} was already undone by transfer {done.id}",
+                                  reversal_id=done.id)
+        if not with_goods:
+            goods = uow.stock.get_move_by_key(original.idempotency_key)
+            if goods is not None and goods.transfer_id == original.id:
+                raise ValidationError(
+                    f"transfer {original.id} pays for stock move {goods.id} ({goods.reason}); undo the stock move, "
+                    "which reverses the goods and the money together", field="transfer", move_id=goods.id,
+                )
+        if original.kind in (VOID, EXPIRE):
+            raise ValidationError(f"transfer {original.id} only released a reservation ({original.kind}); "
+                                  "there is nothing to undo", field="transfer")
+        if original.kind == PENDING:
+            resolution = uow.transfers.resolution(original.id)
+            if resolution is not None:
+                raise ValidationError(f"transfer {original.id} was already {resolution.kind}ed by transfer "
+                                      f"{resolution.id}; undo that one instead", field="transfer")
+            return self._settle(uow, original, VOID, 0, key)
+        memo = f"undo of transfer {original.id}" + (f": {reason}" if reason else "")
+        request = _Request(original.amount_minor, memo[:500], key)
+        return self._transfer(uow, original.credit_account_id, original.debit_account_id, request,
+                              reverses_id=original.id)
+
     # -- internals --------------------------------------------------------------------------
 
     def _account(self, uow: UnitOfWork, ref: AccountRef, field: str) -> Account:
@@ -416,7 +464,8 @@ class BankService:
                 "wait and try again"
             )
 
-    def _transfer(self, uow: UnitOfWork, source: AccountRef, target: AccountRef, data: Any) -> Transfer:
+    def _transfer(self, uow: UnitOfWork, source: AccountRef, target: AccountRef, data: Any,
+                  reverses_id: int | None = None) -> Transfer:
         debit = self._account(uow, source, "source")
         credit = self._account(uow, target, "target")
         kind = PENDING if data.pending else POSTED
@@ -445,11 +494,11 @@ class BankService:
         expires_at = None
         if data.timeout_seconds is not None:
             expires_at = utc_iso(self._ctx.clock.now() + timedelta(seconds=data.timeout_seconds))
-        return self._move(uow, kind, debit, credit, data.amount, data.memo, key, None, expires_at)
+        return self._move(uow, kind, debit, credit, data.amount, data.memo, key, None, expires_at, reverses_id)
 
     def _move(
         self, uow: UnitOfWork, kind: str, debit: Account, credit: Account, amount: int, memo: str, key: str,
-        pending_id: int | None, expires_at: str | None,
+        pending_id: int | None, expires_at: str | None, reverses_id: int | None = None,
     ) -> Transfer:
         for account, side in ((debit, "debits"), (credit, "credits")):
             # Totals are SQL BIGINTs: past 2**63 SQLite would turn them into inexact floats.
@@ -474,7 +523,7 @@ class BankService:
             raise AccountFrozen(f"target: {credit.name} can no longer receive money", field="target")
         transfer = uow.transfers.add(NewTransfer(
             kind, debit.id, credit.id, amount, debit.currency, pending_id, expires_at, memo, key,
-            self._ctx.actor, self._ctx.now(), debit_after, credit_after,
+            self._ctx.actor, self._ctx.now(), debit_after, credit_after, reverses_id,
         ))
         self._ctx.audit(uow, "transfer", transfer.id, kind, after=transfer, request_key=key)
         return transfer
@@ -544,6 +593,17 @@ class BankService:
                 self._settle(uow, pending, EXPIRE, 0, _expire_key(pending.id))
                 count += 1
         return count
+
+
+def undo_key(entity: str, entity_id: int) -> str:
+    """The idempotency key of the entry that undoes another: at most one reversal per entry."""
+    return f"undo:{entity}:{entity_id}"
+
+
+def undo_reason(reason: str) -> str:
+    if not isinstance(reason, str) or len(reason) > 200 or not reason.isprintable():
+        raise ValidationError("reason: at most 200 printable characters", field="reason")
+    return reason.strip()
 
 
 def _for_item(error: DomainError, index: int) -> DomainError:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from domain.errors import (
     DomainError,
     AlreadyCancelled,
+    AlreadyReversed,
     AlreadyReceived,
     IdempotencyConflict,
     InsufficientStock,
@@ -54,7 +55,7 @@ from domain.model.stock import (
 from domain.money import MAX_MINOR, format_minor
 from domain.ports import UnitOfWork
 from domain.services import validation
-from domain.services.bank import BankService
+from domain.services.bank import BankService, undo_key, undo_reason
 from domain.services.context import ServiceContext, same_request
 from domain.services.stock_sync import default_location, virtual_location
 
@@ -326,6 +327,51 @@ class InventoryService:
             adjustment = virtual_location(self._ctx, uow, ADJUSTMENT)
             return self._post(uow, ADJUST, p, adjustment if diff > 0 else loc, loc if diff > 0 else adjustment, adjust)
 
+    def reverse(self, move_id: int, reason: str = "") -> StockMove:
+        """Undo a stock move without deleting anything: a posted or received move gets a reversing move
+        (the same quantity back, linked by `reverses_id`); a sale's or purchase's payment is reversed with
+        it in the same transaction; goods still in transit are cancelled. Once per move.
+
+        Raises: NotFound, AlreadyReversed, ValidationError (a cancelled move, a resolved pending one, a
+        purged product), InsufficientStock (the goods have moved on since), InsufficientFunds (the
+        refund cannot be paid).
+        """
+        reason = undo_reason(reason)
+        with self._ctx.writing() as uow:
+            original = uow.stock.get_move(move_id) if is_id(move_id) else None
+            if original is None:
+                raise NotFound(f"stock move {move_id!r} does not exist", field="move")
+            key = undo_key("move", original.id)
+            done = uow.stock.get_move_by_key(key)
+            if done is not None:
+                raise AlreadyReversed(f"stock move {original.id} was already undone by move {done.id}",
+                                      reversal_id=done.id)
+            if original.kind == CANCELLED:
+                raise ValidationError(f"stock move {original.id} cancelled a delivery; there is nothing to undo",
+                                      field="move")
+            if original.kind == PENDING:
+                resolution = uow.stock.resolution(original.id)
+                if resolution is not None:
+                    raise ValidationError(f"stock move {original.id} was already {resolution.kind} (move "
+                                          f"{resolution.id}); undo that one instead", field="move")
+                return self._settle(uow, CANCELLED, original, key)
+            product = uow.products.get(original.product_id)
+            if product is None:
+                raise ValidationError(f"stock move {original.id}: its product was purged", field="move")
+            paid_by = original
+            if original.kind == RECEIVED and original.pending_id is not None:
+                paid_by = uow.stock.get_move(original.pending_id) or original
+            money = None
+            if paid_by.transfer_id is not None:
+                transfer_id = paid_by.transfer_id
+                money = lambda: self._bank.reverse_within(uow, transfer_id, reason, with_goods=True)  # noqa: E731
+            source = uow.locations.get(original.to_location_id)
+            target = uow.locations.get(original.from_location_id)
+            assert source is not None and target is not None
+            memo = (f"undo of move {original.id}" + (f": {reason}" if reason else ""))[:500]
+            return self._post(uow, original.reason, product, source, target, _Request(original.quantity, memo, key),
+                              money=money, reverses_id=original.id)
+
     def receive_pending(self, move_id: int, *, idempotency_key: str | None = None) -> StockMove:
         """Goods in transit arrive: the pending move is resolved by a `received` move.
 
@@ -481,7 +527,8 @@ class InventoryService:
         return replay, paid
 
     def _post(self, uow: UnitOfWork, reason: str, product: Product, source: Location, target: Location, req: _Request,
-              *, pending: bool = False, due_day: int | None = None, money=None) -> StockMove:
+              *, pending: bool = False, due_day: int | None = None, money=None,
+              reverses_id: int | None = None) -> StockMove:
         """Write one move: the guarded level changes, the money leg if any, the ledger row, the audit entry."""
         key = req.key or str(uuid.uuid4())
         if req.key is not None and reason not in (SELL, PURCHASE):
@@ -513,7 +560,7 @@ class InventoryService:
         move = uow.stock.add_move(NewStockMove(
             PENDING if pending else POSTED, reason, product.id, source.id, target.id, qty, None,
             transfer.id if transfer is not None else None, due_day, uow.game.get().day, req.memo, key,
-            self._ctx.actor, self._ctx.now(), from_after, to_after,
+            self._ctx.actor, self._ctx.now(), from_after, to_after, reverses_id,
         ))
         self._ctx.audit(uow, "stock_move", move.id, reason, after=move, request_key=key)
         return move
@@ -535,34 +582,38 @@ class InventoryService:
             if done is not None:
                 error = AlreadyReceived if done.kind == RECEIVED else AlreadyCancelled
                 raise error(f"stock move {pending.id} was already {done.kind} (move {done.id})")
-            qty = pending.quantity
-            source = uow.locations.get(pending.from_location_id)
-            target = uow.locations.get(pending.to_location_id)
-            assert source is not None and target is not None
-            from_after = to_after = None
-            if source.internal:
-                delta = {"outgoing": -qty, "on_hand": -qty} if kind == RECEIVED else {"outgoing": -qty}
-                from_after = uow.stock.apply(pending.product_id, source.id, **delta)
-            if target.internal:
-                delta = {"incoming": -qty, "on_hand": qty} if kind == RECEIVED else {"incoming": -qty}
-                to_after = uow.stock.apply(pending.product_id, target.id, **delta)
-            if (source.internal and from_after is None) or (target.internal and to_after is None):
-                raise InsufficientStock(f"stock move {pending.id} no longer matches the stock levels; run check")
-            refund = None
-            if kind == CANCELLED and pending.transfer_id is not None:
-                paid = uow.transfers.get(pending.transfer_id)
-                assert paid is not None
-                refund = self._bank.transfer_within(
-                    uow, paid.credit_account_id, paid.debit_account_id, paid.amount_minor,
-                    idempotency_key=f"refund {pending.id}", memo=f"refund: {pending.memo}",
-                )
-            move = uow.stock.add_move(NewStockMove(
-                kind, pending.reason, pending.product_id, pending.from_location_id, pending.to_location_id, qty,
-                pending.id, refund.id if refund is not None else None, None, uow.game.get().day, pending.memo,
-                key or str(uuid.uuid4()), self._ctx.actor, self._ctx.now(), from_after, to_after,
-            ))
-            self._ctx.audit(uow, "stock_move", move.id, kind, after=move, request_key=key)
-            return move
+            return self._settle(uow, kind, pending, key)
+
+    def _settle(self, uow: UnitOfWork, kind: str, pending: StockMove, key: str | None) -> StockMove:
+        """Resolve an unresolved pending move: received (stock lands) or cancelled (released, refunded)."""
+        qty = pending.quantity
+        source = uow.locations.get(pending.from_location_id)
+        target = uow.locations.get(pending.to_location_id)
+        assert source is not None and target is not None
+        from_after = to_after = None
+        if source.internal:
+            delta = {"outgoing": -qty, "on_hand": -qty} if kind == RECEIVED else {"outgoing": -qty}
+            from_after = uow.stock.apply(pending.product_id, source.id, **delta)
+        if target.internal:
+            delta = {"incoming": -qty, "on_hand": qty} if kind == RECEIVED else {"incoming": -qty}
+            to_after = uow.stock.apply(pending.product_id, target.id, **delta)
+        if (source.internal and from_after is None) or (target.internal and to_after is None):
+            raise InsufficientStock(f"stock move {pending.id} no longer matches the stock levels; run check")
+        refund = None
+        if kind == CANCELLED and pending.transfer_id is not None:
+            paid = uow.transfers.get(pending.transfer_id)
+            assert paid is not None
+            refund = self._bank.transfer_within(
+                uow, paid.credit_account_id, paid.debit_account_id, paid.amount_minor,
+                idempotency_key=f"refund {pending.id}", memo=f"refund: {pending.memo}",
+            )
+        move = uow.stock.add_move(NewStockMove(
+            kind, pending.reason, pending.product_id, pending.from_location_id, pending.to_location_id, qty,
+            pending.id, refund.id if refund is not None else None, None, uow.game.get().day, pending.memo,
+            key or str(uuid.uuid4()), self._ctx.actor, self._ctx.now(), from_after, to_after,
+        ))
+        self._ctx.audit(uow, "stock_move", move.id, kind, after=move, request_key=key)
+        return move
 
 
 # The bank names the sides of its refusals source/target/amount; a sale's and a purchase's callers

@@ -326,7 +326,7 @@ _ACCOUNT_COLS = (
 )
 _TRANSFER_COLS = (
     "id, kind, debit_account_id, credit_account_id, amount_minor, currency, pending_id, expires_at, memo,"
-    " idempotency_key, actor, created_at, debit_balance_after, credit_balance_after"
+    " idempotency_key, actor, created_at, debit_balance_after, credit_balance_after, reverses_id"
 )
 
 
@@ -417,7 +417,7 @@ class SqliteTransfers(_Repo):
             cur = self._conn.execute(
                 "INSERT INTO transfers (tenant_id, kind, debit_account_id, credit_account_id, amount_minor, currency,"
                 " pending_id, expires_at, memo, idempotency_key, actor, created_at, debit_balance_after,"
-                " credit_balance_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " credit_balance_after, reverses_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self._tenant, *transfer),
             )
         except sqlite3.IntegrityError as e:

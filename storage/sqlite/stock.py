@@ -20,7 +20,7 @@ from storage.sqlite.repositories import _IN_CHUNK, STREAM_CHUNK, _Repo, _where
 _LOCATION_COLS = "id, name, kind, version"
 _MOVE_COLS = (
     "id, kind, reason, product_id, from_location_id, to_location_id, quantity, pending_id, transfer_id, due_day,"
-    " day, memo, idempotency_key, actor, created_at, from_after, to_after"
+    " day, memo, idempotency_key, actor, created_at, from_after, to_after, reverses_id"
 )
 _INCOMING = "COALESCE((SELECT SUM(l.incoming) FROM stock_levels l WHERE l.product_id = p.id), 0)"
 _ROW_SELECT = (
@@ -158,7 +158,7 @@ class SqliteStock(_Repo):
             cur = self._conn.execute(
                 "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id,"
                 " quantity, pending_id, transfer_id, due_day, day, memo, idempotency_key, actor, created_at,"
-                " from_after, to_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " from_after, to_after, reverses_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self._tenant, *move),
             )
         except sqlite3.IntegrityError as e:
