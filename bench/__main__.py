@@ -1,5 +1,6 @@
-"""`python -m bench [--rows N] [--transfers N] [--days N] [--repeat K] [--only bank|catalog|simulation]
-[--profile]`: the catalog goals of issue #2, the bank goals and the simulation figures, as ratios
+"""`python -m bench [--rows N] [--transfers N] [--days N] [--attachments N] [--attachment-kib K] [--repeat K]
+[--only bank|catalog|simulation|attachments] [--profile]`: the catalog goals of issue #2, the bank goals, the
+simulation figures and the attachment figures of issue #5 (bench/attachments.py), as ratios
 against raw baselines measured in the same run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.attachments import attachment_results
 from bench.measure import BANK_ACCOUNTS
 
 BANK_SETUP_TRANSFERS = BANK_ACCOUNTS  # one opening-balance transfer per account
@@ -176,13 +178,18 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="simulated days (default 365)")
     parser.add_argument("--sim-products", type=int, default=1000, help="products in the simulated shop (default 1000)")
     parser.add_argument("--customers", type=int, default=200, help="customers in the simulated shop (default 200)")
-    parser.add_argument("--only", choices=("bank", "catalog", "simulation"), help="run one group of goals")
+    parser.add_argument("--attachments", type=int, default=1000, help="attachments written per run (default 1000)")
+    parser.add_argument("--attachment-kib", type=int, default=1024, help="size of each attachment in KiB (default 1024)")
+    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments"), help="run one group of goals")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
     args = parser.parse_args()
-    if min(args.rows, args.transfers, args.repeat, args.days, args.sim_products, args.customers) < 1:
-        parser.error("--rows, --transfers, --repeat, --days, --sim-products and --customers must be at least 1")
+    if min(args.rows, args.transfers, args.repeat, args.days, args.sim_products, args.customers, args.attachments,
+           args.attachment_kib) < 1:
+        parser.error("--rows, --transfers, --repeat, --days, --sim-products, --customers, --attachments and "
+                     "--attachment-kib must be at least 1")
     results = []
+    tables: list[str] = []
     profiles: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="stockbank-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -194,6 +201,10 @@ def main() -> None:
             profiles = [(mode, profile_bank(args, tmpdir, mode)) for mode in to_profile]
         if args.only in (None, "simulation"):
             results += simulation_results(args, tmpdir)
+        if args.only in (None, "attachments"):
+            lines, table = attachment_results(args, tmpdir)
+            results += lines
+            tables.append(table)
 
     sizes = []
     if args.only in (None, "catalog"):
@@ -202,11 +213,15 @@ def main() -> None:
         sizes.append(f"{args.transfers:,} transfers")
     if args.only in (None, "simulation"):
         sizes.append(f"{args.days} simulated days")
+    if args.only in (None, "attachments"):
+        sizes.append(f"{args.attachments:,} attachments x {args.attachment_kib:,} KiB")
     print(f"\nstockbank bench — {platform.python_implementation()} {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, {', '.join(sizes)}, best of {args.repeat}\n")
     width = max(len(r[0]) for r in results)
     for name, goal, got, detail, ok in results:
         print(f"{'PASS' if ok else 'MISS'}  {name:<{width}}  goal {goal:<18} got {got:<7} {detail}")
+    for table in tables:
+        print(f"\n{table}")
     for mode, text in profiles:
         print(f"\n-- where our {mode} transfers spend their time (cProfile; profiling slows everything) --\n{text}")
 

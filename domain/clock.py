@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 
 def utc_iso(moment: datetime) -> str:
     """The one text form of a timestamp in every store: ISO 8601, UTC, microseconds."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?Z?)?$")
+
+
+def moment_prefix(text: str, field: str) -> str:
+    """A date or time as typed (`2026-03-01`, `2026-03-01 12:30`, a full timestamp) as a prefix of our
+    timestamp text, so it compares with stored times as text. Raises: ValidationError."""
+    from domain.errors import ValidationError
+
+    stamp = text.strip()
+    if not _MOMENT.match(stamp):
+        raise ValidationError(
+            f"{field}: {text!r} is not a date or time (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS, UTC)", field=field
+        )
+    stamp = stamp.replace(" ", "T").rstrip("Z")
+    try:
+        datetime.strptime(stamp[:10], "%Y-%m-%d")
+    except ValueError:
+        raise ValidationError(f"{field}: {text!r} is not a real date", field=field) from None
+    return stamp
 
 
 def just_after(stamp: str) -> str:

@@ -61,8 +61,15 @@ class ProductRepository(Protocol):
         Raises: VersionConflict (someone saved first), NotFound, AlreadyExists (SKU).
         """
 
+    def set_deleted(self, product_id: int, expected_version: int, deleted_at: str | None) -> Product:
+        """Soft-delete (a time) or restore (None) the product; returns it with version + 1.
+
+        Raises: NotFound, VersionConflict.
+        """
+
     def delete(self, product_id: int, expected_version: int | None = None) -> Product:
-        """Remove the product and return what it was. Raises: NotFound, VersionConflict."""
+        """Remove the row for good (a purge; its levels and attachments go with it, its stock moves
+        stay) and return what it was. Raises: NotFound, VersionConflict."""
 
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
         """One page of the list, ordered by (lower(name), id), strictly after the cursor."""
@@ -127,11 +134,14 @@ class AccountRepository(Protocol):
     def first_of_kind(self, kind: str, currency: str) -> Account | None:
         """The oldest open account of a kind and currency (the shop's own account for sales)."""
 
-    def list(self) -> list[Account]:
-        """Every account, ordered by name."""
+    def list(self, include_deleted: bool = False) -> list[Account]:
+        """Every account (soft-deleted ones only when asked), ordered by name."""
+
+    def delete(self, account_id: int) -> None:
+        """Remove the row for good (a purge). The caller checks that no transfer names it."""
 
     def update(self, account: Account, expected_version: int) -> Account:
-        """Store name, overdraft limit and status if the version is still `expected_version`.
+        """Store name, overdraft limit, status and deleted_at if the version is still `expected_version`.
 
         Raises: VersionConflict, NotFound, AlreadyExists.
         """
@@ -179,7 +189,10 @@ class TransferRepository(Protocol):
         """The account's transfers, newest first, strictly before `before_id` (keyset pages)."""
 
     def stream(self) -> Iterator[Transfer]:
-        """Every transfer of the tenant in id order, in chunks (for `check`)."""
+        """Every transfer of the tenant, archived ones included, in id order, in chunks (for `check`)."""
+
+    def names_account(self, account_id: int) -> bool:
+        """Whether any transfer, live or archived, has a leg on the account (then it cannot be purged)."""
 
 
 class LocationRepository(Protocol):
@@ -276,6 +289,22 @@ class GameRepository(Protocol):
         """
 
 
+class LifecycleRepository(Protocol):
+    """Archiving and time travel over the ledgers (live and archived rows alike)."""
+
+    def archive_batch(self, before: str, limit: int) -> tuple[int, int, int]:
+        """Move up to `limit` transfers, stock moves and audit entries older than `before` into the
+        archive tables (a pending row only with its resolution; a transfer only once no live move points
+        at it). Returns (transfers, moves, audit entries) moved; all zero when nothing is left."""
+
+    def balances_asof(self, at: str, inclusive: bool = True) -> dict[int, LedgerTotals]:
+        """Each account's four running totals from the transfers created at or before `at` (before it
+        when not `inclusive`); accounts without any such transfer are absent."""
+
+    def levels_asof(self, at: str, inclusive: bool = True) -> list[StockLevel]:
+        """Stock per product and internal location from the moves made up to `at`; zero levels left out."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
 
@@ -288,6 +317,8 @@ class UnitOfWork(Protocol):
     locations: LocationRepository
     stock: StockRepository
     game: GameRepository
+    lifecycle: LifecycleRepository
+    attachments: AttachmentRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -312,3 +343,29 @@ class Store(Protocol):
         """
 
     def close(self) -> None: ...
+
+
+from domain.model.attachments import Attachment  # noqa: E402 (kept next to its port: appended with issue #5)
+
+
+class AttachmentRepository(Protocol):
+    """Attachment rows and their bytes. The bytes are addressed by sha256 and verified on every read."""
+
+    def add(self, product_id: int, name: str, media_type: str, content: bytes, actor: str,
+            created_at: str) -> Attachment:
+        """Store the bytes and the row (storage 'file' or 'blob', as the store was opened); returns it with
+        its id and sha256. Raises: NotFound (product), StorageError (disk full, permissions)."""
+
+    def get(self, attachment_id: int) -> Attachment | None: ...
+
+    def list(self, product_id: int) -> list[Attachment]:
+        """The product's attachments, oldest first."""
+
+    def content(self, attachment_id: int) -> bytes:
+        """The bytes, checked against the recorded sha256 and size.
+
+        Raises: NotFound (no such attachment), Corrupt (bytes changed or missing).
+        """
+
+    def remove(self, attachment_id: int) -> Attachment:
+        """Delete the row and return what it was. Raises: NotFound."""

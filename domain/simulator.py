@@ -83,6 +83,12 @@ class Simulator:
 
         return AuditService(self.ctx, self.bank, lambda: self.inventory)
 
+    @cached_property
+    def lifecycle(self):  # -> LifecycleService
+        from domain.services.lifecycle import LifecycleService
+
+        return LifecycleService(self.ctx)
+
     @property
     def tenant(self) -> str:
         return self.ctx.tenant
@@ -107,13 +113,13 @@ class Simulator:
                 if c.parent_id is not None and c.parent_id not in categories:
                     problems.append(f"category {c.name!r} has a missing parent {c.parent_id}")
             products = 0
-            for sku, _name, _category, price, quantity, value in uow.products.stream(ProductQuery(include_inactive=True)):
+            for sku, _name, _category, price, quantity, value in uow.products.stream(ProductQuery(include_inactive=True, deleted=None)):
                 products += 1
                 if price < 0 or quantity < 0:
                     problems.append(f"product {sku} has a negative price or quantity")
                 if value != price * quantity:
                     problems.append(f"product {sku} value {value} != price x quantity")
-            accounts = {a.id: a for a in uow.accounts.list()}
+            accounts = {a.id: a for a in uow.accounts.list(include_deleted=True)}
             payments: dict[int, int] = {}  # transfer id -> amount, for the stock ledger's money legs
 
             def remembered(stream: Iterable) -> Iterator:
@@ -182,7 +188,7 @@ def _ledger_problems(accounts: dict, transfers: Iterable) -> tuple[list[str], in
 
 def _all_rows(uow) -> Iterator:
     after = None
-    while page := uow.stock.rows(ProductQuery(include_inactive=True), after, 5000):
+    while page := uow.stock.rows(ProductQuery(include_inactive=True, deleted=None), after, 5000):
         yield from page
         after = ProductCursor(fold_case(page[-1].name), page[-1].product_id)
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from domain.errors import DomainError
 from domain.model import parse_ref
+from tui_app.cli_attachments import ATTACHMENT_COMMANDS, add_attachment_commands
 from tui_app.cli_audit import AUDIT_COMMANDS, add_audit_commands
+from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
 from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, usage_error, whole_number
 
@@ -58,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bank_commands(sub)
     add_stock_commands(sub)
     add_audit_commands(sub)
+    add_lifecycle_commands(sub)
+    add_attachment_commands(sub)
     return parser
 
 
@@ -73,7 +78,8 @@ def _add_bank_commands(sub: argparse._SubParsersAction) -> None:
     opening.add_argument("--currency", default="EUR", help="three-letter code (default EUR)")
     opening.add_argument("--opening-balance", default="0", metavar="AMOUNT", help="e.g. 100.00 (default 0)")
     opening.add_argument("--overdraft-limit", default="0", metavar="AMOUNT", help="how far below zero it may go (default 0)")
-    acct_sub.add_parser("list", help="every account with its balance")
+    listing = acct_sub.add_parser("list", help="every account with its balance")
+    listing.add_argument("--deleted", action="store_true", help="also list soft-deleted accounts")
     show = acct_sub.add_parser("show", help="one account: balance, available, pending, status")
     show.add_argument("ref", metavar="REF", help=_REF)
     statement = acct_sub.add_parser("statement", help="an account's transfers, newest first, with the balance after each")
@@ -81,9 +87,14 @@ def _add_bank_commands(sub: argparse._SubParsersAction) -> None:
     statement.add_argument("--limit", default="50", metavar="N", help="lines to show (default 50, at most 10000)")
     statement.add_argument("--out", metavar="FILE.csv", help="write the whole statement to this CSV file instead")
     for action, text in (("freeze", "stop all money moving in or out"), ("unfreeze", "let money move again"),
-                         ("close", "close for good (balance and pending must be zero)")):
+                         ("close", "close for good (balance and pending must be zero)"),
+                         ("delete", "hide an empty account (soft delete: restorable, kept for history)"),
+                         ("restore", "bring a deleted account back"),
+                         ("purge", "remove a deleted account for good (only if no transfer names it)")):
         one = acct_sub.add_parser(action, help=text)
         one.add_argument("ref", metavar="REF", help=_REF)
+        if action == "purge":
+            one.add_argument("--yes", action="store_true", help="confirm: purging cannot be undone")
 
     transfer = sub.add_parser("transfer", help="move money between two accounts in one transaction")
     transfer.add_argument("source", metavar="SRC", help=_REF)
@@ -126,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing was changed by the unfinished command", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `stockbank ... | head`: the reader left; the command itself finished
+        sys.stdout = open(os.devnull, "w")
+        return 0
     if isinstance(result, int):
         return result
     return 0
@@ -247,7 +261,7 @@ def _account_data(a: Any) -> dict[str, Any]:
         "id": a.id, "name": a.name, "kind": a.kind, "currency": a.currency, "status": a.status, "version": a.version,
         "balance": money(a.balance), "available": money(a.available), "pending_out": money(a.debits_pending),
         "pending_in": money(a.credits_pending), "overdraft_limit": money(a.overdraft_limit),
-        "balance_minor": a.balance, "available_minor": a.available,
+        "balance_minor": a.balance, "available_minor": a.available, "deleted_at": a.deleted_at,
     }
 
 
@@ -301,7 +315,7 @@ def cmd_account(args: argparse.Namespace) -> None:
                                         opening_balance=args.opening_balance, overdraft_limit=args.overdraft_limit)
             emit(args, {"account": _account_data(account)}, f"opened {_account_text(account)}")
         elif args.action == "list":
-            accounts = bank.accounts()
+            accounts = bank.accounts(include_deleted=args.deleted)
             rows = [(str(a.id), a.name, a.kind, a.currency, money(a.balance), money(a.available), a.status)
                     for a in accounts]
             header = ("id", "name", "kind", "currency", "balance", "available", "status")
@@ -312,11 +326,17 @@ def cmd_account(args: argparse.Namespace) -> None:
             emit(args, {"account": _account_data(account)}, _account_text(account))
         elif args.action == "statement":
             _statement(args, backend)
-        else:  # freeze, unfreeze, close: apply to the version just read
-            change = {"freeze": bank.freeze, "unfreeze": bank.unfreeze, "close": bank.close_account}[args.action]
+        else:  # freeze, unfreeze, close, delete, restore, purge: apply to the version just read
+            if args.action == "purge" and not args.yes:
+                raise usage_error("purge removes the account for good; add --yes to confirm")
+            change = {"freeze": bank.freeze, "unfreeze": bank.unfreeze, "close": bank.close_account,
+                      "delete": bank.delete_account, "restore": bank.restore_account,
+                      "purge": bank.purge_account}[args.action]
             current = bank.get_account(parse_ref(args.ref))
             account = change(current.id, current.version)
-            emit(args, {"account": _account_data(account)}, f"account {account.id} {account.name} is now {account.status}")
+            state = {"delete": "deleted (restore with `account restore`)", "restore": "restored",
+                     "purge": "purged"}.get(args.action, f"now {account.status}")
+            emit(args, {"account": _account_data(account)}, f"account {account.id} {account.name} is {state}")
     finally:
         backend.close()
 
@@ -400,6 +420,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "withdraw": cmd_cash,
     **STOCK_COMMANDS,
     **AUDIT_COMMANDS,
+    **LIFECYCLE_COMMANDS,
+    **ATTACHMENT_COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class Account:
     overdraft_limit: int
     status: str
     version: int
+    deleted_at: str | None = None  # soft-deleted: hidden, refuses money, restorable, kept for history
 
     @property
     def balance(self) -> int:

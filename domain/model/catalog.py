@@ -43,6 +43,7 @@ class Product:
     quantity: int
     active: bool
     version: int
+    deleted_at: str | None = None  # soft-deleted: hidden from lists, restorable, kept for history
 
     @property
     def value_minor(self) -> int:
@@ -76,11 +77,13 @@ class ProductCursor(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ProductQuery:
-    """What the product list shows: a text filter, a category subtree, active only or all."""
+    """What the product list shows: a text filter, a category subtree, active only or all; `deleted`
+    True shows the soft-deleted products (and only them) instead, None shows both (for `check`)."""
 
     text: str = ""
     category_ids: tuple[int, ...] = field(default=())
     include_inactive: bool = False
+    deleted: bool | None = False
 
     @property
     def needle(self) -> str:

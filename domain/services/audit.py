@@ -7,17 +7,16 @@ as the change they record; nothing here (or anywhere) updates or deletes one.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from domain.audit_chain import GENESIS, entry_hash
+from domain.clock import moment_prefix
 from domain.errors import NotFound, ValidationError
 from domain.model import AuditEntry, AuditQuery, ChainReport, is_id
 from domain.services.context import ServiceContext
 
 PAGE_MAX = 10_000
-_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?Z?)?$")
 EXPORT_HEADER = ("id", "at", "actor", "entity", "entity_id", "action", "before", "after", "request_key", "hash")
 
 
@@ -51,13 +50,8 @@ def normalise_query(query: AuditQuery) -> AuditQuery:
     """Trim the filters and check the dates. Raises: ValidationError (field since/until)."""
     values = {k: (v.strip() if isinstance(v, str) else v) for k, v in query._asdict().items()}
     for bound in ("since", "until"):
-        stamp = values[bound]
-        if stamp:
-            if not _STAMP.match(stamp):
-                raise ValidationError(
-                    f"{bound}: {stamp!r} is not a date or time (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)", field=bound
-                )
-            values[bound] = stamp.replace(" ", "T").rstrip("Z")
+        if values[bound]:
+            values[bound] = moment_prefix(values[bound], bound)
     if len(values["text"]) > 200:
         raise ValidationError("text: at most 200 characters", field="text")
     return AuditQuery(**values)

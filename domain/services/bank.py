@@ -27,6 +27,7 @@ from domain.errors import (
     DomainError,
     Expired,
     IdempotencyConflict,
+    InUse,
     InsufficientFunds,
     NotFound,
     NotPending,
@@ -152,10 +153,11 @@ class BankService:
                 account = uow.accounts.get(account.id)  # type: ignore[assignment]
         return account
 
-    def accounts(self) -> list[Account]:
-        """Every account of the tenant, system accounts included, ordered by name."""
+    def accounts(self, include_deleted: bool = False) -> list[Account]:
+        """Every account of the tenant, system accounts included, ordered by name; soft-deleted ones
+        only when asked."""
         with self._ctx.reading() as uow:
-            return uow.accounts.list()
+            return uow.accounts.list(include_deleted)
 
     def get_account(self, ref: AccountRef) -> Account:
         """An account by id or name (case-insensitive). Raises: NotFound."""
@@ -201,16 +203,59 @@ class BankService:
         """
 
         def change(a: Account) -> Account:
-            if a.balance or a.debits_pending or a.credits_pending:
-                raise ValidationError(
-                    f"{a.name} still holds {format_minor(a.balance)} ({format_minor(a.debits_pending + a.credits_pending)}"
-                    " pending); move it out first", field="balance",
-                )
+            _holds_nothing(a, "close")
             return replace(a, status=CLOSED)
 
         return self._edit(ref, expected_version, "close", change)
 
-    def _edit(self, ref: AccountRef, expected_version: int, action: str, change) -> Account:
+    def delete_account(self, ref: AccountRef, expected_version: int) -> Account:
+        """Soft-delete: the account is hidden from the list and refuses money, but its row and its
+        transfers stay (statements, check, as-of), and `restore_account` brings it back. Only an account
+        holding nothing: its balance and pending amounts must be zero.
+
+        Raises: ValidationError (money left, the Cash account), NotFound, VersionConflict.
+        """
+
+        def change(a: Account) -> Account:
+            if a.deleted_at is not None:
+                raise NotFound(f"{a.name} is already deleted", field="account")
+            _holds_nothing(a, "delete")
+            return replace(a, deleted_at=self._ctx.now())
+
+        return self._edit(ref, expected_version, "delete", change, allow_closed=True)
+
+    def restore_account(self, ref: AccountRef, expected_version: int) -> Account:
+        """Undo a soft delete. Raises: ValidationError (not deleted), NotFound, VersionConflict."""
+
+        def change(a: Account) -> Account:
+            if a.deleted_at is None:
+                raise ValidationError(f"{a.name} is not deleted", field="account")
+            return replace(a, deleted_at=None)
+
+        return self._edit(ref, expected_version, "restore", change, allow_closed=True)
+
+    def purge_account(self, ref: AccountRef, expected_version: int) -> Account:
+        """Hard delete of a soft-deleted account that no transfer (live or archived) names: the ledger
+        is append-only, so an account with history can be hidden but never purged. Leaves an audit
+        tombstone (id and name only).
+
+        Raises: ValidationError (not deleted), InUse (it has transfers), NotFound, VersionConflict.
+        """
+        with self._ctx.writing() as uow:
+            current = self._account(uow, ref, "account")
+            if current.version != expected_version:
+                raise VersionConflict(f"{current.name} was changed by someone else; reload and try again",
+                                      current_version=current.version)
+            if current.deleted_at is None:
+                raise ValidationError(f"{current.name} is not deleted: delete it first, then purge it", field="account")
+            if uow.transfers.names_account(current.id):
+                raise InUse(f"{current.name} has transfers in the ledger, which is append-only: it stays deleted "
+                            "(hidden) but cannot be purged")
+            uow.accounts.delete(current.id)
+            self._ctx.audit(uow, "account", current.id, "purge", before={"id": current.id, "name": current.name})
+        return current
+
+    def _edit(self, ref: AccountRef, expected_version: int, action: str, change, allow_closed: bool = False) -> Account:
         with self._ctx.writing() as uow:
             current = self._account(uow, ref, "account")
             if current.version != expected_version:
@@ -220,8 +265,10 @@ class BankService:
                 )
             if current.kind == "system":
                 raise ValidationError("the system Cash account cannot be changed", field="account")
-            if current.status == CLOSED:
+            if current.status == CLOSED and not allow_closed:
                 raise AccountClosed(f"{current.name} is closed")
+            if current.deleted_at is not None and action not in ("delete", "restore"):
+                raise AccountClosed(f"{current.name} is deleted; restore it first")
             updated = uow.accounts.update(change(current), expected_version)
             self._ctx.audit(uow, "account", current.id, action, before=current, after=updated)
         return updated
@@ -482,6 +529,8 @@ class BankService:
         if debit.id == credit.id:
             raise SameAccount(f"{debit.name} cannot pay itself", field="target")
         for role, account in (("source", debit), ("target", credit)):
+            if account.deleted_at is not None:
+                raise AccountClosed(f"{role}: {account.name} is deleted; restore it first", field=role)
             if account.status == CLOSED:
                 raise AccountClosed(f"{role}: {account.name} is closed", field=role)
             if account.status == FROZEN:
@@ -593,6 +642,15 @@ class BankService:
                 self._settle(uow, pending, EXPIRE, 0, _expire_key(pending.id))
                 count += 1
         return count
+
+
+def _holds_nothing(a: Account, action: str) -> None:
+    """Closing or deleting an account must not hide money. Raises: ValidationError."""
+    if a.balance or a.debits_pending or a.credits_pending:
+        raise ValidationError(
+            f"{a.name} still holds {format_minor(a.balance)} ({format_minor(a.debits_pending + a.credits_pending)}"
+            f" pending); move it out before you {action} it", field="balance",
+        )
 
 
 def undo_key(entity: str, entity_id: int) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
-from domain.errors import NotFound, ValidationError, VersionConflict
+from domain.errors import AlreadyExists, NotFound, ValidationError, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, is_id
 from domain.model.catalog import ProductCursor, fold_case, subtree_ids
 from domain.ports import ExportRow, UnitOfWork
@@ -44,6 +44,14 @@ def _resolve_category(uow: UnitOfWork, ref: str | int | None) -> Category | None
     if found is None:
         raise NotFound(f"category: {ref!r} does not exist; create it first", field="category")
     return found
+
+
+def _expected(current: Product, expected_version: int | None) -> int:
+    """The version a change may apply to: the caller's, refused if someone changed the product since."""
+    if expected_version is not None and current.version != expected_version:
+        raise VersionConflict(f"{current.sku} was changed by someone else; reload and try again",
+                              current_version=current.version)
+    return current.version
 
 
 class CatalogService:
@@ -154,6 +162,10 @@ class CatalogService:
             {"sku": sku, "name": name, "price": price, "category": category, "quantity": quantity, "active": active},
         )
         with self._ctx.writing() as uow:
+            taken = uow.products.get_by_sku(data.sku)
+            if taken is not None and taken.deleted_at is not None:
+                raise AlreadyExists(f"SKU {data.sku} belongs to deleted product {taken.id}: restore it, or purge it "
+                                    "to reuse the SKU", field="sku", product_id=taken.id)
             cat = _resolve_category(uow, data.category)
             product = uow.products.add(
                 NewProduct(data.sku, data.name, cat.id if cat else None, data.price, data.quantity, data.active)
@@ -176,7 +188,9 @@ class CatalogService:
         with self._ctx.writing() as uow:
             current = uow.products.get(product_id) if is_id(product_id) else None
             if current is None:
-                raise NotFound(f"product {product_id} does not exist (deleted by someone else?)")
+                raise NotFound(f"product {product_id} does not exist (purged by someone else?)")
+            if current.deleted_at is not None:
+                raise NotFound(f"{current.sku} is deleted; restore it first")
             if current.version != expected_version:
                 raise VersionConflict(
                     f"{current.sku} was changed by someone else (version {current.version}, you edited "
@@ -211,19 +225,52 @@ class CatalogService:
         return updated
 
     def delete_product(self, product_id: int, expected_version: int | None = None) -> Product:
-        """Delete a product; with `expected_version`, only if nobody changed it meanwhile.
+        """Soft-delete: the product is hidden from every list and refused by sales and moves, but its
+        row, stock and history stay, so `restore_product` brings it back exactly as it was. With
+        `expected_version`, only if nobody changed it meanwhile.
 
-        Raises: NotFound, VersionConflict.
+        Raises: NotFound (also when already deleted), VersionConflict.
         """
-        if not is_id(product_id):
-            raise NotFound(f"product {product_id} does not exist")
         with self._ctx.writing() as uow:
-            current = uow.products.get(product_id)
-            if current is not None and (expected_version is None or current.version == expected_version):
-                write_off(self._ctx, uow, current)
-            gone = uow.products.delete(product_id, expected_version)
-            self._ctx.audit(uow, "product", product_id, "delete", before=gone)
+            current = self._stored(uow, product_id)
+            if current.deleted_at is not None:
+                raise NotFound(f"{current.sku} is already deleted")
+            deleted = uow.products.set_deleted(current.id, _expected(current, expected_version), self._ctx.now())
+            self._ctx.audit(uow, "product", current.id, "delete", before=current, after=deleted)
+        return deleted
+
+    def restore_product(self, product_id: int, expected_version: int | None = None) -> Product:
+        """Undo a soft delete. Raises: NotFound, ValidationError (not deleted), VersionConflict."""
+        with self._ctx.writing() as uow:
+            current = self._stored(uow, product_id)
+            if current.deleted_at is None:
+                raise ValidationError(f"{current.sku} is not deleted", field="product")
+            restored = uow.products.set_deleted(current.id, _expected(current, expected_version), None)
+            self._ctx.audit(uow, "product", current.id, "restore", before=current, after=restored)
+        return restored
+
+    def purge_product(self, product_id: int, expected_version: int | None = None) -> Product:
+        """Hard delete of a soft-deleted product: its stock is written off to Scrap (the moves stay, so
+        the stock ledger still adds up), its row, levels and attachments go, and the audit log keeps a
+        tombstone (id and SKU only). Returns what was purged.
+
+        Raises: NotFound, ValidationError (delete it first), InUse (goods in transit), VersionConflict.
+        """
+        with self._ctx.writing() as uow:
+            current = self._stored(uow, product_id)
+            if current.deleted_at is None:
+                raise ValidationError(f"{current.sku} is not deleted: delete it first, then purge it", field="product")
+            _expected(current, expected_version)
+            write_off(self._ctx, uow, current)
+            gone = uow.products.delete(current.id)
+            self._ctx.audit(uow, "product", current.id, "purge", before={"id": gone.id, "sku": gone.sku})
         return gone
+
+    def _stored(self, uow: UnitOfWork, product_id: int) -> Product:
+        found = uow.products.get(product_id) if is_id(product_id) else None
+        if found is None:
+            raise NotFound(f"product {product_id} does not exist")
+        return found
 
     def get_product(self, product_id: int) -> Product:
         """Raises: NotFound."""

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
-from domain.audit_chain import GENESIS, entry_hash
-from domain.clock import just_after, utc_iso
+from domain.audit_chain import chained_entry
+from domain.clock import utc_iso
 from domain.errors import IdempotencyConflict, ValidationError
 from domain.model import AuditEntry
 from domain.ports import Clock, Store, UnitOfWork
@@ -100,13 +100,6 @@ class ServiceContext:
         newest entry; its time is strictly after that entry's even if the clock stepped back."""
         if before is not None and after is not None:
             before, after = changed_fields(before, after)
-        tail = uow.audit.tail()
-        at = self.now()
-        if tail is not None and at <= tail.at:
-            at = just_after(tail.at)
-        prev = tail.hash if tail is not None and tail.hash else GENESIS
-        entity_id, before_json, after_json = str(entity_id), canonical_json(before), canonical_json(after)
-        digest = entry_hash(prev, at, self.actor, entity, entity_id, action, before_json, after_json, request_key)
-        return uow.audit.append(
-            AuditEntry(at, self.actor, entity, entity_id, action, before_json, after_json, request_key, None, prev, digest)
-        )
+        entry = chained_entry(uow.audit.tail(), self.now(), self.actor, entity, str(entity_id), action,
+                              canonical_json(before), canonical_json(after), request_key)
+        return uow.audit.append(entry)

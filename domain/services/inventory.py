@@ -473,6 +473,8 @@ class InventoryService:
             found = uow.products.get_by_sku(text.upper() if text.isascii() else text)
         if found is None:
             raise NotFound(f"product: no product {ref!r}", field="product")
+        if found.deleted_at is not None:
+            raise NotFound(f"product: {found.sku} is deleted; restore it first", field="product")
         return found
 
     def _location(self, uow: UnitOfWork, ref: LocationRef, field: str) -> Location:

@@ -106,6 +106,8 @@ class SimulationService:
             rng = _rng(state, seed)
             day = state.day + 1
             state = uow.game.save(replace(state, day=day, seed=state.seed if seed is None else seed), state.version)
+            # First in the day's transaction: as-of "day N" ends where day N+1's first entry begins.
+            self._ctx.audit(uow, "game", day, "advance", after={"day": day, "seed": state.seed})
             report = DayReport(day)
             report = self._arrivals(uow, report)
             customers = [a for a in uow.accounts.list() if a.kind == "customer" and a.status == OPEN]
@@ -116,7 +118,7 @@ class SimulationService:
             report = self._reorders(uow, rng, report)
             internal = rng.getstate()
             uow.game.save(replace(state, rng_state=json.dumps([internal[0], list(internal[1]), internal[2]])), state.version)
-            self._ctx.audit(uow, "game", "day", "advance", after=report.__dict__)
+            self._ctx.audit(uow, "game", day, "report", after=report.__dict__)
         return report
 
     def _arrivals(self, uow: UnitOfWork, report: DayReport) -> DayReport:

@@ -59,7 +59,7 @@ def reconcile_counts(ctx: ServiceContext, uow: UnitOfWork, skus: list[str], memo
 
 
 def write_off(ctx: ServiceContext, uow: UnitOfWork, product: Product) -> None:
-    """Before a product is deleted: scrap what is on hand so the ledger still adds up.
+    """Before a product is purged: scrap what is on hand so the ledger still adds up.
 
     Raises: InUse (goods in transit: receive or cancel them first).
     """
@@ -74,6 +74,6 @@ def write_off(ctx: ServiceContext, uow: UnitOfWork, product: Product) -> None:
         after = uow.stock.apply(product.id, lv.location_id, on_hand=-lv.on_hand)
         move = uow.stock.add_move(NewStockMove(
             POSTED, SCRAP_REASON, product.id, lv.location_id, scrap.id, lv.on_hand, None, None, None, day,
-            f"written off: {product.sku} deleted", str(uuid.uuid4()), ctx.actor, ctx.now(), after, None,
+            f"written off: {product.sku} purged", str(uuid.uuid4()), ctx.actor, ctx.now(), after, None,
         ))
         ctx.audit(uow, "stock_move", move.id, SCRAP_REASON, after=move)

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from domain.model import AuditEntry, Category, Product, User
+from domain.model import AuditEntry, Category, Product, ProductQuery, User
+from domain.model.catalog import fold_case
+from domain.model.attachments import Attachment
 from domain.model.bank import Account, Transfer
 from domain.model.stock import GameState, Location, StockLevel, StockMove
 
@@ -33,6 +35,21 @@ class TenantData:
     move_keys: dict[str, int] = field(default_factory=dict)
     move_resolutions: dict[int, int] = field(default_factory=dict)  # pending move id -> resolving move id
     game: dict[str, GameState] = field(default_factory=dict)  # one entry, "state", once saved
+    archived_transfers: set[int] = field(default_factory=set)  # ids of transfers moved to the archive
+    archived_moves: set[int] = field(default_factory=set)
+    attachments: dict[int, Attachment] = field(default_factory=dict)
+    attachment_content: dict[int, bytes] = field(default_factory=dict)  # attachment id -> its bytes (the "BLOB")
+
+
+def is_listed(p: Product, query: ProductQuery) -> bool:
+    """Whether the product list (and the stock list) shows this product for the query."""
+    needle = query.needle
+    return (
+        (query.deleted is None or (p.deleted_at is not None) == query.deleted)
+        and (query.include_inactive or p.active)
+        and (not query.category_ids or p.category_id in query.category_ids)
+        and (not needle or needle in fold_case(p.name) or needle in fold_case(p.sku))
+    )
 
 
 class Undo:

@@ -19,7 +19,7 @@ from domain.model.stock import (
     StockRow,
     Valuation,
 )
-from storage.memory.base import Repo
+from storage.memory.base import Repo, is_listed
 
 _GAME = "state"
 
@@ -115,10 +115,12 @@ class MemoryStock(Repo):
             and (due_by_day is None or (m.due_day is not None and m.due_day <= due_by_day))
         ]
 
-    def history(self, product_id: int, before_id: int | None, limit: int) -> list[StockMove]:
+    def history(self, product_id: int, before_id: int | None, limit: int,
+                include_archive: bool = False) -> list[StockMove]:
         moves = [
             m for m in sorted(self._data.moves.values(), key=lambda m: -m.id)
             if m.product_id == product_id and (before_id is None or m.id < before_id)
+            and (include_archive or m.id not in self._data.archived_moves)
         ]
         return moves[:limit]
 
@@ -126,14 +128,7 @@ class MemoryStock(Repo):
         yield from sorted(self._data.moves.values(), key=lambda m: m.id)
 
     def _matching(self, query: ProductQuery) -> list[int]:
-        needle = query.needle
-        cats = set(query.category_ids)
-        found = [
-            p for p in self._data.products.values()
-            if (query.include_inactive or p.active)
-            and (not cats or p.category_id in cats)
-            and (not needle or needle in fold_case(p.name) or needle in fold_case(p.sku))
-        ]
+        found = [p for p in self._data.products.values() if is_listed(p, query)]
         found.sort(key=lambda p: (fold_case(p.name), p.id))
         return [p.id for p in found]
 
@@ -152,10 +147,11 @@ class MemoryStock(Repo):
         return result
 
     def count_low(self) -> int:
-        return sum(1 for p in self._data.products.values() if p.active and self._row(p.id).low)
+        return sum(1 for p in self._data.products.values() if p.active and p.deleted_at is None and self._row(p.id).low)
 
     def needs_reorder(self) -> list[StockRow]:
-        rows = (self._row(pid) for pid in sorted(self._data.products) if self._data.products[pid].active)
+        rows = (self._row(p.id) for p in sorted(self._data.products.values(), key=lambda p: p.id)
+                if p.active and p.deleted_at is None)
         return [r for r in rows if r.reorder_level > 0 and r.on_hand + r.incoming <= r.reorder_level]
 
     def valuation_by_category(self) -> list[Valuation]:

@@ -12,8 +12,10 @@ from domain.model.bank import OPEN, PENDING, Account, LedgerTotals, NewAccount, 
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.catalog import ProductCursor, fold_case
 from domain.ports import ExportRow
+from storage.memory.attachments import MemoryAttachments
 from storage.memory.audit import MemoryAudit
-from storage.memory.base import Repo, TenantData, Undo
+from storage.memory.lifecycle import MemoryLifecycle
+from storage.memory.base import Repo, TenantData, Undo, is_listed
 from storage.memory.stock import MemoryGame, MemoryLocations, MemoryStock
 
 
@@ -27,7 +29,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._tenants: dict[str, TenantData] = {}
         self._ids = {"category": 0, "product": 0, "user": 0, "audit": 0, "account": 0, "transfer": 0,
-                     "location": 0, "move": 0}
+                     "location": 0, "move": 0, "attachment": 0}
         self._undo: Undo | None = None
         self._closed = False
 
@@ -72,6 +74,8 @@ class MemoryUnitOfWork:
         self.locations = MemoryLocations(store, data)
         self.stock = MemoryStock(store, data)
         self.game = MemoryGame(store, data)
+        self.lifecycle = MemoryLifecycle(store, data)
+        self.attachments = MemoryAttachments(store, data)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -184,6 +188,16 @@ class _Products(Repo):
         self._undo.set_item(self._data.products, product.id, updated)
         return updated
 
+    def set_deleted(self, product_id: int, expected_version: int, deleted_at: str | None) -> Product:
+        current = self._data.products.get(product_id)
+        if current is None:
+            raise NotFound(f"product {product_id} does not exist")
+        if current.version != expected_version:
+            raise VersionConflict(f"{current.sku} was changed by someone else; reload and try again")
+        updated = replace(current, deleted_at=deleted_at, version=current.version + 1)
+        self._undo.set_item(self._data.products, product_id, updated)
+        return updated
+
     def delete(self, product_id: int, expected_version: int | None = None) -> Product:
         current = self._data.products.get(product_id)
         if current is None:
@@ -194,18 +208,13 @@ class _Products(Repo):
         self._undo.del_item(self._data.sku_index, current.sku)
         for key in [k for k in self._data.levels if k[0] == product_id]:  # ON DELETE CASCADE
             self._undo.del_item(self._data.levels, key)
+        for key in [k for k, a in self._data.attachments.items() if a.product_id == product_id]:
+            self._undo.del_item(self._data.attachments, key)
+            self._undo.del_item(self._data.attachment_content, key)
         return current
 
     def _matching(self, query: ProductQuery) -> list[Product]:
-        needle = query.needle
-        cats = set(query.category_ids)
-        rows = [
-            p
-            for p in self._data.products.values()
-            if (query.include_inactive or p.active)
-            and (not cats or p.category_id in cats)
-            and (not needle or needle in fold_case(p.name) or needle in fold_case(p.sku))
-        ]
+        rows = [p for p in self._data.products.values() if is_listed(p, query)]
         rows.sort(key=lambda p: (fold_case(p.name), p.id))
         return rows
 
@@ -231,7 +240,7 @@ class _Products(Repo):
     def value_by_category(self) -> list[CategoryValue]:
         totals: dict[int | None, list[int]] = {}
         for p in self._data.products.values():
-            if p.active:
+            if p.active and p.deleted_at is None:
                 t = totals.setdefault(p.category_id, [0, 0, 0])
                 t[0] += 1
                 t[1] += p.quantity
@@ -253,6 +262,9 @@ class _Products(Repo):
                 inserted += 1
                 continue
             current = self._data.products[existing_id]
+            if current.deleted_at is not None:
+                raise AlreadyExists(f"SKU {row.sku} belongs to deleted product {current.id}; restore or purge it first",
+                                    field="sku")
             wanted = replace(current, name=row.name, category_id=row.category_id, price_minor=row.price_minor,
                              quantity=row.quantity, active=row.active)
             if wanted != current:
@@ -295,12 +307,16 @@ class _Accounts(Repo):
     def first_of_kind(self, kind: str, currency: str) -> Account | None:
         return next(
             (a for a in sorted(self._data.accounts.values(), key=lambda a: a.id)
-             if a.kind == kind and a.currency == currency and a.status == OPEN),
+             if a.kind == kind and a.currency == currency and a.status == OPEN and a.deleted_at is None),
             None,
         )
 
-    def list(self) -> list[Account]:
-        return sorted(self._data.accounts.values(), key=lambda a: (fold_case(a.name), a.id))
+    def list(self, include_deleted: bool = False) -> list[Account]:
+        shown = (a for a in self._data.accounts.values() if include_deleted or a.deleted_at is None)
+        return sorted(shown, key=lambda a: (fold_case(a.name), a.id))
+
+    def delete(self, account_id: int) -> None:
+        self._undo.del_item(self._data.accounts, account_id)
 
     def update(self, account: Account, expected_version: int) -> Account:
         current = self._data.accounts.get(account.id)
@@ -312,7 +328,7 @@ class _Accounts(Repo):
         if other is not None and other.id != account.id:
             raise AlreadyExists(f"an account named {account.name!r} already exists", field="name")
         updated = replace(current, name=account.name, overdraft_limit=account.overdraft_limit, status=account.status,
-                          version=current.version + 1)
+                          deleted_at=account.deleted_at, version=current.version + 1)
         self._undo.set_item(self._data.accounts, account.id, updated)
         return updated
 
@@ -371,10 +387,16 @@ class _Transfers(Repo):
     def count_by_actor_since(self, actor: str, since: str) -> int:
         return sum(1 for t in self._data.transfers.values() if t.actor == actor and t.created_at >= since)
 
-    def statement(self, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
+    def names_account(self, account_id: int) -> bool:
+        return any(account_id in (t.debit_account_id, t.credit_account_id) for t in self._data.transfers.values())
+
+    def statement(self, account_id: int, before_id: int | None, limit: int,
+                  include_archive: bool = False) -> list[StatementLine]:
         lines: list[StatementLine] = []
         for t in sorted(self._data.transfers.values(), key=lambda t: -t.id):
             if before_id is not None and t.id >= before_id:
+                continue
+            if not include_archive and t.id in self._data.archived_transfers:
                 continue
             if account_id not in (t.debit_account_id, t.credit_account_id):
                 continue

@@ -98,7 +98,8 @@ class SqliteCategories(_Repo):
         self._run("DELETE FROM categories WHERE tenant_id = ? AND id = ?", (self._tenant, category_id))
 
 
-_PRODUCT_COLS = "id, sku, name, category_id, price_minor, quantity, active, version"
+_PRODUCT_COLS = "id, sku, name, category_id, price_minor, quantity, active, version, deleted_at"
+_PRODUCT_COLS_0004 = "id, sku, name, category_id, price_minor, quantity, active, version, NULL"
 _LISTING_SELECT = (
     "SELECT p.id, p.sku, p.name, c.name, p.price_minor, p.quantity, p.price_minor * p.quantity, p.active, p.version"
     " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
@@ -110,13 +111,15 @@ _EXPORT_SELECT = (
 
 
 def _product(row: tuple[Any, ...]) -> Product:
-    pid, sku, name, cat, price, qty, active, version = row
-    return Product(pid, sku, name, cat, price, qty, bool(active), version)
+    pid, sku, name, cat, price, qty, active, version, deleted_at = row
+    return Product(pid, sku, name, cat, price, qty, bool(active), version, deleted_at)
 
 
-def _where(tenant: str, query: ProductQuery) -> tuple[str, list[Any]]:
+def _where(tenant: str, query: ProductQuery, soft_deletes: bool = True) -> tuple[str, list[Any]]:
     clauses = ["p.tenant_id = ?"]
     params: list[Any] = [tenant]
+    if soft_deletes and query.deleted is not None:  # False only on a file opened with migrate=no below 0005
+        clauses.append("p.deleted_at IS NOT NULL" if query.deleted else "p.deleted_at IS NULL")
     if not query.include_inactive:
         clauses.append("p.active")
     if query.category_ids:
@@ -129,6 +132,11 @@ def _where(tenant: str, query: ProductQuery) -> tuple[str, list[Any]]:
 
 
 class SqliteProducts(_Repo):
+    def __init__(self, conn: sqlite3.Connection, tenant: str, soft_deletes: bool = True):
+        super().__init__(conn, tenant)
+        self._soft = soft_deletes
+        self._cols = _PRODUCT_COLS if soft_deletes else _PRODUCT_COLS_0004
+
     def _check_category(self, category_id: int | None) -> None:
         if category_id is not None and not self._run(
             "SELECT 1 FROM categories WHERE tenant_id = ? AND id = ?", (self._tenant, category_id)
@@ -153,13 +161,13 @@ class SqliteProducts(_Repo):
 
     def get(self, product_id: int) -> Product | None:
         row = self._run(
-            f"SELECT {_PRODUCT_COLS} FROM products WHERE tenant_id = ? AND id = ?", (self._tenant, product_id)
+            f"SELECT {self._cols} FROM products WHERE tenant_id = ? AND id = ?", (self._tenant, product_id)
         ).fetchone()
         return _product(row) if row else None
 
     def get_by_sku(self, sku: str) -> Product | None:
         row = self._run(
-            f"SELECT {_PRODUCT_COLS} FROM products WHERE tenant_id = ? AND sku = ?", (self._tenant, sku)
+            f"SELECT {self._cols} FROM products WHERE tenant_id = ? AND sku = ?", (self._tenant, sku)
         ).fetchone()
         return _product(row) if row else None
 
@@ -181,7 +189,19 @@ class SqliteProducts(_Repo):
                 raise NotFound(f"product {product.id} does not exist")
             raise VersionConflict(f"{product.sku} was changed by someone else; reload and try again")
         return Product(product.id, product.sku, product.name, product.category_id, product.price_minor,
-                       product.quantity, product.active, expected_version + 1)
+                       product.quantity, product.active, expected_version + 1, product.deleted_at)
+
+    def set_deleted(self, product_id: int, expected_version: int, deleted_at: str | None) -> Product:
+        cur = self._run(
+            "UPDATE products SET deleted_at = ?, version = version + 1 WHERE tenant_id = ? AND id = ? AND version = ?",
+            (deleted_at, self._tenant, product_id, expected_version),
+        )
+        found = self.get(product_id)
+        if found is None:
+            raise NotFound(f"product {product_id} does not exist")
+        if cur.rowcount == 0:
+            raise VersionConflict(f"{found.sku} was changed by someone else; reload and try again")
+        return found
 
     def delete(self, product_id: int, expected_version: int | None = None) -> Product:
         current = self.get(product_id)
@@ -193,7 +213,7 @@ class SqliteProducts(_Repo):
         return current
 
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
-        where, params = _where(self._tenant, query)
+        where, params = _where(self._tenant, query, self._soft)
         if after is not None:
             # Spelled out so SQLite seeks into the index; the row value (lower(name), id) > (?, ?) is only filtered.
             where += " AND lower(p.name) >= ? AND (lower(p.name) > ? OR p.id > ?)"
@@ -203,11 +223,11 @@ class SqliteProducts(_Repo):
         return [make(r[:7] + (bool(r[7]), r[8])) for r in rows]
 
     def count(self, query: ProductQuery) -> int:
-        where, params = _where(self._tenant, query)
+        where, params = _where(self._tenant, query, self._soft)
         return self._run(f"SELECT COUNT(*) FROM products p{where}", params).fetchone()[0]
 
     def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
-        where, params = _where(self._tenant, query)
+        where, params = _where(self._tenant, query, self._soft)
         cur = self._run(f"{_EXPORT_SELECT}{where} ORDER BY lower(p.name), p.id", params)
         try:
             while chunk := cur.fetchmany(STREAM_CHUNK):
@@ -216,10 +236,11 @@ class SqliteProducts(_Repo):
             raise translate(e) from e
 
     def value_by_category(self) -> list[CategoryValue]:
+        live = " AND p.deleted_at IS NULL" if self._soft else ""
         sql = (
             "SELECT p.category_id, c.name, COUNT(*), SUM(p.quantity), SUM(p.price_minor * p.quantity)"
             " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
-            " WHERE p.tenant_id = ? AND p.active GROUP BY p.category_id"
+            f" WHERE p.tenant_id = ? AND p.active{live} GROUP BY p.category_id"
             " ORDER BY c.name IS NULL, lower(c.name)"
         )
         try:
@@ -231,7 +252,7 @@ class SqliteProducts(_Repo):
         totals: dict[int | None, list[Any]] = {}
         for cat_id, cat_name, qty, value in self._run(
             "SELECT p.category_id, c.name, p.quantity, p.price_minor * p.quantity"
-            " FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.tenant_id = ? AND p.active",
+            f" FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.tenant_id = ? AND p.active{live}",
             (self._tenant,),
         ):
             t = totals.setdefault(cat_id, [cat_name, 0, 0, 0])
@@ -265,11 +286,14 @@ class SqliteProducts(_Repo):
         for i in range(0, len(skus), _IN_CHUNK):
             chunk = skus[i:i + _IN_CHUNK]
             for row in self._run(
-                "SELECT sku, id, name, category_id, price_minor, quantity, active FROM products"
-                f" WHERE tenant_id = ? AND sku IN ({', '.join('?' * len(chunk))})",
+                f"SELECT sku, id, name, category_id, price_minor, quantity, active, {'deleted_at' if self._soft else 'NULL'}"
+                f" FROM products WHERE tenant_id = ? AND sku IN ({', '.join('?' * len(chunk))})",
                 (tenant, *chunk),
             ):
-                stored[row[0]] = row
+                if row[7] is not None:
+                    raise AlreadyExists(f"SKU {row[0]} belongs to deleted product {row[1]}; restore or purge it first",
+                                        field="sku")
+                stored[row[0]] = row[:7]
         inserts, updates = [], []
         for sku, r in latest.items():
             old = stored.get(sku)
@@ -322,7 +346,7 @@ class SqliteUsers(_Repo):
 
 _ACCOUNT_COLS = (
     "id, name, kind, currency, debits_posted, credits_posted, debits_pending, credits_pending, overdraft_limit,"
-    " status, version"
+    " status, version, deleted_at"
 )
 _TRANSFER_COLS = (
     "id, kind, debit_account_id, credit_account_id, amount_minor, currency, pending_id, expires_at, memo,"
@@ -358,18 +382,27 @@ class SqliteAccounts(_Repo):
         return self._one("kind = 'system' AND currency = ? ORDER BY id LIMIT 1", (currency,))
 
     def first_of_kind(self, kind: str, currency: str) -> Account | None:
-        return self._one("kind = ? AND currency = ? AND status = 'open' ORDER BY id LIMIT 1", (kind, currency))
+        return self._one(
+            "kind = ? AND currency = ? AND status = 'open' AND deleted_at IS NULL ORDER BY id LIMIT 1", (kind, currency)
+        )
 
-    def list(self) -> list[Account]:
-        rows = self._run(f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE tenant_id = ? ORDER BY lower(name), id", (self._tenant,))
+    def list(self, include_deleted: bool = False) -> list[Account]:
+        live = "" if include_deleted else " AND deleted_at IS NULL"
+        rows = self._run(
+            f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE tenant_id = ?{live} ORDER BY lower(name), id", (self._tenant,)
+        )
         return [Account(*r) for r in rows]
+
+    def delete(self, account_id: int) -> None:
+        self._run("DELETE FROM accounts WHERE tenant_id = ? AND id = ?", (self._tenant, account_id))
 
     def update(self, account: Account, expected_version: int) -> Account:
         try:
             cur = self._conn.execute(
-                "UPDATE accounts SET name = ?, overdraft_limit = ?, status = ?, version = version + 1"
+                "UPDATE accounts SET name = ?, overdraft_limit = ?, status = ?, deleted_at = ?, version = version + 1"
                 " WHERE tenant_id = ? AND id = ? AND version = ?",
-                (account.name, account.overdraft_limit, account.status, self._tenant, account.id, expected_version),
+                (account.name, account.overdraft_limit, account.status, account.deleted_at, self._tenant, account.id,
+                 expected_version),
             )
         except sqlite3.IntegrityError as e:
             if "UNIQUE" in str(e):
@@ -427,8 +460,14 @@ class SqliteTransfers(_Repo):
         return Transfer(cur.lastrowid, *transfer)  # type: ignore[arg-type]
 
     def _one(self, where: str, params: tuple[Any, ...]) -> Transfer | None:
-        row = self._run(f"SELECT {_TRANSFER_COLS} FROM transfers WHERE tenant_id = ? AND {where}", (self._tenant, *params)).fetchone()
-        return Transfer(*row) if row else None
+        """Live first, then archived: an idempotency key or an id still finds its transfer after archiving."""
+        for table in ("transfers", "transfers_archive"):
+            row = self._run(
+                f"SELECT {_TRANSFER_COLS} FROM {table} WHERE tenant_id = ? AND {where}", (self._tenant, *params)
+            ).fetchone()
+            if row:
+                return Transfer(*row)
+        return None
 
     def get(self, transfer_id: int) -> Transfer | None:
         return self._one("id = ?", (transfer_id,))
@@ -456,18 +495,26 @@ class SqliteTransfers(_Repo):
             (self._tenant, actor, since),
         ).fetchone()[0]
 
-    def statement(self, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
+    def statement(self, account_id: int, before_id: int | None, limit: int,
+                  include_archive: bool = False) -> list[StatementLine]:
+        lines = self._statement("transfers", account_id, before_id, limit)
+        if include_archive:  # both lists are newest first and cut at `limit`: merge them
+            lines += self._statement("transfers_archive", account_id, before_id, limit)
+            lines.sort(key=lambda line: -line.transfer_id)
+        return lines[:limit]
+
+    def _statement(self, table: str, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
         through = MAX_ID if before_id is None else before_id - 1  # inclusive bound: the first page has none
         # Two ordered index ranges (as debit, as credit), each cut at `limit`, merged: O(page), not O(history).
         side = (
-            "SELECT id FROM transfers WHERE tenant_id = ? AND {col} = ? AND id <= ? ORDER BY id DESC LIMIT ?"
+            f"SELECT id FROM {table} WHERE tenant_id = ? AND {{col}} = ? AND id <= ? ORDER BY id DESC LIMIT ?"
         )
         rows = self._run(
             "SELECT t.id, t.created_at, t.kind, a.name, t.memo,"
             " CASE WHEN t.credit_account_id = ? THEN t.amount_minor ELSE -t.amount_minor END,"
             " CASE WHEN t.credit_account_id = ? THEN t.credit_balance_after ELSE t.debit_balance_after END,"
             " t.kind = 'pending'"
-            " FROM transfers t JOIN accounts a ON a.id = CASE WHEN t.credit_account_id = ?"
+            f" FROM {table} t JOIN accounts a ON a.id = CASE WHEN t.credit_account_id = ?"
             " THEN t.debit_account_id ELSE t.credit_account_id END"
             f" WHERE t.id IN (SELECT id FROM ({side.format(col='debit_account_id')})"
             f" UNION ALL SELECT id FROM ({side.format(col='credit_account_id')}))"
@@ -478,10 +525,25 @@ class SqliteTransfers(_Repo):
         return [StatementLine(*r[:7], bool(r[7])) for r in rows]
 
     def stream(self) -> Iterator[Transfer]:
-        cur = self._run(f"SELECT {_TRANSFER_COLS} FROM transfers WHERE tenant_id = ? ORDER BY id", (self._tenant,))
-        try:
-            while chunk := cur.fetchmany(STREAM_CHUNK):
-                for row in chunk:
-                    yield Transfer(*row)
-        except sqlite3.Error as e:
-            raise translate(e) from e
+        last = 0
+        while True:
+            rows = self._run(
+                f"SELECT * FROM (SELECT {_TRANSFER_COLS} FROM transfers WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?)"
+                f" UNION ALL SELECT * FROM (SELECT {_TRANSFER_COLS} FROM transfers_archive WHERE tenant_id = ? AND id > ?"
+                " ORDER BY id LIMIT ?) ORDER BY id LIMIT ?",
+                (self._tenant, last, STREAM_CHUNK, self._tenant, last, STREAM_CHUNK, STREAM_CHUNK),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield Transfer(*row)
+            last = rows[-1][0]
+
+    def names_account(self, account_id: int) -> bool:
+        return any(
+            self._run(
+                f"SELECT 1 FROM {table} WHERE tenant_id = ? AND (debit_account_id = ? OR credit_account_id = ?) LIMIT 1",
+                (self._tenant, account_id, account_id),
+            ).fetchone()
+            for table in ("transfers", "transfers_archive")
+        )

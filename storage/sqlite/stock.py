@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from domain.errors import AlreadyExists, InsufficientStock, NotFound, VersionConflict
-from domain.model import ProductQuery
+from domain.model import MAX_ID, ProductQuery
 from domain.model.catalog import ProductCursor
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
 from storage.sqlite.errors import translate
@@ -167,25 +167,30 @@ class SqliteStock(_Repo):
             raise translate(e) from e
         return StockMove(cur.lastrowid, *move)  # type: ignore[arg-type]
 
-    def _moves(self, where: str, params: tuple[Any, ...], tail: str = "") -> list[StockMove]:
+    def _moves(self, where: str, params: tuple[Any, ...], tail: str = "", table: str = "stock_moves") -> list[StockMove]:
         return [
             StockMove(*r)
             for r in self._run(
-                f"SELECT {_MOVE_COLS} FROM stock_moves WHERE tenant_id = ? AND {where}{tail}", (self._tenant, *params)
+                f"SELECT {_MOVE_COLS} FROM {table} WHERE tenant_id = ? AND {where}{tail}", (self._tenant, *params)
             )
         ]
 
+    def _one(self, where: str, params: tuple[Any, ...]) -> StockMove | None:
+        """Live first, then archived: an id or an idempotency key still finds its move after archiving."""
+        for table in ("stock_moves", "stock_moves_archive"):
+            found = self._moves(where, params, table=table)
+            if found:
+                return found[0]
+        return None
+
     def get_move(self, move_id: int) -> StockMove | None:
-        found = self._moves("id = ?", (move_id,))
-        return found[0] if found else None
+        return self._one("id = ?", (move_id,))
 
     def get_move_by_key(self, idempotency_key: str) -> StockMove | None:
-        found = self._moves("idempotency_key = ?", (idempotency_key,))
-        return found[0] if found else None
+        return self._one("idempotency_key = ?", (idempotency_key,))
 
     def resolution(self, pending_id: int) -> StockMove | None:
-        found = self._moves("pending_id = ?", (pending_id,))
-        return found[0] if found else None
+        return self._one("pending_id = ?", (pending_id,))
 
     def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
         where = "kind = 'pending' AND NOT EXISTS (SELECT 1 FROM stock_moves r WHERE r.pending_id = stock_moves.id)"
@@ -198,18 +203,29 @@ class SqliteStock(_Repo):
             params += (due_by_day,)
         return self._moves(where, params, " ORDER BY id")
 
-    def history(self, product_id: int, before_id: int | None, limit: int) -> list[StockMove]:
-        if before_id is None:
-            return self._moves("product_id = ? ORDER BY id DESC LIMIT ?", (product_id, limit))
-        return self._moves("product_id = ? AND id < ? ORDER BY id DESC LIMIT ?", (product_id, before_id, limit))
+    def history(self, product_id: int, before_id: int | None, limit: int,
+                include_archive: bool = False) -> list[StockMove]:
+        through = MAX_ID if before_id is None else before_id - 1
+        tables = ("stock_moves", "stock_moves_archive") if include_archive else ("stock_moves",)
+        found = [m for table in tables
+                 for m in self._moves("product_id = ? AND id <= ? ORDER BY id DESC LIMIT ?", (product_id, through, limit),
+                                      table=table)]
+        found.sort(key=lambda m: -m.id)
+        return found[:limit]
 
     def stream_moves(self) -> Iterator[StockMove]:
-        cur = self._run(f"SELECT {_MOVE_COLS} FROM stock_moves WHERE tenant_id = ? ORDER BY id", (self._tenant,))
-        try:
-            while chunk := cur.fetchmany(STREAM_CHUNK):
-                yield from (StockMove(*r) for r in chunk)
-        except sqlite3.Error as e:
-            raise translate(e) from e
+        last = 0
+        while True:
+            rows = self._run(
+                f"SELECT * FROM (SELECT {_MOVE_COLS} FROM stock_moves WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?)"
+                f" UNION ALL SELECT * FROM (SELECT {_MOVE_COLS} FROM stock_moves_archive WHERE tenant_id = ? AND id > ?"
+                " ORDER BY id LIMIT ?) ORDER BY id LIMIT ?",
+                (self._tenant, last, STREAM_CHUNK, self._tenant, last, STREAM_CHUNK, STREAM_CHUNK),
+            ).fetchall()
+            if not rows:
+                return
+            yield from (StockMove(*r) for r in rows)
+            last = rows[-1][0]
 
     def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
         where, params = _where(self._tenant, query)
@@ -221,13 +237,16 @@ class SqliteStock(_Repo):
         return [StockRow(*r) for r in self._run(f"{_ROW_SELECT}{where} ORDER BY lower(p.name), p.id LIMIT ?", (*params, limit))]
 
     def count_low(self) -> int:
-        return self._run(f"SELECT COUNT(*) FROM products p WHERE p.tenant_id = ? AND p.active{_LOW}", (self._tenant,)).fetchone()[0]
+        return self._run(
+            f"SELECT COUNT(*) FROM products p WHERE p.tenant_id = ? AND p.active AND p.deleted_at IS NULL{_LOW}",
+            (self._tenant,),
+        ).fetchone()[0]
 
     def needs_reorder(self) -> list[StockRow]:
         return [
             StockRow(*r)
             for r in self._run(
-                f"{_ROW_SELECT} WHERE p.tenant_id = ? AND p.active AND p.reorder_level > 0"
+                f"{_ROW_SELECT} WHERE p.tenant_id = ? AND p.active AND p.deleted_at IS NULL AND p.reorder_level > 0"
                 f" AND p.quantity + {_INCOMING} <= p.reorder_level ORDER BY p.id",
                 (self._tenant,),
             )

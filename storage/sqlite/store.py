@@ -18,7 +18,10 @@ from urllib.parse import parse_qsl
 from domain.errors import Busy, Corrupt, DomainError, NotFound, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
+from storage.blobs import FileContentStore
+from storage.sqlite.attachments import SqliteAttachments
 from storage.sqlite.audit import SqliteAudit
+from storage.sqlite.lifecycle import SqliteLifecycle
 from storage.sqlite.stock import SqliteGame, SqliteLocations, SqliteStock
 from storage.sqlite.repositories import (
     SqliteAccounts,
@@ -39,10 +42,12 @@ class SqliteOptions:
     synchronous: str = "FULL"
     busy_timeout_ms: int = 5000
     migrate: bool = True
+    attachments: str = "file"  # where new attachment bytes go: "file" (content-addressed, next to the db) or "blob"
 
 
 def parse_url(url: str) -> SqliteOptions:
-    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, options as query: synchronous, busy_timeout, migrate.
+    """`sqlite:///relative.db`, `sqlite:////abs/path.db`, options as query: synchronous, busy_timeout, migrate,
+    attachments (file|blob).
 
     Raises: ValidationError for an unknown option or value.
     """
@@ -63,6 +68,8 @@ def parse_url(url: str) -> SqliteOptions:
             opts["busy_timeout_ms"] = int(value)
         elif key == "migrate" and value.lower() in ("yes", "no", "true", "false", "1", "0"):
             opts["migrate"] = value.lower() in ("yes", "true", "1")
+        elif key == "attachments" and value.lower() in ("file", "blob"):
+            opts["attachments"] = value.lower()
         else:
             raise ValidationError(f"unknown sqlite URL option {key}={value!r}", field="db")
     return SqliteOptions(**opts)  # type: ignore[arg-type]
@@ -79,9 +86,10 @@ class SqliteStore:
         self._pool_lock = threading.Lock()
         self._local = threading.local()
         self._closed = False
+        self.files = FileContentStore(os.path.abspath(self.path) + ".files")  # created on the first file write
         self.created, self.revision = prepare_schema(self.options)
         self._users_have_created_at = self.revision != "0001"
-        self._audit_chained = self.revision >= "0005"
+        self._audit_chained = self.revision >= "0005"  # and soft deletes: both came with revision 0005
 
     # -- connections ------------------------------------------------------------------------
 
@@ -127,6 +135,16 @@ class SqliteStore:
 
     def unit_of_work(self, tenant: str, *, write: bool = False) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self, tenant, write)
+
+    def collect_attachment_files(self, min_age_seconds: float = 0.0) -> tuple[int, int]:
+        """Delete attachment files no row of any tenant uses (left by removals, product deletes and
+        rolled-back uploads); returns (files, bytes) freed. Holds the write lock meanwhile, so no writer
+        can be storing a file it is about to reference.
+
+        Raises: Busy, StorageError.
+        """
+        with self.unit_of_work("", write=True) as uow:
+            return self.files.collect(uow.attachments.referenced_files(), min_age_seconds)
 
     def close(self) -> None:
         with self._pool_lock:
@@ -179,7 +197,7 @@ class SqliteUnitOfWork:
         self._done = False
         t = self._tenant
         self.categories = SqliteCategories(conn, t)
-        self.products = SqliteProducts(conn, t)
+        self.products = SqliteProducts(conn, t, self._store._audit_chained)
         self.users = SqliteUsers(conn, t, self._store._users_have_created_at)
         self.audit = SqliteAudit(conn, t, self._store._audit_chained)
         self.accounts = SqliteAccounts(conn, t)
@@ -187,6 +205,8 @@ class SqliteUnitOfWork:
         self.locations = SqliteLocations(conn, t)
         self.stock = SqliteStock(conn, t)
         self.game = SqliteGame(conn, t)
+        self.lifecycle = SqliteLifecycle(conn, t)
+        self.attachments = SqliteAttachments(conn, t, self._store.options.attachments, self._store.files)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -298,9 +318,36 @@ def prepare_schema(options: SqliteOptions) -> tuple[bool, str]:
                 raise StorageError(
                     f"the schema upgrade to revision {migrations.HEAD} failed and was rolled back: {orig or e}"
                 ) from e
+            if revision is not None:
+                _audit_upgrade(conn, revision, migrations.HEAD)
             return revision is None, migrations.HEAD
     finally:
         conn.close()
+
+
+def _audit_upgrade(conn: sqlite3.Connection, old: str, new: str) -> None:
+    """Every tenant's audit log records the schema upgrade (actor `migration`), chained like any entry."""
+    from datetime import datetime, timezone
+
+    from domain.audit_chain import chained_entry
+    from domain.clock import utc_iso
+    from domain.services.context import canonical_json
+
+    now = utc_iso(datetime.now(timezone.utc))
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        tenants = [r[0] for r in conn.execute("SELECT tenant_id FROM audit_log UNION SELECT tenant_id FROM users")]
+        for tenant in tenants:
+            conn.execute("INSERT INTO users (tenant_id, name, created_at) VALUES (?, 'migration', ?)"
+                         " ON CONFLICT (tenant_id, name) DO NOTHING", (tenant, now))
+            log = SqliteAudit(conn, tenant)
+            log.append(chained_entry(log.tail(), now, "migration", "schema", new, "migrate",
+                                     canonical_json({"revision": old}), canonical_json({"revision": new})))
+        conn.execute("COMMIT")
+    except sqlite3.Error as e:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise StorageError(f"the schema was upgraded to {new} but its audit entry could not be written: {e}") from e
 
 
 def _check_known(revision: str | None) -> None:

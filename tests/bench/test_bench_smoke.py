@@ -21,6 +21,10 @@ GOALS = (
     "Transfers, 1,000 per transfer_batch commit",
     "Simulation, days/s",
     "Simulation, ledger rows written/s vs raw INSERTs",
+    *(f"Attachments write, {m} mode" for m in ("file", "blob")),
+    *(f"Attachments read ({t}, verified), {m} mode" for t in ("cold", "warm") for m in ("file", "blob")),
+    "Attachments storage, file mode",
+    "Attachments storage, blob mode",
 )
 LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s)) ")
 
@@ -36,7 +40,7 @@ def run_bench(*argv: str) -> str:
 @pytest.mark.slow
 def test_bench_prints_a_line_for_every_goal() -> None:
     out = run_bench("--rows", "2000", "--transfers", "200", "--repeat", "1", "--days", "3", "--sim-products", "40",
-                    "--customers", "10")
+                    "--customers", "10", "--attachments", "3", "--attachment-kib", "4")
     lines = [m for m in map(LINE.match, out.splitlines()) if m]
     for goal in GOALS:
         assert [m for m in lines if goal in m.group(2)], f"no PASS/MISS line for {goal!r}:\n{out}"
@@ -58,3 +62,23 @@ def test_bench_only_simulation_reports_days_and_rows_per_second() -> None:
     names = [m.group(2).strip() for m in map(LINE.match, out.splitlines()) if m]
     assert names == ["Simulation, days/s", "Simulation, ledger rows written/s vs raw INSERTs"], out
     assert "3 days, 30 products, 5 customers" in out
+
+
+@pytest.mark.slow
+def test_bench_only_attachments_compares_files_and_blobs_with_raw_baselines() -> None:
+    out = run_bench("--only", "attachments", "--attachments", "5", "--attachment-kib", "8", "--repeat", "2")
+    names = [m.group(2).strip() for m in map(LINE.match, out.splitlines()) if m]
+    assert names == [
+        "Attachments write, file mode vs raw file writes",
+        "Attachments write, blob mode vs raw BLOB inserts",
+        "Attachments read (cold, verified), file mode vs raw file reads",
+        "Attachments read (cold, verified), blob mode vs raw BLOB reads",
+        "Attachments read (warm, verified), file mode vs raw file reads",
+        "Attachments read (warm, verified), blob mode vs raw BLOB reads",
+        "Attachments storage, file mode: database + files vs content",
+        "Attachments storage, blob mode: database vs content",
+    ], out
+    assert "5 attachments x 8 KiB" in out and "best of 2" in out
+    assert "for 0.0 MiB" not in out  # 40 KiB of content is reported, not rounded away
+    table = out[out.index("-- attachments: 5 x 8 KiB"):].splitlines()
+    assert [row.split()[0] for row in table[2:7]] == ["write", "read,", "read,", "database", "files"], out

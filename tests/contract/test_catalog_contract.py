@@ -275,20 +275,42 @@ def test_a_product_can_be_moved_out_of_its_category(sim: Simulator) -> None:
     assert sim.catalog.update_product(ham.id, 1, category=None).category_id is None
 
 
-def test_deleting_a_product_removes_it_and_returns_what_it_was(sim: Simulator, store: Store) -> None:
-    ham = sim.catalog.add_product("HAM-1", "Hammer", "12.50")
-    assert sim.catalog.delete_product(ham.id) == ham
+def test_deleting_a_product_hides_it_and_restoring_brings_it_back_as_it_was(sim: Simulator, store: Store) -> None:
+    ham = sim.catalog.add_product("HAM-1", "Hammer", "12.50", quantity=3)
+    deleted = sim.catalog.delete_product(ham.id)
+    assert deleted.deleted_at is not None and deleted.version == ham.version + 1
     assert sim.catalog.count_products(ALL) == 0
-    refuse(store, lambda: sim.catalog.get_product(ham.id), "not_found")
-    refuse(store, lambda: sim.catalog.update_product(ham.id, 1, name="x"), "not_found")
+    assert [p.sku for p in sim.catalog.find_products(ProductQuery(include_inactive=True, deleted=True))] == ["HAM-1"]
+    assert sim.catalog.get_product(ham.id) == deleted  # kept for history
+    refuse(store, lambda: sim.catalog.update_product(ham.id, deleted.version, name="x"), "not_found")
     refuse(store, lambda: sim.catalog.delete_product(ham.id), "not_found")
+    refuse(store, lambda: sim.catalog.add_product("HAM-1", "Other", "1"), "already_exists")  # still its SKU
+    refuse(store, lambda: sim.catalog.restore_product(ham.id, expected_version=ham.version), "version_conflict")
+    restored = sim.catalog.restore_product(ham.id)
+    assert restored.deleted_at is None and restored.quantity == 3
+    assert sim.catalog.count_products(ALL) == 1
+    refuse(store, lambda: sim.catalog.restore_product(ham.id), "validation")
+    assert sim.check().ok
+
+
+def test_purging_a_deleted_product_removes_it_for_good_and_frees_its_sku(sim: Simulator, store: Store) -> None:
+    ham = sim.catalog.add_product("HAM-1", "Hammer", "12.50", quantity=3)
+    refuse(store, lambda: sim.catalog.purge_product(ham.id), "validation")  # delete first
+    sim.catalog.delete_product(ham.id)
+    gone = sim.catalog.purge_product(ham.id)
+    assert gone.id == ham.id and gone.sku == "HAM-1"
+    refuse(store, lambda: sim.catalog.get_product(ham.id), "not_found")
+    refuse(store, lambda: sim.catalog.purge_product(ham.id), "not_found")
+    refuse(store, lambda: sim.catalog.restore_product(ham.id), "not_found")
+    assert sim.catalog.count_products(ProductQuery(include_inactive=True, deleted=None)) == 0
     sim.catalog.add_product("HAM-1", "Hammer again", "1")  # the SKU is free again
+    assert sim.check().ok, sim.check().problems
 
 
 def test_deleting_a_product_with_the_current_version_succeeds(sim: Simulator) -> None:
     ham = sim.catalog.add_product("HAM-1", "Hammer", "12.50")
     sim.catalog.update_product(ham.id, 1, price="13")
-    assert sim.catalog.delete_product(ham.id, expected_version=2).version == 2
+    assert sim.catalog.delete_product(ham.id, expected_version=2).version == 3
     assert sim.catalog.count_products(ALL) == 0
 
 
@@ -845,8 +867,10 @@ def test_deleting_in_one_tenant_leaves_the_other_tenant_alone(two: tuple[Simulat
     theirs = b.catalog.add_product("HAM-1", "B's hammer", "1.00", category="Tools")
     ham = a.catalog.get_product_by_sku("HAM-1")
     a.catalog.delete_product(ham.id)
+    a.catalog.purge_product(ham.id)
     assert b.catalog.get_product(theirs.id) == theirs
     b.catalog.delete_product(theirs.id)
+    b.catalog.purge_product(theirs.id)
     b.catalog.delete_category(b.catalog.categories()[0].id)
     assert [c.name for c in a.catalog.categories()] == ["Tools"]
 
@@ -859,7 +883,8 @@ def test_every_mutation_writes_an_audit_entry_with_before_after_or_the_diff(sim:
     ham = sim.catalog.add_product("HAM-1", "Hammer", "12.50", category="Tools")
     ham2 = sim.catalog.update_product(ham.id, 1, price="13.00")
     tools2 = sim.catalog.update_category(tools.id, 1, name="Hardware")
-    sim.catalog.delete_product(ham.id, 2)
+    ham3 = sim.catalog.delete_product(ham.id, 2)
+    sim.catalog.purge_product(ham.id)
     sim.catalog.delete_category(tools.id)
     entries = list(reversed(latest_audit(store, 100)))
     assert [(e.actor, e.entity, e.entity_id, e.action) for e in entries] == [
@@ -868,6 +893,7 @@ def test_every_mutation_writes_an_audit_entry_with_before_after_or_the_diff(sim:
         ("tester", "product", str(ham.id), "update"),
         ("tester", "category", str(tools.id), "update"),
         ("tester", "product", str(ham.id), "delete"),
+        ("tester", "product", str(ham.id), "purge"),
         ("tester", "category", str(tools.id), "delete"),
     ]
     decoded = [(e.before and json.loads(e.before), e.after and json.loads(e.after)) for e in entries]
@@ -876,12 +902,13 @@ def test_every_mutation_writes_an_audit_entry_with_before_after_or_the_diff(sim:
         (None, asdict(ham)),
         ({"price_minor": 1250, "version": 1}, {"price_minor": 1300, "version": 2}),  # an update keeps the diff
         ({"name": "Tools", "version": 1}, {"name": "Hardware", "version": 2}),
-        (asdict(ham2), None),
+        ({"deleted_at": None, "version": 2}, {"deleted_at": ham3.deleted_at, "version": 3}),  # a soft delete
+        ({"id": ham.id, "sku": "HAM-1"}, None),  # the purge's tombstone keeps no data
         (asdict(tools2), None),
     ]
     assert [e.at for e in entries] == sorted(e.at for e in entries)
     assert all(e.at.endswith("Z") for e in entries)
-    assert len({e.id for e in entries}) == 6
+    assert len({e.id for e in entries}) == 7
 
 
 def test_audit_latest_is_newest_first_and_limited(sim: Simulator, store: Store) -> None:

@@ -1102,17 +1102,34 @@ def test_an_import_that_would_take_a_location_below_zero_writes_nothing(sim: Sim
     refuse(sim, lambda: sim.catalog.import_products(rows), "insufficient_stock")
 
 
-def test_deleting_a_product_writes_its_stock_off_to_scrap_and_the_ledger_still_adds_up(
+def test_a_deleted_product_keeps_its_stock_hidden_refuses_moves_and_comes_back_on_restore(
+    sim: Simulator, shop: Shop
+) -> None:
+    sim.inventory.move_stock(shop.apple, 4, "Warehouse", "Shelf")
+    value = sim.inventory.stock_value()
+    deleted = sim.catalog.delete_product(shop.apple)
+    assert [r.sku for r in sim.inventory.stock(ALL)] == ["PER-1"]
+    assert sim.inventory.stock_value() == value, "the goods are still on the books"
+    refuse(sim, lambda: sim.inventory.move_stock(shop.apple, 1, "Warehouse", "Shelf"), "not_found")
+    refuse(sim, lambda: sim.inventory.sell(shop.apple, 1, "Alice"), "not_found")
+    assert sim.check().ok
+    sim.catalog.restore_product(deleted.id)
+    assert sim.inventory.stock_row(shop.apple).on_hand == 10
+    sim.inventory.move_stock(shop.apple, 1, "Warehouse", "Shelf")
+
+
+def test_purging_a_product_writes_its_stock_off_to_scrap_and_the_ledger_still_adds_up(
     sim: Simulator, shop: Shop
 ) -> None:
     sim.inventory.move_stock(shop.apple, 4, "Warehouse", "Shelf")
     sim.catalog.delete_product(shop.apple)
+    sim.catalog.purge_product(shop.apple)
     scrap = location_id(sim, "Scrap")
     written_off = [m for m in moves(sim) if m.product_id == shop.apple and m.reason == "scrap"]
     assert sorted((m.from_location_id, m.to_location_id, m.quantity, m.from_after) for m in written_off) == [
         (shop.warehouse, scrap, 6, 0), (shop.shelf, scrap, 4, 0),
     ]
-    assert all(m.memo == "written off: APL-1 deleted" for m in written_off)
+    assert all(m.memo == "written off: APL-1 purged" for m in written_off)
     assert sim.inventory.stock_value() == 0
     assert [r.sku for r in sim.inventory.stock(ALL)] == ["PER-1"]
     report = sim.check()
@@ -1121,14 +1138,15 @@ def test_deleting_a_product_writes_its_stock_off_to_scrap_and_the_ledger_still_a
 
 
 @pytest.mark.parametrize("transit", ["pending move", "pending purchase"])
-def test_a_product_with_goods_in_transit_cannot_be_deleted(sim: Simulator, shop: Shop, transit: str) -> None:
+def test_a_product_with_goods_in_transit_cannot_be_purged(sim: Simulator, shop: Shop, transit: str) -> None:
     if transit == "pending move":
         pending = sim.inventory.move_stock(shop.apple, 4, "Warehouse", "Shelf", pending=True)
     else:
         pending = sim.inventory.purchase(shop.apple, 4, "Acme", lead_days=1).move
-    refuse(sim, lambda: sim.catalog.delete_product(shop.apple), "in_use")
-    sim.inventory.receive_pending(pending.id)
     sim.catalog.delete_product(shop.apple)
+    refuse(sim, lambda: sim.catalog.purge_product(shop.apple), "in_use")
+    sim.inventory.receive_pending(pending.id)
+    sim.catalog.purge_product(shop.apple)
     with pytest.raises(DomainError) as gone:
         sim.catalog.get_product(shop.apple)
     assert gone.value.code == "not_found"

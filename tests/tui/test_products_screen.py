@@ -152,6 +152,70 @@ async def test_delete_asks_first_and_cancel_keeps_the_product(app_factory):
         assert app.backend.sim.catalog.count_products(ProductQuery(text=sku, include_inactive=True)) == 0
 
 
+async def test_deleted_product_is_restored_with_u_in_the_list_and_in_the_deleted_view(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        catalog = app.backend.sim.catalog
+        sku = visible_skus(app)[0]
+        before = catalog.get_product_by_sku(sku)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert sku not in visible_skus(app)
+        assert catalog.get_product_by_sku(sku).deleted_at is not None
+        await pilot.press("u")  # right after the delete: brings back the one just deleted
+        await settle(pilot)
+        assert sku in visible_skus(app)
+        restored = catalog.get_product_by_sku(sku)
+        assert (restored.deleted_at, restored.quantity) == (None, before.quantity)
+
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        await pilot.press("t")  # the deleted view lists it; u there restores the selected one
+        await settle(pilot)
+        assert visible_skus(app) == [sku]
+        assert "Deleted products: 1" in str(app.screen.query_one("#status", Static).render())
+        await pilot.press("u")
+        await settle(pilot)
+        assert visible_skus(app) == []
+        await pilot.press("t")
+        await settle(pilot)
+        assert sku in visible_skus(app)
+
+
+async def test_purge_in_the_deleted_view_asks_first_and_removes_the_product_for_good(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        catalog = app.backend.sim.catalog
+        sku = visible_skus(app)[0]
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        assert "Purge product" in str(app.screen.query_one(".dialog-title").render())
+        await pilot.press("n")  # cancelled: still deleted, still restorable
+        await settle(pilot)
+        assert catalog.get_product_by_sku(sku).deleted_at is not None
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert visible_skus(app) == []
+        assert catalog.count_products(ProductQuery(text=sku, include_inactive=True, deleted=None)) == 0
+        assert app.backend.sim.check().ok
+        tombstone = app.backend.sim.audit.entries(limit=1)[0]
+        assert (tombstone.entity, tombstone.action) == ("product", "purge")
+
+
 async def test_filter_is_case_insensitive_on_name_and_sku_and_escape_clears_it(app_factory):
     app = app_factory()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -45,12 +45,15 @@ class ProductsScreen(AppScreen):
         Binding("x", "export", "Export CSV", id="products.export"),
         Binding("i", "import_csv", "Import", id="products.import"),
         Binding("a", "toggle_inactive", "Inactive", id="products.toggle_inactive"),
+        Binding("t", "toggle_deleted", "Deleted", id="products.toggle_deleted"),
+        Binding("u", "restore", "Restore", id="products.restore"),
         Binding("r", "refresh", "Refresh", id="products.refresh"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._query = ProductQuery()
+        self._last_deleted: int | None = None  # what `u` restores in the live list
         self._generation = 0
         self._rows: list[ProductListing] = []
         self._total: int | None = 0  # None while the count of a new query is on its way
@@ -157,6 +160,11 @@ class ProductsScreen(AppScreen):
         if self._total is None:
             self.query_one("#status", Static).update(Text(f"{len(self._rows):,}{'+' if self._has_more() else ''} products · counting…"))
             return
+        if self._query.deleted:
+            self.query_one("#status", Static).update(Text(
+                f"Deleted products: {self._total:,} · u restores · d purges for good · t back to the list"
+            ))
+            return
         if self._total == 0 and not filtered and not self._query.include_inactive:
             self.query_one("#status", Static).update(
                 Text("No products yet: n adds one, c adds a category, i imports a CSV, a shows inactive ones")
@@ -223,7 +231,7 @@ class ProductsScreen(AppScreen):
 
     @on(FilterBox.Applied)
     def _apply_filter(self, event: FilterBox.Applied) -> None:
-        self._query = ProductQuery(event.text, self._query.category_ids, self._query.include_inactive)
+        self._query = self._query_with(text=event.text)
         self.reload(summary=False)
 
     @on(FilterBox.Done)
@@ -241,11 +249,20 @@ class ProductsScreen(AppScreen):
             self._selected_category = None  # deleted meanwhile
         ids = subtree_ids(self._categories, self._selected_category) if self._selected_category is not None else ()
         if ids != self._query.category_ids:
-            self._query = ProductQuery(self._query.text, ids, self._query.include_inactive)
+            self._query = self._query_with(category_ids=ids)
             self.reload(summary=False)
 
+    def _query_with(self, **changes: object) -> ProductQuery:
+        return ProductQuery(**{**{f: getattr(self._query, f) for f in ("text", "category_ids", "include_inactive",
+                                                                        "deleted")}, **changes})
+
     def action_toggle_inactive(self) -> None:
-        self._query = ProductQuery(self._query.text, self._query.category_ids, not self._query.include_inactive)
+        self._query = self._query_with(include_inactive=not self._query.include_inactive)
+        self.reload(summary=False)
+
+    def action_toggle_deleted(self) -> None:
+        """The deleted view: soft-deleted products, where `u` restores and `d` purges for good."""
+        self._query = self._query_with(deleted=not self._query.deleted, include_inactive=not self._query.deleted)
         self.reload(summary=False)
 
     def action_refresh(self) -> None:
@@ -268,7 +285,9 @@ class ProductsScreen(AppScreen):
     @on(DataTable.RowSelected, "#products")
     def _edit_selected(self) -> None:
         row = self._current_row()
-        if row is not None:
+        if row is not None and self._query.deleted:
+            self.notify(f"{row.sku} is deleted: u restores it first", severity="warning")
+        elif row is not None:
             self._open_editor(row.id)
 
     @work(thread=True, exclusive=True, group="open-editor", exit_on_error=False)
@@ -292,21 +311,57 @@ class ProductsScreen(AppScreen):
             self.notify("No product selected", severity="warning")
             return
 
+        purge = bool(self._query.deleted)
+
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._delete_product(row.id, row.version, row.sku)
+                self._delete_product(row.id, row.version, row.sku, purge)
 
-        self.app.push_screen(
-            ConfirmDialog("Delete product", f"Delete {row.sku} · {row.name}?\nThis cannot be undone."), confirmed
-        )
+        if purge:
+            dialog = ConfirmDialog(
+                "Purge product",
+                f"Purge {row.sku} · {row.name} for good?\nIts stock is written off to Scrap and its row is removed; "
+                "the audit log keeps only a tombstone. This cannot be undone.", confirm_label="Purge",
+            )
+        else:
+            dialog = ConfirmDialog(
+                "Delete product",
+                f"Delete {row.sku} · {row.name}?\nIt is hidden from every list; its stock and history stay. "
+                "u restores it (t shows deleted products).",
+            )
+        self.app.push_screen(dialog, confirmed)
 
     @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
-    def _delete_product(self, product_id: int, version: int, sku: str) -> None:
+    def _delete_product(self, product_id: int, version: int, sku: str, purge: bool = False) -> None:
         try:
-            self.catalog.delete_product(product_id, version)
+            if purge:
+                self.catalog.purge_product(product_id, version)
+            else:
+                self.catalog.delete_product(product_id, version)
+                self._last_deleted = product_id
         finally:  # refused (changed or gone meanwhile) or not: show what is stored now
             self.app.call_from_thread(self.reload)
-        self.app.call_from_thread(self.notify, f"Deleted {sku}", timeout=3)
+        done = f"Purged {sku} for good" if purge else f"Deleted {sku} · u restores it"
+        self.app.call_from_thread(self.notify, done, timeout=4)
+
+    def action_restore(self) -> None:
+        """In the deleted view, the selected product; in the list, the one just deleted here."""
+        row = self._current_row() if self._query.deleted else None
+        product_id = row.id if row is not None else None if self._query.deleted else self._last_deleted
+        if product_id is None:
+            self.notify("Nothing to restore: t shows the deleted products", severity="warning")
+            return
+        self._restore_product(product_id)
+
+    @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
+    def _restore_product(self, product_id: int) -> None:
+        try:
+            product = self.catalog.restore_product(product_id)
+        finally:
+            self.app.call_from_thread(self.reload)
+        if product_id == self._last_deleted:
+            self._last_deleted = None
+        self.app.call_from_thread(self.notify, f"Restored {product.sku} · {product.name}", timeout=3)
 
     def _tree_category(self) -> Category | None:
         node = self.query_one(CategoryTree).cursor_node

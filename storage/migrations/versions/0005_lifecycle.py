@@ -53,9 +53,10 @@ def upgrade() -> None:
         "ux_stock_moves_reverses", "stock_moves", ["tenant_id", "reverses_id"], unique=True,
         sqlite_where=sa.text("reverses_id IS NOT NULL"), postgresql_where=sa.text("reverses_id IS NOT NULL"),
     )
-    # As-of queries and archiving select by time.
+    # As-of queries and archiving select by time; archiving keeps a transfer while a live move points at it.
     op.create_index("ix_transfers_created", "transfers", ["tenant_id", "created_at"])
     op.create_index("ix_stock_moves_created", "stock_moves", ["tenant_id", "created_at"])
+    op.create_index("ix_stock_moves_transfer", "stock_moves", ["transfer_id"])
 
     _archive_tables()
 
@@ -133,6 +134,8 @@ def _archive_tables() -> None:
     op.create_index("ix_transfers_archive_key", "transfers_archive", ["tenant_id", "idempotency_key"])
     op.create_index("ix_transfers_archive_debit", "transfers_archive", ["tenant_id", "debit_account_id", "id"])
     op.create_index("ix_transfers_archive_credit", "transfers_archive", ["tenant_id", "credit_account_id", "id"])
+    op.create_index("ix_transfers_archive_pending", "transfers_archive", ["pending_id"])
+    op.create_index("ix_transfers_archive_created", "transfers_archive", ["tenant_id", "created_at"])
     op.create_table(
         "stock_moves_archive",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -158,6 +161,8 @@ def _archive_tables() -> None:
     op.create_index("ix_stock_moves_archive_tenant_id", "stock_moves_archive", ["tenant_id", "id"])
     op.create_index("ix_stock_moves_archive_key", "stock_moves_archive", ["tenant_id", "idempotency_key"])
     op.create_index("ix_stock_moves_archive_product", "stock_moves_archive", ["tenant_id", "product_id", "id"])
+    op.create_index("ix_stock_moves_archive_pending", "stock_moves_archive", ["pending_id"])
+    op.create_index("ix_stock_moves_archive_created", "stock_moves_archive", ["tenant_id", "created_at"])
 
 
 def downgrade() -> None:
@@ -172,7 +177,8 @@ def downgrade() -> None:
     op.drop_table("transfers_archive")
     op.drop_table("audit_log_archive")
     for index, table in (
-        ("ix_stock_moves_created", "stock_moves"), ("ix_transfers_created", "transfers"),
+        ("ix_stock_moves_transfer", "stock_moves"), ("ix_stock_moves_created", "stock_moves"),
+        ("ix_transfers_created", "transfers"),
         ("ux_stock_moves_reverses", "stock_moves"), ("ux_transfers_reverses", "transfers"),
         ("ix_audit_log_at", "audit_log"), ("ix_audit_log_entity", "audit_log"), ("ix_audit_log_actor", "audit_log"),
     ):
