@@ -1,6 +1,7 @@
 """`python -m bench [--rows N] [--transfers N] [--days N] [--attachments N] [--attachment-kib K] [--repeat K]
-[--only bank|catalog|simulation|attachments] [--profile]`: the catalog goals of issue #2, the bank goals, the
-simulation figures and the attachment figures of issue #5 (bench/attachments.py), as ratios
+[--lifecycle-products N] [--only bank|catalog|simulation|attachments|lifecycle] [--profile]`: the catalog goals of issue #2, the bank goals, the
+simulation figures, and the attachment and soft/hard delete figures of issue #5 (bench/attachments.py,
+bench/lifecycle.py), as ratios
 against raw baselines measured in the same run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from bench.attachments import attachment_results
+from bench.lifecycle import lifecycle_results
 from bench.measure import BANK_ACCOUNTS
 
 BANK_SETUP_TRANSFERS = BANK_ACCOUNTS  # one opening-balance transfer per account
@@ -180,12 +182,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200, help="customers in the simulated shop (default 200)")
     parser.add_argument("--attachments", type=int, default=1000, help="attachments written per run (default 1000)")
     parser.add_argument("--attachment-kib", type=int, default=1024, help="size of each attachment in KiB (default 1024)")
-    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments"), help="run one group of goals")
+    parser.add_argument("--lifecycle-products", type=int, default=20_000,
+                        help="products in the soft/hard delete comparison (default 20000; a fifth are deleted)")
+    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle"),
+                        help="run one group of goals")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
     args = parser.parse_args()
     if min(args.rows, args.transfers, args.repeat, args.days, args.sim_products, args.customers, args.attachments,
-           args.attachment_kib) < 1:
+           args.attachment_kib, args.lifecycle_products) < 1:
         parser.error("--rows, --transfers, --repeat, --days, --sim-products, --customers, --attachments and "
                      "--attachment-kib must be at least 1")
     results = []
@@ -205,6 +210,10 @@ def main() -> None:
             lines, table = attachment_results(args, tmpdir)
             results += lines
             tables.append(table)
+        if args.only in (None, "lifecycle"):
+            lines, table = lifecycle_results(args, tmpdir)
+            results += lines
+            tables.append(table)
 
     sizes = []
     if args.only in (None, "catalog"):
@@ -215,6 +224,8 @@ def main() -> None:
         sizes.append(f"{args.days} simulated days")
     if args.only in (None, "attachments"):
         sizes.append(f"{args.attachments:,} attachments x {args.attachment_kib:,} KiB")
+    if args.only in (None, "lifecycle"):
+        sizes.append(f"{args.lifecycle_products:,} products deleted soft and hard")
     print(f"\nstockbank bench — {platform.python_implementation()} {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, {', '.join(sizes)}, best of {args.repeat}\n")
     width = max(len(r[0]) for r in results)

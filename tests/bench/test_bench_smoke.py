@@ -25,6 +25,8 @@ GOALS = (
     *(f"Attachments read ({t}, verified), {m} mode" for t in ("cold", "warm") for m in ("file", "blob")),
     "Attachments storage, file mode",
     "Attachments storage, blob mode",
+    "Soft delete (hide), rows/s vs raw UPDATE",
+    "Delete + purge (write-off, tombstone), rows/s vs raw DELETE",
 )
 LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s)) ")
 
@@ -40,7 +42,7 @@ def run_bench(*argv: str) -> str:
 @pytest.mark.slow
 def test_bench_prints_a_line_for_every_goal() -> None:
     out = run_bench("--rows", "2000", "--transfers", "200", "--repeat", "1", "--days", "3", "--sim-products", "40",
-                    "--customers", "10", "--attachments", "3", "--attachment-kib", "4")
+                    "--customers", "10", "--attachments", "3", "--attachment-kib", "4", "--lifecycle-products", "50")
     lines = [m for m in map(LINE.match, out.splitlines()) if m]
     for goal in GOALS:
         assert [m for m in lines if goal in m.group(2)], f"no PASS/MISS line for {goal!r}:\n{out}"
@@ -82,3 +84,14 @@ def test_bench_only_attachments_compares_files_and_blobs_with_raw_baselines() ->
     assert "for 0.0 MiB" not in out  # 40 KiB of content is reported, not rounded away
     table = out[out.index("-- attachments: 5 x 8 KiB"):].splitlines()
     assert [row.split()[0] for row in table[2:7]] == ["write", "read,", "read,", "database", "files"], out
+
+
+def test_bench_only_lifecycle_compares_soft_and_hard_deletes() -> None:
+    out = run_bench("--only", "lifecycle", "--lifecycle-products", "100", "--repeat", "1")
+    names = [m.group(2).strip() for m in map(LINE.match, out.splitlines()) if m]
+    assert names == ["Soft delete (hide), rows/s vs raw UPDATE",
+                     "Delete + purge (write-off, tombstone), rows/s vs raw DELETE"], out
+    table = out[out.index("Soft vs hard delete, 100 products:"):].splitlines()
+    assert [row.split()[0] for row in table[2:]] == ["rows", "time", "db", "db", "after", "list:", "list:", "audit",
+                                                      "restorable"], out
+    assert table[2].split()[-2:] == ["20", "20"], out  # a fifth of the products, both ways
