@@ -19,16 +19,17 @@ def moment_prefix(text: str, field: str) -> str:
     timestamp text, so it compares with stored times as text. Raises: ValidationError."""
     from domain.errors import ValidationError
 
-    stamp = text.strip()
+    stamp = text.strip() if isinstance(text, str) else ""
     if not _MOMENT.match(stamp):
         raise ValidationError(
             f"{field}: {text!r} is not a date or time (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS, UTC)", field=field
         )
     stamp = stamp.replace(" ", "T").rstrip("Z")
+    formats = {10: "%Y-%m-%d", 13: "%Y-%m-%dT%H", 16: "%Y-%m-%dT%H:%M", 19: "%Y-%m-%dT%H:%M:%S"}
     try:
-        datetime.strptime(stamp[:10], "%Y-%m-%d")
+        datetime.strptime(stamp[:19], formats[min(len(stamp), 19)])
     except ValueError:
-        raise ValidationError(f"{field}: {text!r} is not a real date", field=field) from None
+        raise ValidationError(f"{field}: {text!r} is not a real date or time", field=field) from None
     return stamp
 
 

@@ -242,6 +242,10 @@ class StockRepository(Protocol):
     def resolution(self, pending_id: int) -> StockMove | None:
         """The received or cancelled move that resolved a pending one, if any."""
 
+    def paid_by(self, transfer_id: int) -> StockMove | None:
+        """The move (live or archived) whose money leg is this transfer: a sale's or purchase's payment,
+        a cancelled purchase's refund, an undone sale's refund."""
+
     def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
         """Unresolved pending moves, oldest first; optionally one product's, or those due by a day."""
 
@@ -297,12 +301,17 @@ class LifecycleRepository(Protocol):
         archive tables (a pending row only with its resolution; a transfer only once no live move points
         at it). Returns (transfers, moves, audit entries) moved; all zero when nothing is left."""
 
-    def balances_asof(self, at: str, inclusive: bool = True) -> dict[int, LedgerTotals]:
-        """Each account's four running totals from the transfers created at or before `at` (before it
-        when not `inclusive`); accounts without any such transfer are absent."""
+    def last_ids(self) -> tuple[int, int]:
+        """The newest transfer id and stock move id (live or archived; 0 when none): a day's boundary."""
 
-    def levels_asof(self, at: str, inclusive: bool = True) -> list[StockLevel]:
-        """Stock per product and internal location from the moves made up to `at`; zero levels left out."""
+    def balances_asof(self, at: str, inclusive: bool = True, through_id: int | None = None) -> dict[int, LedgerTotals]:
+        """Each account's four running totals from the transfers created at or before `at` (before it
+        when not `inclusive`), or with `through_id`, from those with an id up to it; accounts without any
+        such transfer are absent."""
+
+    def levels_asof(self, at: str, inclusive: bool = True, through_id: int | None = None) -> list[StockLevel]:
+        """Stock per product and internal location from the moves made up to `at` (or up to move id
+        `through_id`); zero levels left out."""
 
 
 class UnitOfWork(Protocol):

@@ -456,11 +456,11 @@ class BankService:
             raise AlreadyReversed(f"transfer {original.id} was already undone by transfer {done.id}",
                                   reversal_id=done.id)
         if not with_goods:
-            goods = uow.stock.get_move_by_key(original.idempotency_key)
-            if goods is not None and goods.transfer_id == original.id:
+            goods = uow.stock.paid_by(original.id)
+            if goods is not None:
                 raise ValidationError(
-                    f"transfer {original.id} pays for stock move {goods.id} ({goods.reason}); undo the stock move, "
-                    "which reverses the goods and the money together", field="transfer", move_id=goods.id,
+                    f"transfer {original.id} is the money leg of stock move {goods.id} ({goods.reason}); undo the "
+                    "stock move, which reverses the goods and the money together", field="transfer", move_id=goods.id,
                 )
         if original.kind in (VOID, EXPIRE):
             raise ValidationError(f"transfer {original.id} only released a reservation ({original.kind}); "

@@ -332,8 +332,8 @@ class InventoryService:
         (the same quantity back, linked by `reverses_id`); a sale's or purchase's payment is reversed with
         it in the same transaction; goods still in transit are cancelled. Once per move.
 
-        Raises: NotFound, AlreadyReversed, ValidationError (a cancelled move, a resolved pending one, a
-        purged product), InsufficientStock (the goods have moved on since), InsufficientFunds (the
+        Raises: NotFound (also: the product is soft-deleted), AlreadyReversed, ValidationError (a cancelled
+        move, a resolved pending one, a purged product), InsufficientStock (the goods have moved on since), InsufficientFunds (the
         refund cannot be paid).
         """
         reason = undo_reason(reason)
@@ -358,6 +358,8 @@ class InventoryService:
             product = uow.products.get(original.product_id)
             if product is None:
                 raise ValidationError(f"stock move {original.id}: its product was purged", field="move")
+            if product.deleted_at is not None:
+                raise NotFound(f"product: {product.sku} is deleted; restore it first", field="product")
             paid_by = original
             if original.kind == RECEIVED and original.pending_id is not None:
                 paid_by = uow.stock.get_move(original.pending_id) or original

@@ -7,6 +7,7 @@ archive only moves the rows that explain them. As-of reads both, so it reaches b
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -40,6 +41,8 @@ class Moment(NamedTuple):
     at: str
     inclusive: bool
     label: str
+    transfer_id: int | None = None  # when set (a simulated day's end), rows up to these ids count instead
+    move_id: int | None = None
 
 
 class LifecycleService:
@@ -92,14 +95,14 @@ class LifecycleService:
             start = _day_start(uow, n + 1)
         if start is None:
             return Moment(self._ctx.now(), True, f"day {n} (today)")
-        return Moment(start, False, f"end of day {n}")
+        return Moment(start.at, False, f"end of day {n}", *start.ids)
 
     def balances_asof(self, when: str) -> list[Account]:
         """Every account (deleted ones too: they may have held money then) with its totals as they were
         at `when`, ordered by name. Raises: ValidationError."""
         moment = self.moment(when)
         with self._ctx.reading() as uow:
-            totals = uow.lifecycle.balances_asof(moment.at, moment.inclusive)
+            totals = uow.lifecycle.balances_asof(moment.at, moment.inclusive, moment.transfer_id)
             accounts = uow.accounts.list(include_deleted=True)
         zero = (0, 0, 0, 0)
         return [
@@ -113,15 +116,22 @@ class LifecycleService:
         product then location. Raises: ValidationError."""
         moment = self.moment(when)
         with self._ctx.reading() as uow:
-            return uow.lifecycle.levels_asof(moment.at, moment.inclusive)
+            return uow.lifecycle.levels_asof(moment.at, moment.inclusive, moment.move_id)
 
 
-def _day_start(uow, day: int) -> str | None:
-    """The time of the entry that began simulated `day` (its transaction's first audit entry)."""
+class _DayStart(NamedTuple):
+    at: str
+    ids: tuple[int | None, int | None]  # the newest transfer and move ids before the day began
+
+
+def _day_start(uow, day: int) -> _DayStart | None:
+    """When simulated `day` began: its transaction's first audit entry, which names the newest ledger
+    ids at that moment (entries written before that was recorded only have their time)."""
     before = None
     while page := uow.audit.page(AuditQuery(entity="game", action="advance"), before, 500):
         for entry in page:
             if entry.entity_id == str(day):
-                return entry.at
+                after = json.loads(entry.after or "{}")
+                return _DayStart(entry.at, (after.get("last_transfer_id"), after.get("last_move_id")))
         before = page[-1].id
     return None

@@ -106,8 +106,12 @@ class SimulationService:
             rng = _rng(state, seed)
             day = state.day + 1
             state = uow.game.save(replace(state, day=day, seed=state.seed if seed is None else seed), state.version)
-            # First in the day's transaction: as-of "day N" ends where day N+1's first entry begins.
-            self._ctx.audit(uow, "game", day, "advance", after={"day": day, "seed": state.seed})
+            # First in the day's transaction: as-of "day N" is everything before day N+1 began, told by
+            # the newest ledger ids then (ids follow commit order; clocks may stand still or step back).
+            last_transfer, last_move = uow.lifecycle.last_ids()
+            self._ctx.audit(uow, "game", day, "advance", after={"day": day, "seed": state.seed,
+                                                                 "last_transfer_id": last_transfer,
+                                                                 "last_move_id": last_move})
             report = DayReport(day)
             report = self._arrivals(uow, report)
             customers = [a for a in uow.accounts.list() if a.kind == "customer" and a.status == OPEN]

@@ -54,8 +54,11 @@ class MemoryLifecycle(Repo):
             self._undo.ops.append(lambda row_id=row_id: archived.discard(row_id))
         return len(batch)
 
-    def balances_asof(self, at: str, inclusive: bool = True) -> dict[int, LedgerTotals]:
-        rows = [t for t in self._data.transfers.values() if (t.created_at <= at if inclusive else t.created_at < at)]
+    def last_ids(self) -> tuple[int, int]:
+        return max(self._data.transfers, default=0), max(self._data.moves, default=0)
+
+    def balances_asof(self, at: str, inclusive: bool = True, through_id: int | None = None) -> dict[int, LedgerTotals]:
+        rows = [t for t in self._data.transfers.values() if _existed(t, at, inclusive, through_id)]
         resolved = {t.pending_id for t in rows if t.pending_id is not None}
         totals: dict[int, list[int]] = {}
         for t in rows:
@@ -69,8 +72,8 @@ class MemoryLifecycle(Repo):
                 credit[3] += t.amount_minor
         return {account: LedgerTotals(*v) for account, v in totals.items()}
 
-    def levels_asof(self, at: str, inclusive: bool = True) -> list[StockLevel]:
-        rows = [m for m in self._data.moves.values() if (m.created_at <= at if inclusive else m.created_at < at)]
+    def levels_asof(self, at: str, inclusive: bool = True, through_id: int | None = None) -> list[StockLevel]:
+        rows = [m for m in self._data.moves.values() if _existed(m, at, inclusive, through_id)]
         resolved = {m.pending_id for m in rows if m.pending_id is not None}
         internal = {loc.id for loc in self._data.locations.values() if loc.internal}
         levels: dict[tuple[int, int], list[int]] = {}
@@ -90,3 +93,9 @@ class MemoryLifecycle(Repo):
                 add(m.product_id, m.from_location_id, outgoing=m.quantity)
                 add(m.product_id, m.to_location_id, incoming=m.quantity)
         return [StockLevel(p, loc, *v) for (p, loc), v in sorted(levels.items()) if any(v)]
+
+
+def _existed(row, at: str, inclusive: bool, through_id: int | None) -> bool:
+    if through_id is not None:
+        return row.id <= through_id
+    return row.created_at <= at if inclusive else row.created_at < at

@@ -103,6 +103,9 @@ class MemoryStock(Repo):
         found = self._data.move_keys.get(idempotency_key)
         return None if found is None else self._data.moves[found]
 
+    def paid_by(self, transfer_id: int) -> StockMove | None:
+        return next((m for m in self._data.moves.values() if m.transfer_id == transfer_id), None)
+
     def resolution(self, pending_id: int) -> StockMove | None:
         found = self._data.move_resolutions.get(pending_id)
         return None if found is None else self._data.moves[found]

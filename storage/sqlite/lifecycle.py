@@ -64,15 +64,22 @@ class SqliteLifecycle(_Repo):
             self._run(f"DELETE FROM {table} WHERE id IN (SELECT id FROM archive_batch)")
         return count
 
-    def balances_asof(self, at: str, inclusive: bool = True) -> dict[int, LedgerTotals]:
-        op = "<=" if inclusive else "<"
+    def last_ids(self) -> tuple[int, int]:
+        return tuple(  # type: ignore[return-value]
+            max(self._run(f"SELECT COALESCE(MAX(id), 0) FROM {t} WHERE tenant_id = ?", (self._tenant,)).fetchone()[0]
+                for t in (table, f"{table}_archive"))
+            for table in ("transfers", "stock_moves")
+        )
+
+    def balances_asof(self, at: str, inclusive: bool = True, through_id: int | None = None) -> dict[int, LedgerTotals]:
+        upto = _upto(inclusive, through_id)
         rows = self._run(
             "WITH t AS ("
             f" SELECT id, kind, debit_account_id AS d, credit_account_id AS c, amount_minor AS a, pending_id FROM transfers"
-            f" WHERE tenant_id = :tenant AND created_at {op} :at"
+            f" WHERE tenant_id = :tenant AND {upto}"
             " UNION ALL"
             f" SELECT id, kind, debit_account_id, credit_account_id, amount_minor, pending_id FROM transfers_archive"
-            f" WHERE tenant_id = :tenant AND created_at {op} :at),"
+            f" WHERE tenant_id = :tenant AND {upto}),"
             " open_pending AS (SELECT * FROM t WHERE kind = 'pending'"
             "  AND id NOT IN (SELECT pending_id FROM t WHERE pending_id IS NOT NULL)),"
             " legs (account, dp, cp, dq, cq) AS ("
@@ -81,19 +88,19 @@ class SqliteLifecycle(_Repo):
             "  UNION ALL SELECT d, 0, 0, a, 0 FROM open_pending"
             "  UNION ALL SELECT c, 0, 0, 0, a FROM open_pending)"
             " SELECT account, SUM(dp), SUM(cp), SUM(dq), SUM(cq) FROM legs GROUP BY account",
-            {"tenant": self._tenant, "at": at},
+            {"tenant": self._tenant, "at": at, "through": through_id},
         )
         return {r[0]: LedgerTotals(*r[1:]) for r in rows}
 
-    def levels_asof(self, at: str, inclusive: bool = True) -> list[StockLevel]:
-        op = "<=" if inclusive else "<"
+    def levels_asof(self, at: str, inclusive: bool = True, through_id: int | None = None) -> list[StockLevel]:
+        upto = _upto(inclusive, through_id)
         rows = self._run(
             "WITH m AS ("
             " SELECT id, kind, product_id AS p, from_location_id AS f, to_location_id AS t, quantity AS q, pending_id"
-            f" FROM stock_moves WHERE tenant_id = :tenant AND created_at {op} :at"
+            f" FROM stock_moves WHERE tenant_id = :tenant AND {upto}"
             " UNION ALL"
             " SELECT id, kind, product_id, from_location_id, to_location_id, quantity, pending_id"
-            f" FROM stock_moves_archive WHERE tenant_id = :tenant AND created_at {op} :at),"
+            f" FROM stock_moves_archive WHERE tenant_id = :tenant AND {upto}),"
             " open_pending AS (SELECT * FROM m WHERE kind = 'pending'"
             "  AND id NOT IN (SELECT pending_id FROM m WHERE pending_id IS NOT NULL)),"
             " legs (p, loc, on_hand, incoming, outgoing) AS ("
@@ -105,6 +112,13 @@ class SqliteLifecycle(_Repo):
             " JOIN locations l ON l.id = legs.loc AND l.kind = 'internal'"
             " GROUP BY legs.p, legs.loc HAVING SUM(on_hand) <> 0 OR SUM(incoming) <> 0 OR SUM(outgoing) <> 0"
             " ORDER BY legs.p, legs.loc",
-            {"tenant": self._tenant, "at": at},
+            {"tenant": self._tenant, "at": at, "through": through_id},
         )
         return [StockLevel(*r) for r in rows]
+
+
+def _upto(inclusive: bool, through_id: int | None) -> str:
+    """Which rows existed then: by id when the boundary is a row id (ids follow commit order), else by time."""
+    if through_id is not None:
+        return "id <= :through"
+    return "created_at <= :at" if inclusive else "created_at < :at"

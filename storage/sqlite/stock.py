@@ -192,6 +192,9 @@ class SqliteStock(_Repo):
     def resolution(self, pending_id: int) -> StockMove | None:
         return self._one("pending_id = ?", (pending_id,))
 
+    def paid_by(self, transfer_id: int) -> StockMove | None:
+        return self._one("transfer_id = ?", (transfer_id,))
+
     def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
         where = "kind = 'pending' AND NOT EXISTS (SELECT 1 FROM stock_moves r WHERE r.pending_id = stock_moves.id)"
         params: tuple[Any, ...] = ()
@@ -304,7 +307,9 @@ class SqliteStock(_Repo):
                     " (count it there)", field="quantity",
                 )
             params["last"] = self._run("SELECT COALESCE(MAX(id), 0) FROM stock_moves").fetchone()[0]
-            posted += self._run(_POST_ADJUSTMENTS.format(diffs=diffs), params).rowcount
+            self._run(_POST_ADJUSTMENTS.format(diffs=diffs), params)
+            # not cursor.rowcount: for a WITH ... INSERT statement Python 3.11's sqlite3 reports -1
+            posted += self._run("SELECT changes()").fetchone()[0]
             self._run(_SET_LEVELS, params)
             self._run(_ADD_LEVELS, params)
         return posted

@@ -162,6 +162,7 @@ def _archive_tables() -> None:
     op.create_index("ix_stock_moves_archive_key", "stock_moves_archive", ["tenant_id", "idempotency_key"])
     op.create_index("ix_stock_moves_archive_product", "stock_moves_archive", ["tenant_id", "product_id", "id"])
     op.create_index("ix_stock_moves_archive_pending", "stock_moves_archive", ["pending_id"])
+    op.create_index("ix_stock_moves_archive_transfer", "stock_moves_archive", ["transfer_id"])
     op.create_index("ix_stock_moves_archive_created", "stock_moves_archive", ["tenant_id", "created_at"])
 
 
