@@ -49,14 +49,22 @@ def _inventory_screen() -> Screen:
     return InventoryScreen()
 
 
+def _audit_screen() -> Screen:
+    from tui_app.screens.audit import AuditScreen
+
+    return AuditScreen()
+
+
 class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
-    MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen(), "inventory": lambda: _inventory_screen()}
+    MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen(), "inventory": lambda: _inventory_screen(),
+             "audit": lambda: _audit_screen()}
     BINDINGS = [
         Binding("1", "switch_mode('products')", "Products", id="app.products"),
         Binding("2", "switch_mode('bank')", "Bank", id="app.bank"),
         Binding("3", "switch_mode('inventory')", "Inventory", id="app.inventory"),
+        Binding("5", "switch_mode('audit')", "Audit", id="app.audit"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -109,6 +117,10 @@ class StockbankApp(App[None]):
         yield SystemCommand("Simulate N days…", "customers buy, the shop reorders, deliveries arrive", self._simulate_days)
         for days in (7, 30, 365):
             yield SystemCommand(f"Simulate {days} days", "on the Inventory screen", partial(self._simulate_days, days))
+        yield SystemCommand("Verify audit chain", "recompute every hash on the Audit screen",
+                            partial(self._on_audit_screen, "action_verify"))
+        yield SystemCommand("Export audit CSV", "the Audit screen's entries, as filtered there",
+                            partial(self._on_audit_screen, "action_export"))
         state = "on" if self.low_stock_alerts else "off"
         yield SystemCommand("Toggle low-stock alerts", f"currently {state}", self._toggle_low_stock_alerts)
 
@@ -124,6 +136,11 @@ class StockbankApp(App[None]):
                 screen.simulate(days)  # type: ignore[attr-defined]
 
         self.call_after_refresh(start)
+
+    def _on_audit_screen(self, action: str) -> None:
+        """Show the Audit screen and run one of its actions there."""
+        self.switch_mode("audit")
+        self.call_after_refresh(lambda: getattr(self.screen, action)())
 
     def _toggle_low_stock_alerts(self) -> None:
         self.low_stock_alerts = not self.low_stock_alerts
