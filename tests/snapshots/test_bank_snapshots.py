@@ -44,3 +44,35 @@ def test_statement(snap_compare, tmp_path: Path):
         await settle(pilot)
 
     assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_bank_as_of_a_past_moment(snap_compare, tmp_path: Path):
+    """After the customers' purchases, before the restock and the reserved drill: Acme holds nothing
+    yet; a transfer made since does not show; read-only banner, no pending list."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.backend.sim.bank.transfer("Alice", "Shop", "12.50", memo="after the moment")
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("A")
+        await settle(pilot)
+        pilot.app.screen.query_one("#when", Input).value = "2026-01-01 09:00:42"
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_bank_with_deleted_accounts_shown(snap_compare, tmp_path: Path):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        bank = pilot.app.backend.sim.bank
+        dave = bank.open_account("Dave", kind="customer")
+        bank.delete_account(dave.id, dave.version)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("D")
+        await settle(pilot)
+
+    assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)

@@ -60,3 +60,20 @@ def test_low_stock_view(snap_compare, tmp_path: Path):
         await settle(pilot)
 
     assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_inventory_as_of_a_past_day(snap_compare, tmp_path: Path):
+    """Two simulated days later, the stock at the end of day 1: past levels per location and in
+    transit, no reorder/value columns, the read-only banner."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.backend.sim.simulation.advance(2)
+        await _inventory(pilot)
+        await pilot.press("A")
+        await settle(pilot)
+        pilot.app.screen.query_one("#when", Input).value = "day 1"
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(_app(tmp_path), terminal_size=SIZE, run_before=run_before)

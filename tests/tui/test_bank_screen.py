@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Label, Static
 
+from domain.money import format_grouped
 from tests.tui.conftest import settle
 from tui_app.screens.bank import BankScreen, StatementScreen
 from tui_app.widgets.bank_forms import TransferForm
+from tui_app.widgets.dialogs import ConfirmDialog
 
 
 async def open_bank(pilot) -> None:
@@ -193,3 +195,192 @@ async def test_freeze_then_a_transfer_from_it_is_refused(app_factory):
         await pilot.press("enter")
         await settle(pilot)
         assert "account_frozen" in str(app.screen.query_one("#error-source", Static).render())
+
+
+# -- as of a past moment (time travel) ----------------------------------------------------------
+
+
+def row_of(app, name: str) -> list[str]:
+    table = app.screen.query_one("#accounts", DataTable)
+    account = next(a for a in app.backend.sim.bank.accounts(include_deleted=True) if a.name == name)
+    return [str(c) for c in table.get_row(str(account.id))]
+
+
+def shown_names(app) -> list[str]:
+    table = app.screen.query_one("#accounts", DataTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+def toasts(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def as_of(pilot, when: str) -> None:
+    await pilot.press("A")
+    await settle(pilot)
+    pilot.app.screen.query_one("#when", Input).value = when
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_as_of_before_a_transfer_shows_the_balances_then_refuses_writes_and_escape_returns_to_now(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        bank = app.backend.sim.bank
+        alice, shop = balance(app, "Alice"), balance(app, "Shop")
+        with app.backend.sim.ctx.reading() as uow:
+            before = max(t.created_at for t in uow.transfers.stream())[:19]  # the second of the last transfer
+        bank.transfer("Alice", "Shop", "12.50", memo="after the moment")
+        app.screen.reload()
+        await settle(pilot)
+        assert row_of(app, "Alice")[2] == format_grouped(alice - 1250)
+        await as_of(pilot, before.replace("T", " "))
+        screen = app.screen
+        assert isinstance(screen, BankScreen) and screen.as_of is not None
+        assert screen.title == f"Bank — as of {before.replace('T', ' ')} UTC"
+        assert "read-only · esc: back to now" in str(screen.query_one("#asof-banner", Static).render())
+        assert (row_of(app, "Alice")[2], row_of(app, "Shop")[2]) == (format_grouped(alice), format_grouped(shop))
+        assert row_of(app, "Carol")[4] == format_grouped(bank.get_account("Carol").debits_pending)  # reserved then too
+        assert screen.query_one("#pending-transfers").has_class("hidden")
+        for key in ("t", "o", "f", "d", "u"):
+            app.clear_notifications()
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.screen is screen, key  # no form, no confirm dialog
+            assert any("the past is read-only" in t for t in toasts(app)), key
+        assert len(transfers_by_memo(app, "after the moment")) == 1 and balance(app, "Alice") == alice - 1250
+        assert bank.get_account("Bob").status == "open"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert screen.as_of is None and screen.title == "Bank"
+        assert row_of(app, "Alice")[2] == format_grouped(alice - 1250)
+        assert not screen.query_one("#pending-transfers").has_class("hidden")
+
+
+async def test_as_of_a_moment_before_a_delete_shows_the_account_and_after_it_hides_it(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        bank = app.backend.sim.bank
+        dave = bank.open_account("Dave", kind="customer")
+        before = app.backend.sim.ctx.now()[:19]
+        bank.delete_account(dave.id, dave.version)
+        await as_of(pilot, before.replace("T", " "))
+        assert "Dave" in shown_names(app) and row_of(app, "Dave")[5] == ""
+        await as_of(pilot, "2026-01-01")  # the end of the day: deleted by then
+        assert "Dave" not in shown_names(app)
+        await pilot.press("D")
+        await settle(pilot)
+        assert row_of(app, "Dave")[5] == "deleted"
+
+
+# -- account lifecycle: delete, restore, purge ---------------------------------------------------
+
+
+def select(app, name: str) -> None:
+    table = app.screen.query_one("#accounts", DataTable)
+    account = next(a for a in app.backend.sim.bank.accounts(include_deleted=True) if a.name == name)
+    table.move_cursor(row=table.get_row_index(str(account.id)))
+
+
+async def confirm(pilot, title: str) -> None:
+    assert isinstance(pilot.app.screen, ConfirmDialog)
+    assert str(pilot.app.screen.query_one(".dialog-title", Label).render()) == title
+    await pilot.press("y")
+    await settle(pilot)
+
+
+async def test_an_empty_account_is_deleted_shown_dimmed_restored_then_purged(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        bank = app.backend.sim.bank
+        bank.open_account("Dave", kind="customer")  # no deposit: no transfer names it
+        app.screen.reload()
+        await settle(pilot)
+        select(app, "Dave")
+        await pilot.press("d")
+        await settle(pilot)
+        await confirm(pilot, "Delete account")
+        assert bank.get_account("Dave").deleted_at is not None
+        assert "Dave" not in shown_names(app)
+        await pilot.press("D")
+        await settle(pilot)
+        assert row_of(app, "Dave")[5] == "deleted"
+        select(app, "Dave")
+        await pilot.press("u")
+        await settle(pilot)
+        assert bank.get_account("Dave").deleted_at is None
+        assert row_of(app, "Dave")[5] == "open"
+        await pilot.press("d")
+        await settle(pilot)
+        await confirm(pilot, "Delete account")
+        select(app, "Dave")
+        await pilot.press("d")
+        await settle(pilot)
+        assert "for good" in str(app.screen.query_one(".dialog-text", Static).render())
+        await confirm(pilot, "Purge account")
+        assert "Dave" not in [a.name for a in bank.accounts(include_deleted=True)]
+        assert "Dave" not in shown_names(app)
+        assert any("Purged Dave" in t for t in toasts(app))
+
+
+async def test_an_account_with_money_is_not_deleted_and_one_with_transfers_is_not_purged(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        bank = app.backend.sim.bank
+        select(app, "Bob")
+        await pilot.press("d")
+        await settle(pilot)
+        await confirm(pilot, "Delete account")
+        assert bank.get_account("Bob").deleted_at is None
+        assert any("still holds" in str(n.message) and n.title == "Refused · validation" for n in app._notifications)
+        assert "Bob" in shown_names(app)
+        bank.transfer("Bob", "Shop", balance(app, "Bob"), memo="emptied")
+        app.screen.reload()
+        await settle(pilot)
+        select(app, "Bob")
+        await pilot.press("d")
+        await settle(pilot)
+        await confirm(pilot, "Delete account")
+        assert bank.get_account("Bob").deleted_at is not None
+        await pilot.press("D")
+        await settle(pilot)
+        select(app, "Bob")
+        await pilot.press("d")
+        await settle(pilot)
+        await confirm(pilot, "Purge account")
+        assert bank.get_account("Bob").deleted_at is not None  # still there, still deleted
+        assert any(n.title == "Refused · in_use" for n in app._notifications)
+        assert row_of(app, "Bob")[5] == "deleted"
+        assert app.backend.sim.check().ok
+
+
+async def test_restore_asks_for_a_deleted_account(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        select(app, "Alice")
+        await pilot.press("u")
+        await settle(pilot)
+        assert any("Select a deleted account" in t for t in toasts(app))
+
+
+async def test_showing_deleted_accounts_keeps_the_cursor_on_the_same_account(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_bank(pilot)
+        bank = app.backend.sim.bank
+        dave = bank.open_account("Dave", kind="customer")
+        bank.delete_account(dave.id, dave.version)
+        app.screen.reload()
+        await settle(pilot)
+        select(app, "Shop")  # the row a deleted Dave is shown above
+        await pilot.press("D")
+        await settle(pilot)
+        assert app.screen._selected_account().name == "Shop"
+        await pilot.press("D")
+        await settle(pilot)
+        assert app.screen._selected_account().name == "Shop"

@@ -82,7 +82,24 @@ def summary(app) -> str:
 
 
 def toasts(app, title: str | None = None) -> list[str]:
-    return [str(n.message) for n in app._notifications if title is None or n.title == title]
+    """Every toast shown so far (with `keep_toasts`), or those still on screen."""
+    shown = getattr(app, "toasts_shown", None)
+    if shown is None:
+        shown = [(str(n.message), n.title) for n in app._notifications]
+    return [message for message, t in shown if title is None or t == title]
+
+
+def keep_toasts(app):
+    """Record toasts as they are shown: a slow run outlives their few seconds on screen."""
+    app.toasts_shown = []
+    notify = app.notify
+
+    def recording(message, *, title: str = "", **kwargs):
+        app.toasts_shown.append((str(message), title))
+        return notify(message, title=title, **kwargs)
+
+    app.notify = recording
+    return app
 
 
 def cash(app) -> int:
@@ -161,7 +178,7 @@ async def wait_for_export(pilot, count: int = 1) -> None:
 
 async def test_key_3_shows_stock_per_location_status_low_stock_alert_low_view_filter_and_next_day(
         app_factory, tmp_path: Path):
-    app = app_factory()
+    app = keep_toasts(app_factory())
     async with app.run_test(size=SIZE) as pilot:
         await open_inventory(pilot)
         t = table(app)
@@ -212,7 +229,8 @@ async def test_key_3_shows_stock_per_location_status_low_stock_alert_low_view_fi
         box = app.screen.query_one("#stock-filter", Input)
         assert box.has_focus
         await pilot.press(*"chis")  # typed into the box: "s" does not open the Sell form
-        await wait_until(pilot, lambda: table(app).row_count < 50, "filtering")  # after a pause in the typing
+        # after a pause in the typing (under load the pause may come mid-word: wait for the whole of it)
+        await wait_until(pilot, lambda: "filter “chis”" in text(app, "#stock-status"), "filtering")
         assert box.value == "chis"
         names = [str(table(app).get_row_at(i)[1]) for i in range(table(app).row_count)]
         assert names == ["Blue Chisel", "Heavy-duty Chisel", "Oak Chisel"]
@@ -485,7 +503,7 @@ async def test_receive_refuses_a_customer_account_as_supplier(app_factory):
 
 async def test_x_exports_stock_and_history_whose_goods_in_transit_are_received_or_cancelled(
         app_factory, tmp_path: Path):
-    app = app_factory()
+    app = keep_toasts(app_factory())
     downloads = tmp_path / "downloads"
     async with app.run_test(size=SIZE) as pilot:
         await open_inventory(pilot)
@@ -585,3 +603,86 @@ async def test_two_exports_in_the_same_second_keep_both_files(app_factory, tmp_p
         assert len(toasts(app, "Export CSV")) == 2
         files = sorted((tmp_path / "downloads").glob("stock-*.csv"))
         assert len(files) == 2
+
+
+# -- as of a past day (time travel) --------------------------------------------------------------
+
+
+async def as_of(pilot, when: str) -> None:
+    await pilot.press("A")
+    await settle(pilot)
+    pilot.app.screen.query_one("#when", Input).value = when
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_as_of_a_past_day_shows_the_stock_then_refuses_writes_and_escape_returns_to_now(app_factory):
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        app.backend.sim.simulation.advance(1)
+        inv(app).move_stock(CHISEL, 10, "Warehouse", "Shop floor", memo="on day 1", idempotency_key="asof-1")
+        app.backend.sim.simulation.advance(1)
+        screen = await open_inventory(pilot)
+        assert [cell(app, CHISEL, c) for c in ("Warehouse", "Shop floor")] == ["95", "10"]
+        then = {(lv.product_id, lv.location_id): lv for lv in app.backend.sim.lifecycle.stock_asof("day 0")}
+        await as_of(pilot, "day 0")
+        assert screen.as_of is not None and screen.title == "Inventory — as of end of day 0"
+        assert "As of end of day 0 — read-only · esc: back to now" in text(app, "#asof-banner")
+        assert [str(c.label) for c in table(app).columns.values()] == [
+            "SKU", "Name", "Warehouse", "Shop floor", "Transit", "Total"]  # reorder level and value are today's
+        assert [cell(app, CHISEL, c) for c in ("Warehouse", "Shop floor", "transit", "total")] == ["105", "·", "·", "105"]
+        for sku in (SANDER, SEED_TRAY, "GAR-0000002"):  # every location, what was in transit
+            pid, ids = inv(app).stock_row(sku).product_id, loc_ids(app)
+            past = {name: then.get((pid, loc)) for name, loc in ids.items()}
+            assert [cell(app, sku, name) for name in ids] == [
+                f"{lv.on_hand:,}" if lv and lv.on_hand else "·" for lv in past.values()]
+            incoming = sum(lv.incoming for lv in past.values() if lv)
+            assert cell(app, sku, "transit") == (f"{incoming:,}" if incoming else "·")
+        assert table(app).row_count == 50
+        assert "stock as of end of day 0" in text(app, "#stock-status")
+        shop_then = sum(a.balance for a in app.backend.sim.lifecycle.balances_asof("day 0") if a.kind == "shop")
+        assert summary(app).startswith("As of end of day 0") and f"cash {format_grouped(shop_then)}" in summary(app)
+        assert shop_then != cash(app)
+
+        moves, transfers = counts(app)
+        for key in ("m", "a", "r", "s", "right_square_bracket"):
+            app.clear_notifications()
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.screen is screen, key
+            assert any("the past is read-only" in t for t in toasts(app, "Read-only")), key
+        screen.simulate(3)  # what the command palette's "Simulate 3 days" calls
+        await settle(pilot)
+        assert app.backend.sim.simulation.state().day == 2 and counts(app) == (moves, transfers)
+
+        # the filter narrows the past view too
+        await pilot.press("slash")
+        screen.query_one("#stock-filter", Input).value = "chis"  # one change: one debounced reload
+        await wait_until(pilot, lambda: "filter “chis”" in text(app, "#stock-status"), "filtering the past")
+        assert table(app).row_count == 3
+        await pilot.press("enter")
+        await settle(pilot)
+        assert cell(app, CHISEL, "Warehouse") == "105"
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert screen.as_of is None and screen.title == "Inventory"
+        assert [str(c.label) for c in table(app).columns.values()][-2:] == ["Reorder", "Value"]
+        assert [cell(app, CHISEL, c) for c in ("Warehouse", "Shop floor")] == ["95", "10"]
+        assert "Day 2" in summary(app)
+
+
+async def test_as_of_a_date_before_the_demo_shows_no_stock(app_factory):
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_inventory(pilot)
+        await as_of(pilot, "2025-12-31")
+        assert screen.title == "Inventory — as of end of 2025-12-31 UTC"
+        assert cell(app, CHISEL, "total") == "·" and "on hand 0 units" in summary(app)
+        await pilot.press("l")
+        await settle(pilot)
+        assert table(app).row_count == 50 and "low stock only" not in text(app, "#stock-status")
+        assert any("low-stock view is of today's reorder levels" in t for t in toasts(app))
+        await pilot.press("x")
+        await settle(pilot)
+        assert any("Export CSV writes today's stock" in t for t in toasts(app))

@@ -1,5 +1,6 @@
-"""Bank screen (key 2): accounts, pending transfers, transfer/open/post/void; enter opens an
-account's statement. Every write refreshes the views it changes."""
+"""Bank screen (key 2): accounts, pending transfers, transfer/open/post/void, delete/restore/purge of
+an account; enter opens an account's statement; `A` shows the accounts as of a past moment
+(read-only). Every write refreshes the views it changes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
 from domain.model.bank import Account, StatementLine, Transfer
 from domain.money import format_grouped
+from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.bank_forms import OpenAccountForm, PostForm, TransferForm
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
@@ -24,8 +26,10 @@ STATEMENT_PAGE = 200
 
 @dataclass
 class BankLoaded(Message):
+    generation: int
     accounts: list[Account]
     pending: list[Transfer]
+    as_of: AsOf | None = None
 
 
 class AccountTable(DataTable):
@@ -43,13 +47,17 @@ def money(minor: int, style: str = "") -> Text:
     return Text(format_grouped(minor), justify="right", style=style or ("red" if minor < 0 else ""))
 
 
-class BankScreen(AppScreen):
+class BankScreen(TimeTravel, AppScreen):
     TITLE = "Bank"
     CSS_PATH = "bank.tcss"
     BINDINGS = [
         Binding("t", "transfer", "Transfer", id="bank.transfer"),
         Binding("o", "open_account", "Open account", id="bank.open"),
         Binding("f", "toggle_freeze", "Freeze/unfreeze", id="bank.freeze"),
+        Binding("d", "delete_account", "Delete", id="bank.delete"),
+        *asof_bindings("bank"),  # before the keys the footer may cut off in a past view
+        Binding("D", "toggle_deleted", "Show deleted", id="bank.deleted"),
+        Binding("u", "restore_account", "Restore", id="bank.restore", show=False),  # named in the pane title
         Binding("r", "refresh", "Refresh", id="bank.refresh"),
     ]
 
@@ -57,6 +65,8 @@ class BankScreen(AppScreen):
         super().__init__()
         self._accounts: list[Account] = []
         self._pending: list[Transfer] = []
+        self._generation = 0
+        self._show_deleted = False
 
     @property
     def bank(self):
@@ -64,10 +74,11 @@ class BankScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield AsOfBanner(id="asof-banner")
         with Vertical(id="bank-body"):
-            yield Label("Accounts", classes="pane-title")
+            yield Label("Accounts", id="accounts-title", classes="pane-title")
             yield AccountTable(id="accounts", cursor_type="row", zebra_stripes=True)
-            yield Label("Pending transfers  (p post · v void)", classes="pane-title")
+            yield Label("Pending transfers  (p post · v void)", id="pending-title", classes="pane-title")
             yield PendingTable(id="pending-transfers", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="bank-bar"):
             yield Static("", id="bank-summary")
@@ -95,31 +106,67 @@ class BankScreen(AppScreen):
         self.reload()  # another screen may have moved money
 
     def reload(self) -> None:
-        self._load()
+        self._generation += 1
+        self._load(self._generation, self.as_of, self._show_deleted)
 
     @work(thread=True, exclusive=True, group="bank-load", exit_on_error=False)
-    def _load(self) -> None:
-        pending = self.bank.pending_transfers()  # releases expired reservations first
-        self.post_message(BankLoaded(self.bank.accounts(), pending))
+    def _load(self, generation: int, as_of: AsOf | None, show_deleted: bool) -> None:
+        if as_of is None:
+            pending = self.bank.pending_transfers()  # releases expired reservations first
+            self.post_message(BankLoaded(generation, self.bank.accounts(include_deleted=show_deleted), pending))
+            return
+        accounts = self.app.backend.sim.lifecycle.balances_asof(as_of.text)  # type: ignore[attr-defined]
+        if not show_deleted:  # deleted by then: hidden then, as now
+            accounts = [a for a in accounts if not as_of.includes(a.deleted_at)]
+        self.post_message(BankLoaded(generation, accounts, [], as_of))
+
+    def show_as_of(self) -> None:
+        as_of = self.as_of
+        self.title = f"Bank — as of {as_of.label}" if as_of else "Bank"
+        self.query_one(AsOfBanner).show(as_of)
+        self.query_one("#transfer-button", Button).disabled = as_of is not None
+        self.query_one("#pending-transfers").set_class(as_of is not None, "hidden")
+        self.query_one("#pending-title", Label).update(
+            "Pending transfers: listed in the live view only (Reserved above is as of then)" if as_of
+            else "Pending transfers  (p post · v void)"
+        )
+        self.query_one(AccountTable).focus()
+
+    def _deleted(self, account: Account, as_of: AsOf | None) -> bool:
+        return account.deleted_at is not None if as_of is None else as_of.includes(account.deleted_at)
 
     @on(BankLoaded)
     def _show(self, message: BankLoaded) -> None:
-        self._accounts, self._pending = message.accounts, message.pending
-        names = {a.id: a.name for a in message.accounts}
+        if message.generation != self._generation:
+            return  # a newer reload (another moment, the deleted toggle) is on its way
         table = self.query_one(AccountTable)
         keep = table.cursor_row
+        selected = self._accounts[keep].id if 0 <= keep < len(self._accounts) else None
+        self._accounts, self._pending = message.accounts, message.pending
+        as_of = message.as_of
+        names = {a.id: a.name for a in message.accounts}
         table.clear()
         for a in message.accounts:
-            dim = "dim" if a.status != "open" or not a.limited else ""
+            deleted = self._deleted(a, as_of)
+            dim = "dim" if deleted or a.status != "open" or not a.limited else ""
+            if deleted:
+                status = Text("deleted", style="dim red")
+            elif as_of is not None:
+                status = Text("")  # freezing is not in the ledgers: the status then is unknown
+            else:
+                status = Text(a.status, style="yellow" if a.status == "frozen" else dim)
             table.add_row(
-                Text(a.name, style=dim), Text(a.kind, style=dim), money(a.balance),
-                money(a.available) if a.limited else Text("—", justify="right", style="dim"),
+                Text(a.name, style=dim), Text(a.kind, style=dim), money(a.balance, "dim" if deleted else ""),
+                money(a.available, "dim" if deleted else "") if a.limited else Text("—", justify="right", style="dim"),
                 money(a.debits_pending) if a.debits_pending else Text(""),
-                Text(a.status, style="yellow" if a.status == "frozen" else dim),
+                status,
                 key=str(a.id),
             )
-        if message.accounts:
-            table.move_cursor(row=min(max(keep, 0), len(message.accounts) - 1))
+        if message.accounts:  # stay on the same account when rows come and go (D, a delete)
+            ids = [a.id for a in message.accounts]
+            table.move_cursor(row=ids.index(selected) if selected in ids else min(max(keep, 0), len(ids) - 1))
+        title = "Accounts" + ("  (with deleted ones: D hides them · u restores · d purges)" if self._show_deleted else "")
+        self.query_one("#accounts-title", Label).update(title)
         pending = self.query_one(PendingTable)
         pending.clear()
         for t in message.pending:
@@ -129,9 +176,13 @@ class BankScreen(AppScreen):
             )
         cash = -sum(a.balance for a in message.accounts if not a.limited)
         held = sum(a.balance for a in message.accounts if a.limited)
+        if as_of is None:
+            last = (("  ·  pending ", "bold"), str(len(message.pending)))
+        else:
+            last = (("  ·  reserved ", "bold"), format_grouped(sum(a.debits_pending for a in message.accounts)))
         self.query_one("#bank-summary", Static).update(Text.assemble(
             ("Money brought in ", "bold"), format_grouped(cash), ("  ·  held in accounts ", "bold"),
-            format_grouped(held), ("  ·  pending ", "bold"), str(len(message.pending)),
+            format_grouped(held), *last,
         ))
 
     def _selected_account(self) -> Account | None:
@@ -150,9 +201,12 @@ class BankScreen(AppScreen):
 
     @on(Button.Pressed, "#transfer-button")
     def action_transfer(self) -> None:
+        if self.read_only():
+            return
+        live = [a for a in self._accounts if a.deleted_at is None]
         source = self._selected_account()
-        source = source if source is not None and source.limited else None
-        self.app.push_screen(TransferForm(self._accounts, source), self._after_transfer)
+        source = source if source is not None and source.limited and source.deleted_at is None else None
+        self.app.push_screen(TransferForm(live, source), self._after_transfer)
 
     def _after_transfer(self, transfer: Transfer | None) -> None:
         if transfer is not None:
@@ -166,6 +220,8 @@ class BankScreen(AppScreen):
             self.reload()
 
     def action_open_account(self) -> None:
+        if self.read_only():
+            return
         self.app.push_screen(OpenAccountForm(), self._after_open)
 
     def _after_open(self, account: Account | None) -> None:
@@ -174,6 +230,8 @@ class BankScreen(AppScreen):
             self.reload()
 
     def action_toggle_freeze(self) -> None:
+        if self.read_only():
+            return
         account = self._selected_account()
         if account is None or not account.limited:
             self.notify("Select a customer, shop or supplier account", severity="warning")
@@ -196,6 +254,8 @@ class BankScreen(AppScreen):
             self.app.push_screen(StatementScreen(account))
 
     def action_post(self) -> None:
+        if self.read_only():
+            return
         pending = self._selected_pending()
         if pending is None:
             self.notify("No pending transfer selected", severity="warning")
@@ -203,6 +263,8 @@ class BankScreen(AppScreen):
         self.app.push_screen(PostForm(pending, self._describe(pending)), self._after_resolve)
 
     def action_void(self) -> None:
+        if self.read_only():
+            return
         pending = self._selected_pending()
         if pending is None:
             self.notify("No pending transfer selected", severity="warning")
@@ -232,6 +294,63 @@ class BankScreen(AppScreen):
         names = {a.id: a.name for a in self._accounts}
         return (f"{format_grouped(t.amount_minor)} {t.currency} from {names.get(t.debit_account_id)} "
                 f"to {names.get(t.credit_account_id)}" + (f" · {t.memo}" if t.memo else ""))
+
+    # -- account lifecycle: soft delete, restore, purge ----------------------------------------
+
+    def action_toggle_deleted(self) -> None:
+        self._show_deleted = not self._show_deleted
+        self.notify("Showing deleted accounts (dimmed)" if self._show_deleted else "Deleted accounts hidden", timeout=2)
+        self.reload()
+
+    def action_delete_account(self) -> None:
+        """`d`: soft delete of a live account; on an account already deleted, purge it for good."""
+        if self.read_only():
+            return
+        account = self._selected_account()
+        if account is None or not account.limited:
+            self.notify("Select a customer, shop or supplier account", severity="warning")
+            return
+        purge = account.deleted_at is not None
+        if purge:
+            dialog = ConfirmDialog(
+                "Purge account", f"Purge {account.name} for good?\nThis cannot be undone: the account is removed, "
+                "only an audit tombstone remains. An account any transfer names cannot be purged.", "Purge",
+            )
+        else:
+            dialog = ConfirmDialog(
+                "Delete account", f"Delete {account.name}?\nIt is hidden and refuses money; its transfers stay. "
+                "Only an empty account can be deleted. D shows deleted accounts, u restores one.", "Delete",
+            )
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._change_lifecycle("purge" if purge else "delete", account)
+
+        self.app.push_screen(dialog, confirmed)
+
+    def action_restore_account(self) -> None:
+        if self.read_only():
+            return
+        account = self._selected_account()
+        if account is None or account.deleted_at is None:
+            self.notify("Select a deleted account (D shows them)", severity="warning")
+            return
+        self._change_lifecycle("restore", account)
+
+    @work(thread=True, exclusive=True, group="bank-edit", exit_on_error=False)
+    def _change_lifecycle(self, action: str, account: Account) -> None:
+        change = {"delete": self.bank.delete_account, "restore": self.bank.restore_account,
+                  "purge": self.bank.purge_account}[action]
+        try:
+            change(account.id, account.version)
+        finally:  # refused (money left, transfers, changed meanwhile) or not: show what is stored now
+            self.app.call_from_thread(self.reload)
+        done = {
+            "delete": f"Deleted {account.name}" + ("" if self._show_deleted else " · D shows deleted accounts, u restores"),
+            "restore": f"Restored {account.name}",
+            "purge": f"Purged {account.name} for good",
+        }[action]
+        self.app.call_from_thread(self.notify, done, timeout=4)
 
     def action_refresh(self) -> None:
         self.reload()

@@ -1,6 +1,7 @@
 """Inventory screen (key 3): stock by product x location, moves, stocktakes, receipts, sales, a
-low-stock view and alert, and the simulation's day key. `enter` opens a product's move history.
-Every write refreshes the rows and the status bar (day, cash, stock value, low count)."""
+low-stock view and alert, and the simulation's day key. `enter` opens a product's move history;
+`A` shows the stock as of a past moment (read-only). Every write refreshes the rows and the status
+bar (day, cash, stock value, low count)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from domain.model.stock import (
     StockRow,
 )
 from domain.money import format_grouped
+from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.filter_box import FilterBox
 
@@ -54,6 +56,9 @@ class InventoryLoaded(Message):
     append: bool
     locations: list[Location] | None = None
     accounts: list[Account] | None = None
+    as_of: AsOf | None = None
+    past: dict[int, list[StockLevel]] | None = None  # as of then, by product (first page of a past view)
+    past_cash_minor: int | None = None  # the shop accounts' balance then
 
 
 @dataclass
@@ -69,7 +74,7 @@ def qty(n: int, style: str = "") -> Text:
     return Text(f"{n:,}" if n else "·", justify="right", style=style or ("" if n else "dim"))
 
 
-class InventoryScreen(AppScreen):
+class InventoryScreen(TimeTravel, AppScreen):
     TITLE = "Inventory"
     CSS_PATH = "inventory.tcss"
     BINDINGS = [
@@ -79,6 +84,7 @@ class InventoryScreen(AppScreen):
         Binding("s", "sell", "Sell", id="inventory.sell"),
         Binding("l", "toggle_low", "Low stock", id="inventory.low"),
         Binding("slash", "filter", "Filter", id="inventory.filter"),
+        *asof_bindings("inventory"),  # before the writes the footer may cut off in a past view
         Binding("x", "export", "Export CSV", id="inventory.export"),
         Binding("right_square_bracket", "advance_day", "Next day", id="inventory.next_day"),
         Binding("f5", "refresh", "Refresh", id="inventory.refresh"),
@@ -97,6 +103,9 @@ class InventoryScreen(AppScreen):
         self._more = False
         self._loading_more = False
         self._known_low: int | None = None
+        self._past: dict[int, list[StockLevel]] = {}  # the past view's levels, by product
+        self._past_as_of: AsOf | None = None  # the moment `_past` was read for: a filter reuses it
+        self._columns_shown: tuple[tuple[int, ...], bool] | None = None  # (locations, past) of the columns
 
     @property
     def inventory(self):
@@ -104,6 +113,7 @@ class InventoryScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield AsOfBanner(id="asof-banner")
         yield FilterBox(placeholder="Filter by name or SKU  ( / )", id="stock-filter")
         yield StockTable(id="stock", cursor_type="row", zebra_stripes=True)
         yield Static("", id="stock-status")
@@ -123,19 +133,34 @@ class InventoryScreen(AppScreen):
 
     def reload(self) -> None:
         self._generation += 1
-        self._load(self._query, self._low_only, None, self._generation)
-        self._load_status()
+        past = self._past if self.as_of is not None and self._past_as_of == self.as_of else None
+        self._load(self._query, self._low_only, None, self._generation, self.as_of, past)
+        if self.as_of is None:
+            self._load_status()  # a past view's status comes with its first page
 
     @work(thread=True, exclusive=True, group="inventory-load", exit_on_error=False)
-    def _load(self, query: ProductQuery, low_only: bool, after: ProductCursor | None, generation: int) -> None:
-        inventory = self.inventory
-        rows = inventory.stock(query, after, PAGE_SIZE, low_only=low_only)
-        levels = inventory.levels([r.product_id for r in rows])
+    def _load(self, query: ProductQuery, low_only: bool, after: ProductCursor | None, generation: int,
+              as_of: AsOf | None, past: dict[int, list[StockLevel]] | None) -> None:
+        inventory, sim = self.inventory, self.app.backend.sim  # type: ignore[attr-defined]
         first = after is None
+        past_cash = None
+        if as_of is None:
+            rows = inventory.stock(query, after, PAGE_SIZE, low_only=low_only)
+            levels = inventory.levels([r.product_id for r in rows])
+        else:
+            # every product the shop has had, its stock then from the ledgers
+            rows = inventory.stock(ProductQuery(text=query.text, include_inactive=True, deleted=None), after, PAGE_SIZE)
+            if past is None:
+                past = {}
+                for lv in sim.lifecycle.stock_asof(as_of.text):
+                    past.setdefault(lv.product_id, []).append(lv)
+                past_cash = sum(a.balance for a in sim.lifecycle.balances_asof(as_of.text) if a.kind == "shop")
+            levels = [lv for r in rows for lv in past.get(r.product_id, [])]
         self.post_message(InventoryLoaded(
             generation, rows, levels, not first,
             inventory.locations(include_virtual=True) if first else None,
-            self.app.backend.sim.bank.accounts() if first else None,  # type: ignore[attr-defined]
+            sim.bank.accounts() if first else None,
+            as_of, past if first else None, past_cash,
         ))
 
     @work(thread=True, exclusive=True, group="inventory-status", exit_on_error=False)
@@ -152,13 +177,19 @@ class InventoryScreen(AppScreen):
             return
         table = self.query_one(StockTable)
         self._loading_more = False
+        as_of = message.as_of
         if message.locations is not None:
             self._all_locations = message.locations
             internal = [loc for loc in message.locations if loc.internal]
-            if [loc.id for loc in internal] != [loc.id for loc in self._locations] or not table.columns:
-                self._locations = internal
-                self._columns(table)
             self._locations = internal
+            shape = (tuple(loc.id for loc in internal), as_of is not None)
+            if shape != self._columns_shown or not table.columns:
+                self._columns_shown = shape
+                self._columns(table, past=as_of is not None)
+        if message.past is not None:
+            self._past, self._past_as_of = message.past, as_of
+        if message.past_cash_minor is not None:  # the past was read afresh
+            self._show_past_status(as_of, message.past or {}, message.past_cash_minor)
         if message.accounts is not None:
             self._accounts = message.accounts
         if not message.append:
@@ -171,16 +202,22 @@ class InventoryScreen(AppScreen):
         self._levels.update({(lv.product_id, lv.location_id): lv for lv in message.levels})
         self._more = len(message.rows) == PAGE_SIZE
         for row in message.rows:
-            table.add_row(*self._cells(row), key=str(row.product_id))
+            table.add_row(*(self._past_cells(row) if as_of else self._cells(row)), key=str(row.product_id))
         if keep is not None and self._rows:
             table.move_cursor(row=min(max(keep, 0), len(self._rows) - 1))
-        view = "low stock only (l shows all)" if self._low_only else "all products (l shows low stock)"
+        if as_of is not None:
+            view = f"stock as of {as_of.label}, from the ledgers · read-only (escape: back to now)"
+        elif self._low_only:
+            view = "low stock only (l shows all)"
+        else:
+            view = "all products (l shows low stock)"
         shown = f"{len(self._rows):,} product{'' if len(self._rows) == 1 else 's'}" + (
             "+ (scroll for more)" if self._more else "")
         where = f" · filter “{self._query.text.strip()}”" if self._query.text.strip() else ""
         self.query_one("#stock-status", Static).update(Text(f"{shown} · {view}{where}"))
 
-    def _columns(self, table: DataTable) -> None:
+    def _columns(self, table: DataTable, past: bool = False) -> None:
+        """Reorder level and value are today's numbers: a past view leaves them out."""
         table.clear(columns=True)
         table.add_column("SKU", key="sku", width=12)
         table.add_column("Name", key="name", width=28)
@@ -188,8 +225,30 @@ class InventoryScreen(AppScreen):
             table.add_column(Text(loc.name[:10], justify="right"), key=f"loc-{loc.id}", width=10)
         table.add_column(Text("Transit", justify="right"), key="transit", width=7)
         table.add_column(Text("Total", justify="right"), key="total", width=7)
-        table.add_column(Text("Reorder", justify="right"), key="reorder", width=9)
-        table.add_column(Text("Value", justify="right"), key="value", width=11)
+        if not past:
+            table.add_column(Text("Reorder", justify="right"), key="reorder", width=9)
+            table.add_column(Text("Value", justify="right"), key="value", width=11)
+
+    def _past_cells(self, row: StockRow) -> list[Any]:
+        cells: list[Any] = [Text(row.sku), Text(row.name)]
+        for loc in self._locations:
+            level = self._levels.get((row.product_id, loc.id))
+            cells.append(qty(level.on_hand if level else 0))
+        then = self._past.get(row.product_id, [])
+        incoming = sum(lv.incoming for lv in then)
+        cells.append(qty(incoming, "cyan" if incoming else ""))
+        cells.append(qty(sum(lv.on_hand for lv in then), "bold"))
+        return cells
+
+    def _show_past_status(self, as_of: AsOf | None, past: dict[int, list[StockLevel]], cash: int | None) -> None:
+        if as_of is None:
+            return
+        levels = [lv for found in past.values() for lv in found]
+        self.query_one("#inventory-summary", Static).update(Text.assemble(
+            ("As of ", "bold"), as_of.label, ("  ·  cash ", "bold"), format_grouped(cash or 0),
+            ("  ·  on hand ", "bold"), f"{sum(lv.on_hand for lv in levels):,} units",
+            ("  ·  in transit ", "bold"), f"{sum(lv.incoming for lv in levels):,}",
+        ))
 
     def _cells(self, row: StockRow) -> list[Any]:
         cells: list[Any] = [Text(row.sku), Text(row.name)]
@@ -207,6 +266,8 @@ class InventoryScreen(AppScreen):
 
     @on(StatusLoaded)
     def _show_status(self, message: StatusLoaded) -> None:
+        if self.as_of is not None:
+            return  # came back after the screen left the live view
         s = message.status
         badge = (f"  ⚠ {s.low} low  ", "bold black on yellow") if s.low else ("  no low stock", "dim")
         self.query_one("#inventory-summary", Static).update(Text.assemble(
@@ -224,7 +285,8 @@ class InventoryScreen(AppScreen):
         if self._more and not self._loading_more and event.cursor_row >= len(self._rows) - PREFETCH_MARGIN:
             self._loading_more = True
             last = self._rows[-1]
-            self._load(self._query, self._low_only, ProductCursor(fold_case(last.name), last.product_id), self._generation)
+            self._load(self._query, self._low_only, ProductCursor(fold_case(last.name), last.product_id), self._generation,
+                       self.as_of, self._past if self.as_of else None)
 
     def _selected(self) -> StockRow | None:
         table = self.query_one(StockTable)
@@ -247,10 +309,26 @@ class InventoryScreen(AppScreen):
         self.query_one(StockTable).focus()
 
     def action_toggle_low(self) -> None:
+        if self.as_of is not None:
+            self.notify("The low-stock view is of today's reorder levels: press escape to go back to now first",
+                        severity="warning", timeout=4)
+            return
         self._low_only = not self._low_only
         self.reload()
 
+    def show_as_of(self) -> None:
+        as_of = self.as_of
+        self.title = f"Inventory — as of {as_of.label}" if as_of else "Inventory"
+        self.query_one(AsOfBanner).show(as_of)
+        self.query_one("#stock-export", Button).disabled = as_of is not None
+        self._past_as_of = None  # another moment: read it afresh
+        if as_of is not None:
+            self._low_only = False
+            self.query_one("#inventory-summary", Static).update(Text(f"Reading the ledgers as of {as_of.label}…"))
+        self.query_one(StockTable).focus()
+
     def action_refresh(self) -> None:
+        self._past_as_of = None  # read the past again too
         self.reload()
         self.notify("Refreshed", timeout=1.5)
 
@@ -260,11 +338,15 @@ class InventoryScreen(AppScreen):
         return [r.sku for r in self._rows]
 
     def action_move(self) -> None:
+        if self.read_only():
+            return
         from tui_app.widgets.stock_forms import MoveForm
 
         self.app.push_screen(MoveForm(self._selected(), self._skus(), self._locations), self._after_write)
 
     def action_count(self) -> None:
+        if self.read_only():
+            return
         from tui_app.widgets.stock_forms import CountForm
 
         row = self._selected()
@@ -272,12 +354,16 @@ class InventoryScreen(AppScreen):
         self.app.push_screen(CountForm(row, self._skus(), self._locations, levels), self._after_write)
 
     def action_receive(self) -> None:
+        if self.read_only():
+            return
         from tui_app.widgets.stock_forms import ReceiveForm
 
         suppliers = [a for a in self._accounts if a.kind == "supplier" and a.status == "open"]
         self.app.push_screen(ReceiveForm(self._selected(), self._skus(), self._locations, suppliers), self._after_write)
 
     def action_sell(self) -> None:
+        if self.read_only():
+            return
         from tui_app.widgets.stock_forms import SellForm
 
         customers = [a for a in self._accounts if a.kind == "customer" and a.status == "open"]
@@ -297,6 +383,10 @@ class InventoryScreen(AppScreen):
 
     @on(Button.Pressed, "#stock-export")
     def action_export(self) -> None:
+        if self.as_of is not None:
+            self.notify("Export CSV writes today's stock: press escape to go back to now first",
+                        severity="warning", timeout=4)
+            return
         backend, query, low = self.app.backend, self._query, self._low_only  # type: ignore[attr-defined]
         self.app.export_csv("stock", lambda out: backend.export_stock(query, low, out))  # type: ignore[attr-defined]
 
@@ -304,12 +394,19 @@ class InventoryScreen(AppScreen):
         self.simulate(1)
 
     def action_simulate(self) -> None:
+        if self.read_only():
+            return
         from tui_app.widgets.stock_forms import SimulateForm
 
         self.app.push_screen(SimulateForm(), self._after_simulation)
 
-    @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
     def simulate(self, days: int) -> None:
+        """Advance the simulation `days` days (the next-day key, the command palette)."""
+        if not self.read_only():
+            self._simulate(days)
+
+    @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
+    def _simulate(self, days: int) -> None:
         def progress(report) -> None:  # each simulated day is committed: show how far it got
             if days > 1:
                 self.app.call_from_thread(self._show_progress, report.day, days)
