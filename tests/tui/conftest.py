@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.worker import WorkerCancelled
 
 from domain.clock import FixedClock
 from tui_app.app import StockbankApp
@@ -18,11 +19,16 @@ def make_app(export_dir: Path, *, url: str = "memory://", demo: bool = True) -> 
 
 
 async def settle(pilot) -> None:
-    """Wait until every worker finished and the screen repainted."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Wait until every worker finished and the screen repainted. An exclusive worker replaced while
+    we wait raises WorkerCancelled out of wait_for_complete: that is not a failure, wait again."""
+    for _ in range(2):
+        for _attempt in range(50):
+            try:
+                await pilot.app.workers.wait_for_complete()
+                break
+            except WorkerCancelled:
+                await pilot.pause()
+        await pilot.pause()
 
 
 @pytest.fixture
