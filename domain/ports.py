@@ -185,8 +185,10 @@ class TransferRepository(Protocol):
     def count_by_actor_since(self, actor: str, since: str) -> int:
         """Transfers written by `actor` at or after `since` (rate limiting)."""
 
-    def statement(self, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
-        """The account's transfers, newest first, strictly before `before_id` (keyset pages)."""
+    def statement(self, account_id: int, before_id: int | None, limit: int,
+                  include_archive: bool = False) -> list[StatementLine]:
+        """The account's transfers, newest first, strictly before `before_id` (keyset pages); archived
+        ones too when asked."""
 
     def stream(self) -> Iterator[Transfer]:
         """Every transfer of the tenant, archived ones included, in id order, in chunks (for `check`)."""
@@ -249,8 +251,10 @@ class StockRepository(Protocol):
     def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
         """Unresolved pending moves, oldest first; optionally one product's, or those due by a day."""
 
-    def history(self, product_id: int, before_id: int | None, limit: int) -> list[StockMove]:
-        """The product's moves, newest first, strictly before `before_id` (keyset pages)."""
+    def history(self, product_id: int, before_id: int | None, limit: int,
+                include_archive: bool = False) -> list[StockMove]:
+        """The product's moves, newest first, strictly before `before_id` (keyset pages); archived ones
+        too when asked."""
 
     def stream_moves(self) -> Iterator[StockMove]:
         """Every move of the tenant in id order, in chunks (for `check`)."""

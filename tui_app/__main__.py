@@ -86,6 +86,7 @@ def _add_bank_commands(sub: argparse._SubParsersAction) -> None:
     statement.add_argument("ref", metavar="REF", help=_REF)
     statement.add_argument("--limit", default="50", metavar="N", help="lines to show (default 50, at most 10000)")
     statement.add_argument("--out", metavar="FILE.csv", help="write the whole statement to this CSV file instead")
+    statement.add_argument("--archive", action="store_true", help="include archived transfers")
     for action, text in (("freeze", "stop all money moving in or out"), ("unfreeze", "let money move again"),
                          ("close", "close for good (balance and pending must be zero)"),
                          ("delete", "hide an empty account (soft delete: restorable, kept for history)"),
@@ -352,7 +353,7 @@ def _statement(args: argparse.Namespace, backend: Any) -> None:
         emit(args, {"account_id": account.id, "rows": count, "file": args.out},
               f"exported {count} statement lines of {account.name} to {args.out}")
         return
-    lines = bank.statement(account.id, limit=whole_number(args.limit, "limit") or 0)
+    lines = bank.statement(account.id, limit=whole_number(args.limit, "limit") or 0, include_archive=args.archive)
     data = [{"transfer_id": ln.transfer_id, "at": ln.at, "kind": ln.kind, "counterparty": ln.counterparty,
              "memo": ln.memo, "amount": money(ln.amount_minor), "balance_after": money(ln.balance_after),
              "pending": ln.pending} for ln in lines]

@@ -75,6 +75,7 @@ def add_stock_commands(sub: argparse._SubParsersAction) -> None:
     history = act.add_parser("history", help="a product's moves, newest first")
     history.add_argument("sku", metavar="SKU", help=_SKU)
     history.add_argument("--limit", default="50", metavar="N")
+    history.add_argument("--archive", action="store_true", help="include archived moves")
     value = act.add_parser("value", help="stock value at cost, by category or by location")
     value.add_argument("--by", default="category", choices=("category", "location"))
     plan = act.add_parser("plan", help="set a product's unit cost and reorder level")
@@ -214,7 +215,7 @@ def _buy(args: argparse.Namespace, sim: Any) -> None:
 
 
 def _history(args: argparse.Namespace, sim: Any) -> None:
-    moves = sim.inventory.history(args.sku, limit=whole_number(args.limit, "limit") or 0)
+    moves = sim.inventory.history(args.sku, limit=whole_number(args.limit, "limit") or 0, include_archive=args.archive)
     names = _names(sim)
     emit(args, {"moves": [_move_data(m) for m in moves]},
          "\n".join(f"day {m.day:>4}  {_move_text(m, names)}{'  ' + m.memo if m.memo else ''}" for m in moves)

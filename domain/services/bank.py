@@ -395,9 +395,11 @@ class BankService:
             raise NotFound(f"transfer {transfer_id} does not exist")
         return found
 
-    def statement(self, ref: AccountRef, before_id: int | None = None, limit: int = 100) -> list[StatementLine]:
+    def statement(self, ref: AccountRef, before_id: int | None = None, limit: int = 100,
+                  include_archive: bool = False) -> list[StatementLine]:
         """The account's transfers newest first with the posted balance after each, a page at a
-        time: pass the last line's transfer_id as `before_id` for the next page.
+        time: pass the last line's transfer_id as `before_id` for the next page. Archived transfers
+        are left out unless `include_archive`.
 
         Raises: NotFound, ValidationError (limit).
         """
@@ -410,7 +412,7 @@ class BankService:
                 before_id = None
         with self._ctx.reading() as uow:
             account = self._account(uow, ref, "account")
-            return uow.transfers.statement(account.id, before_id, limit)
+            return uow.transfers.statement(account.id, before_id, limit, include_archive)
 
     def account_within(self, uow: UnitOfWork, ref: AccountRef, field: str = "account") -> Account:
         """An account by id or name inside the caller's unit of work. Raises: NotFound, ValidationError."""

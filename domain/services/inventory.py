@@ -178,8 +178,10 @@ class InventoryService:
             found = uow.stock.level(p.id, loc.id) if loc is not None else None
         return found or StockLevel(p.id, loc.id if loc else 0, 0, 0, 0)
 
-    def history(self, product: ProductRef, before_id: int | None = None, limit: int = 100) -> list[StockMove]:
-        """The product's moves newest first, a page at a time (pass the last id as `before_id`).
+    def history(self, product: ProductRef, before_id: int | None = None, limit: int = 100,
+                include_archive: bool = False) -> list[StockMove]:
+        """The product's moves newest first, a page at a time (pass the last id as `before_id`); a
+        deleted product's too. Archived moves are left out unless `include_archive`.
 
         Raises: NotFound, ValidationError (limit).
         """
@@ -190,7 +192,8 @@ class InventoryService:
         if before_id is not None and before_id > MAX_ID:  # every move is before it
             before_id = None
         with self._ctx.reading() as uow:
-            return uow.stock.history(self._product(uow, product).id, before_id, limit)
+            found = self._product(uow, product, allow_deleted=True)
+            return uow.stock.history(found.id, before_id, limit, include_archive)
 
     def pending_moves(self, product: ProductRef | None = None) -> list[StockMove]:
         """Goods in transit (unresolved pending moves), oldest first."""
@@ -465,7 +468,7 @@ class InventoryService:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _product(self, uow: UnitOfWork, ref: ProductRef) -> Product:
+    def _product(self, uow: UnitOfWork, ref: ProductRef, allow_deleted: bool = False) -> Product:
         if isinstance(ref, bool) or not isinstance(ref, (int, str)):
             raise ValidationError("product: give a product id or SKU", field="product")
         if isinstance(ref, int):
@@ -475,7 +478,7 @@ class InventoryService:
             found = uow.products.get_by_sku(text.upper() if text.isascii() else text)
         if found is None:
             raise NotFound(f"product: no product {ref!r}", field="product")
-        if found.deleted_at is not None:
+        if found.deleted_at is not None and not allow_deleted:
             raise NotFound(f"product: {found.sku} is deleted; restore it first", field="product")
         return found
 

@@ -1062,3 +1062,19 @@ def test_as_of_after_a_seeded_simulation_month(sim: Simulator, shop: Shop) -> No
         if label == "live":
             report = sim.lifecycle.archive(middle, batch_size=50)
             assert report.audit > 0
+
+
+def test_services_read_statements_and_histories_across_the_archive_on_request(sim: Simulator, shop: Shop) -> None:
+    sim.inventory.sell(shop.apple, 2, shop.carol)
+    full_statement = sim.bank.statement(shop.carol, include_archive=True)
+    full_history = sim.inventory.history(shop.apple, include_archive=True)
+    assert sim.bank.statement(shop.carol) == full_statement and sim.inventory.history(shop.apple) == full_history
+    cut = sim.ctx.now()
+    report = sim.lifecycle.archive(cut)
+    assert report.transfers and report.moves
+    assert sim.bank.statement(shop.carol) == []
+    assert sim.inventory.history(shop.apple) == []
+    assert sim.bank.statement(shop.carol, include_archive=True) == full_statement
+    assert sim.inventory.history(shop.apple, include_archive=True) == full_history
+    sim.catalog.delete_product(shop.apple)  # a deleted product's history stays readable
+    assert sim.inventory.history(shop.apple, include_archive=True) == full_history
