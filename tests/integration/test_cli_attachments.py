@@ -18,7 +18,7 @@ from domain.clock import FixedClock
 from domain.model.attachments import MAX_ATTACHMENT_BYTES
 from storage import open_store
 from tests.integration.conftest import STOCKBANK
-from tui_app.__main__ import main
+from tests.integration.cli_helpers import ok_json, ok_text, one_parser, run  # noqa: F401 (one_parser: autouse)
 
 pytestmark = pytest.mark.usefixtures("no_user_database")
 
@@ -44,25 +44,13 @@ def upload(tmp_path: Path) -> Path:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], db: str, *argv: str) -> tuple[int, str, str]:
-    code = main(["--db", db, "--actor", "clerk", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def ok_json(capsys: pytest.CaptureFixture[str], db: str, *argv: str) -> dict[str, Any]:
-    code, out, err = run(capsys, db, "--json", *argv)
-    assert code == 0, (argv, out, err)
-    data = json.loads(out)
-    assert data["ok"] is True
-    return data
 
 
-def ok_text(capsys: pytest.CaptureFixture[str], db: str, *argv: str) -> str:
-    code, out, err = run(capsys, db, *argv)
-    assert code == 0, (argv, out, err)
-    assert err == ""
-    return out
+
+
+
 
 
 def state(capsys: pytest.CaptureFixture[str], db: str) -> dict[str, Any]:

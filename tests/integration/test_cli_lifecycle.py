@@ -14,20 +14,18 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import tui_app.__main__ as cli
 from domain.services.audit import EXPORT_HEADER
+from tests.integration.cli_helpers import ACTOR, ok_json, ok_text, one_parser, run  # noqa: F401 (one_parser: autouse)
 from tui_app.__main__ import main
 
 pytestmark = pytest.mark.usefixtures("no_user_database")
 
-ACTOR = "clerk"
 KIT = "KIT-0000003"  # a demo product with stock in the Warehouse and on the Shop floor
 POW = "POW-0000001"  # the demo product with goods in transit
 
@@ -35,41 +33,16 @@ POW = "POW-0000001"  # the demo product with goods in transit
 # -- running the CLI ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_parser() -> Iterator[None]:
-    """Build the argument parser once (parsing leaves it unchanged)."""
-    parser = cli.build_parser()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cli, "build_parser", lambda: parser)
-        yield
 
 
-def run(capsys: pytest.CaptureFixture[str] | None, db: str, *argv: str) -> tuple[int, str, str]:
-    """`stockbank --db DB --actor clerk ARGV...` in-process."""
-    full = ["--db", db, "--actor", ACTOR, *argv]
-    if capsys is None:
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(full)
-        return code, out.getvalue(), err.getvalue()
-    code = main(full)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def ok_json(capsys: pytest.CaptureFixture[str] | None, db: str, *argv: str) -> dict:
-    code, out, err = run(capsys, db, "--json", *argv)
-    assert code == 0, (argv, out, err)
-    data = json.loads(out)
-    assert data["ok"] is True
-    return data
 
 
-def ok_text(capsys: pytest.CaptureFixture[str], db: str, *argv: str) -> str:
-    code, out, err = run(capsys, db, *argv)
-    assert code == 0, (argv, out, err)
-    assert err == ""
-    return out
+
+
+
+
 
 
 def state(capsys: pytest.CaptureFixture[str], db: str) -> dict[str, Any]:

@@ -14,20 +14,18 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import tui_app.__main__ as cli
 from tests.integration.conftest import STOCKBANK
+from tests.integration.cli_helpers import ACTOR, ok_json, ok_text, one_parser, run  # noqa: F401 (one_parser: autouse)
 from tui_app.__main__ import main
 
 pytestmark = pytest.mark.usefixtures("no_user_database")
 
-ACTOR = "clerk"
 # `demo --products 5` (seed 7): five stocked products, listed in name order. The demo also opens Shop,
 # Acme Supplies (supplier), Alice, Bob and Carol (customers), adds a Shop floor next to the Warehouse,
 # moves 5 units of four products there and leaves 3 of the fifth (POW-0000001) in transit there.
@@ -42,43 +40,16 @@ STOCK_ACTIONS = ("list", "locations", "add-location", "receive", "move", "scrap"
 # -- running the CLI ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_parser() -> Iterator[None]:
-    """Build the argument parser once: building it is most of an in-process call's time, and this
-    file makes about two thousand calls. Parsing leaves an argparse parser unchanged, so every call
-    still parses its argv from scratch."""
-    parser = cli.build_parser()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cli, "build_parser", lambda: parser)
-        yield
 
 
-def run(capsys: pytest.CaptureFixture[str] | None, db: str, *argv: str) -> tuple[int, str, str]:
-    """`stockbank --db DB --actor clerk ARGV...` in-process; module-scoped fixtures pass capsys=None."""
-    full = ["--db", db, "--actor", ACTOR, *argv]
-    if capsys is None:
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            code = main(full)
-        return code, out.getvalue(), err.getvalue()
-    code = main(full)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def ok_json(capsys: pytest.CaptureFixture[str] | None, db: str, *argv: str) -> dict:
-    code, out, err = run(capsys, db, "--json", *argv)
-    assert code == 0, (argv, out, err)
-    data = json.loads(out)
-    assert data["ok"] is True
-    return data
 
 
-def ok_text(capsys: pytest.CaptureFixture[str] | None, db: str, *argv: str) -> str:
-    code, out, err = run(capsys, db, *argv)
-    assert code == 0, (argv, out, err)
-    assert err == ""
-    return out
+
+
+
+
 
 
 def state(capsys: pytest.CaptureFixture[str] | None, db: str) -> dict[str, Any]:
