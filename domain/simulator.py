@@ -6,18 +6,20 @@ import getpass
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from domain.clock import SystemClock
 from domain.model import ProductQuery
-from domain.ports import Clock, Store
-from domain.model.bank import MOVES_POSTED, PENDING
+from domain.model.bank import MOVES_POSTED, PENDING, RateLimit
 from domain.model.catalog import ProductCursor, fold_case
 from domain.model.stock import PENDING as STOCK_PENDING
 from domain.model.stock import POSTED as STOCK_POSTED
 from domain.model.stock import PURCHASE, RECEIVED as STOCK_RECEIVED, SELL, StockMove
-from domain.services.bank import BankService, RateLimit
 from domain.services.catalog import CatalogService
 from domain.services.context import ServiceContext
+
+if TYPE_CHECKING:
+    from domain.ports import Clock, Store
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,13 @@ class Simulator:
         self.store = store
         self.ctx = ServiceContext(store, tenant, actor or default_actor(), clock or SystemClock())
         self.catalog = CatalogService(self.ctx)
-        self.bank = BankService(self.ctx, rate_limit)
+        self._rate_limit = rate_limit
+
+    @cached_property
+    def bank(self):  # -> BankService; built on first use, like the others: start-up pays for the first screen
+        from domain.services.bank import BankService
+
+        return BankService(self.ctx, self._rate_limit)
 
     @cached_property
     def inventory(self):  # -> InventoryService; built on first use: start-up only pays for the first screen
@@ -68,6 +76,8 @@ class Simulator:
         from domain.services.simulation import SimulationService
 
         # The simulated customers are not one person typing: their sales skip the per-actor rate limit.
+        from domain.services.bank import BankService
+
         world_bank = BankService(self.ctx, RateLimit(max_transfers=None))
         return SimulationService(self.ctx, InventoryService(self.ctx, world_bank), world_bank)
 

@@ -11,12 +11,14 @@ import csv
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from domain.errors import ValidationError
 from domain.money import format_minor
-from domain.ports import ExportRow
 from domain.services.catalog import PRODUCT_CSV_COLUMNS, PRODUCT_CSV_REQUIRED, PRODUCT_EXPORT_HEADER
+
+if TYPE_CHECKING:
+    from domain.ports import ExportRow
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_FIELD = 10_000

@@ -8,15 +8,17 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from domain import Simulator
 from domain.model import AuditQuery, ProductQuery
-from domain.ports import Clock
-from domain.services.bank import RateLimit
+from domain.model.bank import RateLimit
 from domain.services.catalog import ImportResult
 from domain.model.catalog import fold_case
 from domain.services.demo import ACCOUNTS, CATEGORIES, demo_plan, demo_products
+
+if TYPE_CHECKING:
+    from domain.ports import Clock
 
 ENV_DB = "STOCKBANK_DB"
 APP_NAME = "stockbank"

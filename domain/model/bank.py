@@ -47,6 +47,14 @@ class Account:
         return self.credits_posted - self.debits_posted - self.debits_pending + self.overdraft_limit
 
 
+class RateLimit(NamedTuple):
+    """At most `max_transfers` per actor in any rolling `window_seconds`, counted in the store;
+    `max_transfers=None` turns the limit off (the simulation's customers are not one person typing)."""
+
+    max_transfers: int | None = 10_000
+    window_seconds: int = 60
+
+
 class NewAccount(NamedTuple):
     name: str
     kind: str

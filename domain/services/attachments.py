@@ -7,7 +7,7 @@ store's choice. Audit entries carry the metadata and the sha256, never the bytes
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import NotFound, TooLarge, ValidationError
 from domain.model import Product, is_id
@@ -18,8 +18,10 @@ from domain.model.attachments import (
     MAX_NAME,
     Attachment,
 )
-from domain.ports import UnitOfWork
 from domain.services.context import ServiceContext
+
+if TYPE_CHECKING:
+    from domain.ports import UnitOfWork
 
 ProductRef = int | str
 # RFC 6838 type/subtype names, no parameters: what a browser or an OS needs to open the file.

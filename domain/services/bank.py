@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TYPE_CHECKING
 
 from domain.clock import utc_iso
 from domain.errors import (
@@ -36,7 +36,7 @@ from domain.errors import (
     ValidationError,
     VersionConflict,
 )
-from domain.model.bank import (
+from domain.model.bank import (  # noqa: F401 (RateLimit: re-exported for callers of this module)
     CLOSED,
     EXPIRE,
     FROZEN,
@@ -48,15 +48,18 @@ from domain.model.bank import (
     Account,
     NewAccount,
     NewTransfer,
+    RateLimit,
     StatementLine,
     Transfer,
 )
 from domain.model import is_id
 from domain.model.catalog import fold_case
 from domain.money import MAX_MINOR, format_minor
-from domain.ports import UnitOfWork
 from domain.services import validation
 from domain.services.context import ServiceContext, same_request
+
+if TYPE_CHECKING:
+    from domain.ports import UnitOfWork
 
 AccountRef = int | str
 MAX_TIMEOUT_SECONDS = 366 * 24 * 3600
@@ -77,15 +80,6 @@ def _expire_key(pending_id: int) -> str:
     """The key of the transfer that expires `pending_id`: it holds a space, which a client's key never
     does, so no client key can take it first."""
     return f"expire {pending_id}"
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most `max_transfers` per actor in any rolling `window_seconds`, counted in the store;
-    `max_transfers=None` turns the limit off (the simulation's customers are not one person typing)."""
-
-    max_transfers: int | None = 10_000
-    window_seconds: int = 60
 
 
 class _Request(NamedTuple):

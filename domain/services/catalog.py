@@ -6,15 +6,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import AlreadyExists, NotFound, ValidationError, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, is_id
 from domain.model.catalog import ProductCursor, fold_case, subtree_ids
-from domain.ports import ExportRow, UnitOfWork
 from domain.services import validation
 from domain.services.context import ServiceContext
 from domain.services.stock_sync import reconcile_counts, write_off
+
+if TYPE_CHECKING:
+    from domain.ports import ExportRow, UnitOfWork
 
 PRODUCT_CSV_COLUMNS = ("sku", "name", "category", "price", "quantity", "active")
 PRODUCT_CSV_REQUIRED = ("sku", "name", "price")

@@ -6,13 +6,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.audit_chain import chained_entry
 from domain.clock import utc_iso
 from domain.errors import IdempotencyConflict, ValidationError
 from domain.model import AuditEntry
-from domain.ports import Clock, Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from domain.ports import Clock, Store, UnitOfWork
 
 TENANT_MAX = 64
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TYPE_CHECKING
 
 from domain.errors import (
     DomainError,
@@ -53,11 +53,13 @@ from domain.model.stock import (
     Valuation,
 )
 from domain.money import MAX_MINOR, format_minor
-from domain.ports import UnitOfWork
 from domain.services import validation
 from domain.services.bank import BankService, undo_key, undo_reason
 from domain.services.context import ServiceContext, same_request
 from domain.services.stock_sync import default_location, virtual_location
+
+if TYPE_CHECKING:
+    from domain.ports import UnitOfWork
 
 ProductRef = int | str
 LocationRef = int | str | None

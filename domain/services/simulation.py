@@ -13,6 +13,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from domain.errors import (
     AccountClosed,
@@ -26,10 +27,12 @@ from domain.model import ProductQuery
 from domain.model.bank import OPEN
 from domain.model.catalog import ProductCursor, fold_case
 from domain.model.stock import GameState
-from domain.ports import UnitOfWork
 from domain.services.bank import BankService
 from domain.services.context import ServiceContext
 from domain.services.inventory import InventoryService
+
+if TYPE_CHECKING:
+    from domain.ports import UnitOfWork
 
 MAX_DAYS = 3650
 BUY_PROBABILITY = 0.35  # chance that a customer buys something on a given day

@@ -5,6 +5,7 @@ own (no bank) so the catalog can use it without loading the inventory service at
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from domain.errors import InUse
 from domain.model import Product
@@ -20,8 +21,10 @@ from domain.model.stock import (
     Location,
     NewStockMove,
 )
-from domain.ports import UnitOfWork
 from domain.services.context import ServiceContext
+
+if TYPE_CHECKING:
+    from domain.ports import UnitOfWork
 
 
 def default_location(ctx: ServiceContext, uow: UnitOfWork) -> Location:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionConflict
 from domain.model.bank import OPEN, PENDING, Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.catalog import ProductCursor, fold_case
-from domain.ports import ExportRow
 from storage.memory.attachments import MemoryAttachments
 from storage.memory.audit import MemoryAudit
 from storage.memory.lifecycle import MemoryLifecycle
 from storage.memory.base import Repo, TenantData, Undo, is_listed
 from storage.memory.stock import MemoryGame, MemoryLocations, MemoryStock
+
+if TYPE_CHECKING:
+    from domain.ports import ExportRow
 
 
 class MemoryStore:

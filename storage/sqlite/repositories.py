@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model import MAX_ID
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor, fold_case
-from domain.ports import ExportRow
 from storage.sqlite.errors import translate
+
+if TYPE_CHECKING:
+    from domain.ports import ExportRow
 
 STREAM_CHUNK = 2000
 _IN_CHUNK = 900  # SKUs per IN (...) lookup: well under SQLite's bound-parameter limit

@@ -12,17 +12,14 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 from domain.errors import Busy, Corrupt, DomainError, NotFound, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
-from storage.blobs import FileContentStore
-from storage.sqlite.attachments import SqliteAttachments
 from storage.sqlite.audit import SqliteAudit
-from storage.sqlite.lifecycle import SqliteLifecycle
-from storage.sqlite.stock import SqliteGame, SqliteLocations, SqliteStock
 from storage.sqlite.repositories import (
     SqliteAccounts,
     SqliteCategories,
@@ -86,7 +83,6 @@ class SqliteStore:
         self._pool_lock = threading.Lock()
         self._local = threading.local()
         self._closed = False
-        self.files = FileContentStore(os.path.abspath(self.path) + ".files")  # created on the first file write
         self.created, self.revision = prepare_schema(self.options)
         self._users_have_created_at = self.revision != "0001"
         self._audit_chained = self.revision >= "0005"  # and soft deletes: both came with revision 0005
@@ -135,6 +131,12 @@ class SqliteStore:
 
     def unit_of_work(self, tenant: str, *, write: bool = False) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(self, tenant, write)
+
+    @cached_property
+    def files(self):  # -> FileContentStore: attachment bytes next to the database (the folder appears on first write)
+        from storage.blobs import FileContentStore
+
+        return FileContentStore(os.path.abspath(self.path) + ".files")
 
     def collect_attachment_files(self, min_age_seconds: float = 0.0) -> tuple[int, int]:
         """Delete attachment files no row of any tenant uses (left by removals, product deletes and
@@ -202,12 +204,40 @@ class SqliteUnitOfWork:
         self.audit = SqliteAudit(conn, t, self._store._audit_chained)
         self.accounts = SqliteAccounts(conn, t)
         self.transfers = SqliteTransfers(conn, t)
-        self.locations = SqliteLocations(conn, t)
-        self.stock = SqliteStock(conn, t)
-        self.game = SqliteGame(conn, t)
-        self.lifecycle = SqliteLifecycle(conn, t)
-        self.attachments = SqliteAttachments(conn, t, self._store.options.attachments, self._store.files)
         return self
+
+    # Built on first use, with their modules: a transaction pays only for the repositories it touches,
+    # and start-up (the Products screen) never imports stock, lifecycle or attachment code.
+
+    @cached_property
+    def locations(self):
+        from storage.sqlite.stock import SqliteLocations
+
+        return SqliteLocations(self._conn, self._tenant)
+
+    @cached_property
+    def stock(self):
+        from storage.sqlite.stock import SqliteStock
+
+        return SqliteStock(self._conn, self._tenant)
+
+    @cached_property
+    def game(self):
+        from storage.sqlite.stock import SqliteGame
+
+        return SqliteGame(self._conn, self._tenant)
+
+    @cached_property
+    def lifecycle(self):
+        from storage.sqlite.lifecycle import SqliteLifecycle
+
+        return SqliteLifecycle(self._conn, self._tenant)
+
+    @cached_property
+    def attachments(self):
+        from storage.sqlite.attachments import SqliteAttachments
+
+        return SqliteAttachments(self._conn, self._tenant, self._store.options.attachments, self._store.files)
 
     def __exit__(self, *exc_info: object) -> None:
         local = self._store._local
