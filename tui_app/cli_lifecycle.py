@@ -100,11 +100,13 @@ def cmd_asof(args: argparse.Namespace) -> None:
 
 
 def _skus(sim: Any, product_ids: set[int]) -> dict[int, str]:
+    from domain.errors import NotFound
+
     found = {}
     for pid in product_ids:
         try:
             found[pid] = sim.catalog.get_product(pid).sku
-        except Exception:  # a purged product: its history stays, its row went
+        except NotFound:  # a purged product: its history stays, its row went (shown as #id)
             pass
     return found
 

@@ -7,10 +7,10 @@ store's choice. Audit entries carry the metadata and the sha256, never the bytes
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.errors import NotFound, TooLarge, ValidationError
-from domain.model import Product, is_id
+from domain.model import is_id
 from domain.model.attachments import (
     DEFAULT_MEDIA_TYPE,
     MAX_ATTACHMENT_BYTES,
@@ -18,10 +18,7 @@ from domain.model.attachments import (
     MAX_NAME,
     Attachment,
 )
-from domain.services.context import ServiceContext
-
-if TYPE_CHECKING:
-    from domain.ports import UnitOfWork
+from domain.services.context import ServiceContext, product_by_ref
 
 ProductRef = int | str
 # RFC 6838 type/subtype names, no parameters: what a browser or an OS needs to open the file.
@@ -109,7 +106,7 @@ class AttachmentService:
         media_type = check_media_type(media_type, name)
         data = check_content(content, self.max_bytes)
         with self._ctx.writing() as uow:
-            found = _product(uow, product, live=True)
+            found = product_by_ref(uow, product)
             attachment = uow.attachments.add(found.id, name, media_type, data, self._ctx.actor, self._ctx.now())
             self._ctx.audit(uow, "attachment", attachment.id, "create", after=attachment)
         return attachment
@@ -121,7 +118,7 @@ class AttachmentService:
         Raises: NotFound (product).
         """
         with self._ctx.reading() as uow:
-            return uow.attachments.list(_product(uow, product).id)
+            return uow.attachments.list(product_by_ref(uow, product, allow_deleted=True).id)
 
     def get(self, attachment_id: int) -> Attachment:
         """One attachment's metadata.
@@ -156,17 +153,3 @@ class AttachmentService:
             gone = uow.attachments.remove(attachment_id)
             self._ctx.audit(uow, "attachment", attachment_id, "delete", before=gone)
         return gone
-
-
-def _product(uow: UnitOfWork, ref: ProductRef, live: bool = False) -> Product:
-    """A product by id or SKU; with `live`, a soft-deleted one is not found (it takes no new files)."""
-    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-        raise ValidationError("product: give a product id or SKU", field="product")
-    if isinstance(ref, int):
-        found = uow.products.get(ref) if is_id(ref) else None
-    else:
-        text = ref.strip()
-        found = uow.products.get_by_sku(text.upper() if text.isascii() else text)
-    if found is None or (live and found.deleted_at is not None):
-        raise NotFound(f"product: no product {ref!r}", field="product")
-    return found

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from domain.audit_chain import chained_entry
 from domain.clock import utc_iso
-from domain.errors import IdempotencyConflict, ValidationError
-from domain.model import AuditEntry
+from domain.errors import IdempotencyConflict, NotFound, ValidationError
+from domain.model import AuditEntry, Product, is_id
 
 if TYPE_CHECKING:
     from domain.ports import Clock, Store, UnitOfWork
@@ -43,6 +43,26 @@ def changed_fields(before: Any, after: Any) -> tuple[Any, Any]:
         return before, after
     keys = [k for k in before.keys() | after.keys() if before.get(k, None) != after.get(k, None)]
     return {k: before.get(k) for k in keys if k in before}, {k: after.get(k) for k in keys if k in after}
+
+
+def product_by_ref(uow: UnitOfWork, ref: object, *, allow_deleted: bool = False) -> Product:
+    """A product by id or SKU (SKUs are stored upper-case); a soft-deleted one only with `allow_deleted`
+    (history and file lists read it; nothing new is done to it).
+
+    Raises: ValidationError (not an id or SKU), NotFound.
+    """
+    if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+        raise ValidationError("product: give a product id or SKU", field="product")
+    if isinstance(ref, int):
+        found = uow.products.get(ref) if is_id(ref) else None
+    else:
+        text = ref.strip()
+        found = uow.products.get_by_sku(text.upper() if text.isascii() else text)
+    if found is None:
+        raise NotFound(f"product: no product {ref!r}", field="product")
+    if found.deleted_at is not None and not allow_deleted:
+        raise NotFound(f"product: {found.sku} is deleted; restore it first", field="product")
+    return found
 
 
 def same_request(first: Any, key: str, expected: dict[str, Any], what: str, id_detail: str) -> Any:

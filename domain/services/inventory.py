@@ -55,7 +55,7 @@ from domain.model.stock import (
 from domain.money import MAX_MINOR, format_minor
 from domain.services import validation
 from domain.services.bank import BankService, undo_key, undo_reason
-from domain.services.context import ServiceContext, same_request
+from domain.services.context import ServiceContext, product_by_ref, same_request
 from domain.services.stock_sync import default_location, virtual_location
 
 if TYPE_CHECKING:
@@ -471,18 +471,7 @@ class InventoryService:
     # -- internals ---------------------------------------------------------------------------
 
     def _product(self, uow: UnitOfWork, ref: ProductRef, allow_deleted: bool = False) -> Product:
-        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
-            raise ValidationError("product: give a product id or SKU", field="product")
-        if isinstance(ref, int):
-            found = uow.products.get(ref) if is_id(ref) else None
-        else:
-            text = ref.strip()
-            found = uow.products.get_by_sku(text.upper() if text.isascii() else text)
-        if found is None:
-            raise NotFound(f"product: no product {ref!r}", field="product")
-        if found.deleted_at is not None and not allow_deleted:
-            raise NotFound(f"product: {found.sku} is deleted; restore it first", field="product")
-        return found
+        return product_by_ref(uow, ref, allow_deleted=allow_deleted)
 
     def _location(self, uow: UnitOfWork, ref: LocationRef, field: str) -> Location:
         if isinstance(ref, bool) or not isinstance(ref, (int, str)):

@@ -97,10 +97,10 @@ class LifecycleService:
             return Moment(self._ctx.now(), True, f"day {n} (today)")
         return Moment(start.at, False, f"end of day {n}", *start.ids)
 
-    def balances_asof(self, when: str) -> list[Account]:
+    def balances_asof(self, when: str | Moment) -> list[Account]:
         """Every account (deleted ones too: they may have held money then) with its totals as they were
-        at `when`, ordered by name. Raises: ValidationError."""
-        moment = self.moment(when)
+        at `when` (text, or a Moment already read), ordered by name. Raises: ValidationError."""
+        moment = when if isinstance(when, Moment) else self.moment(when)
         with self._ctx.reading() as uow:
             totals = uow.lifecycle.balances_asof(moment.at, moment.inclusive, moment.transfer_id)
             accounts = uow.accounts.list(include_deleted=True)
@@ -111,10 +111,10 @@ class LifecycleService:
             for t in [totals.get(a.id, zero)]
         ]
 
-    def stock_asof(self, when: str) -> list[StockLevel]:
-        """Stock per product and internal location as it was at `when` (zero levels left out), by
-        product then location. Raises: ValidationError."""
-        moment = self.moment(when)
+    def stock_asof(self, when: str | Moment) -> list[StockLevel]:
+        """Stock per product and internal location as it was at `when` (text, or a Moment already
+        read; zero levels left out), by product then location. Raises: ValidationError."""
+        moment = when if isinstance(when, Moment) else self.moment(when)
         with self._ctx.reading() as uow:
             return uow.lifecycle.levels_asof(moment.at, moment.inclusive, moment.move_id)
 

@@ -32,26 +32,27 @@ class SqliteLifecycle(_Repo):
     def archive_batch(self, before: str, limit: int) -> tuple[int, int, int]:
         moves = self._move_rows("stock_moves", _MOVE_COLS, before, limit, "")
         transfers = self._move_rows("transfers", _TRANSFER_COLS, before, limit, _TRANSFER_EXTRA)
-        self._run(
-            "CREATE TEMP TABLE IF NOT EXISTS archive_batch (id INTEGER PRIMARY KEY)"
+        audit = self._new_batch(
+            "SELECT id FROM audit_log WHERE tenant_id = :tenant AND at < :before ORDER BY id LIMIT :limit",
+            {"tenant": self._tenant, "before": before, "limit": limit},
         )
-        self._run("DELETE FROM archive_batch")
-        self._run(
-            "INSERT INTO archive_batch SELECT id FROM audit_log WHERE tenant_id = ? AND at < ? ORDER BY id LIMIT ?",
-            (self._tenant, before, limit),
-        )
-        audit = self._run("SELECT count(*) FROM archive_batch").fetchone()[0]
-        self._run(f"INSERT INTO audit_log_archive ({_AUDIT_COLS}) SELECT {_AUDIT_COLS} FROM audit_log"
-                  " WHERE id IN (SELECT id FROM archive_batch) ORDER BY id")
-        self._run("DELETE FROM audit_log WHERE id IN (SELECT id FROM archive_batch)")
+        if audit:
+            self._run(f"INSERT INTO audit_log_archive ({_AUDIT_COLS}) SELECT {_AUDIT_COLS} FROM audit_log"
+                      " WHERE id IN (SELECT id FROM archive_batch) ORDER BY id")
+            self._run("DELETE FROM audit_log WHERE id IN (SELECT id FROM archive_batch)")
         return transfers, moves, audit
+
+    def _new_batch(self, select_ids: str, params: dict) -> int:
+        """Fill the connection's temp table `archive_batch` with the ids a query picks; returns how many."""
+        self._run("CREATE TEMP TABLE IF NOT EXISTS archive_batch (id INTEGER PRIMARY KEY)")
+        self._run("DELETE FROM archive_batch")
+        self._run(f"INSERT INTO archive_batch {select_ids}", params)
+        return self._run("SELECT count(*) FROM archive_batch").fetchone()[0]
 
     def _move_rows(self, table: str, cols: str, before: str, limit: int, extra: str) -> int:
         """Copy one batch of `table` into its archive and delete it; returns how many rows moved."""
-        self._run("CREATE TEMP TABLE IF NOT EXISTS archive_batch (id INTEGER PRIMARY KEY)")
-        self._run("DELETE FROM archive_batch")
         params = {"tenant": self._tenant, "before": before, "limit": limit}
-        self._run(f"INSERT INTO archive_batch {_ELIGIBLE.format(table=table, extra=extra)}", params)
+        self._new_batch(_ELIGIBLE.format(table=table, extra=extra), params)
         # Resolutions of the batch's pending rows come along (they are old enough: see _ELIGIBLE).
         self._run(f"INSERT OR IGNORE INTO archive_batch SELECT id FROM {table}"
                   " WHERE pending_id IN (SELECT id FROM archive_batch)")

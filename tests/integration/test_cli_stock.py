@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import STOCKBANK
-from tests.integration.cli_helpers import ACTOR, ok_json, ok_text, one_parser, run  # noqa: F401 (one_parser: autouse)
+from tests.integration.cli_helpers import ACTOR, ok_json, ok_text, one_parser, refused_by, run, usage_error  # noqa: F401 (one_parser: autouse)
 from tui_app.__main__ import main
 
 pytestmark = pytest.mark.usefixtures("no_user_database")
@@ -66,31 +66,7 @@ def state(capsys: pytest.CaptureFixture[str] | None, db: str) -> dict[str, Any]:
 
 
 def refused(capsys: pytest.CaptureFixture[str], db: str, *argv: str, before: dict | None = None) -> str:
-    """Run a command that must be refused (text, then --json); returns its error code.
-
-    Both runs exit 1, print nothing to stdout (text) or one JSON error (--json), and change nothing
-    (compared with `before`, the state() taken now unless given)."""
-    before = state(capsys, db) if before is None else before
-    code, out, err = run(capsys, db, *argv)
-    assert code == 1, (argv, out, err)
-    assert out == ""
-    assert err.startswith("error [") and err.count("\n") == 1, err
-    text_code = err[len("error ["):err.index("]")]
-    assert err[err.index("]"):].startswith("]: ") and len(err.strip()) > len(f"error [{text_code}]: ")
-    code, out, err = run(capsys, db, "--json", *argv)
-    assert code == 1, (argv, out, err)
-    assert err == ""
-    data = json.loads(out)
-    assert data["ok"] is False and data["error"]["code"] == text_code and data["error"]["message"]
-    assert state(capsys, db) == before, f"refused {argv} must change nothing"
-    return text_code
-
-
-def usage_error(capsys: pytest.CaptureFixture[str], db: str, *argv: str) -> str:
-    with pytest.raises(SystemExit) as exited:
-        main(["--db", db, *argv])
-    assert exited.value.code == 2
-    return capsys.readouterr().err
+    return refused_by(state, capsys, db, *argv, before=before)
 
 
 # -- reading what the CLI shows -------------------------------------------------------------------

@@ -115,7 +115,7 @@ class BankScreen(TimeTravel, AppScreen):
             pending = self.bank.pending_transfers()  # releases expired reservations first
             self.post_message(BankLoaded(generation, self.bank.accounts(include_deleted=show_deleted), pending))
             return
-        accounts = self.app.backend.sim.lifecycle.balances_asof(as_of.text)  # type: ignore[attr-defined]
+        accounts = self.app.backend.sim.lifecycle.balances_asof(as_of.moment)  # type: ignore[attr-defined]
         if not show_deleted:  # deleted by then: hidden then, as now
             accounts = [a for a in accounts if not as_of.includes(a.deleted_at)]
         self.post_message(BankLoaded(generation, accounts, [], as_of))

@@ -152,9 +152,9 @@ class InventoryScreen(TimeTravel, AppScreen):
             rows = inventory.stock(ProductQuery(text=query.text, include_inactive=True, deleted=None), after, PAGE_SIZE)
             if past is None:
                 past = {}
-                for lv in sim.lifecycle.stock_asof(as_of.text):
+                for lv in sim.lifecycle.stock_asof(as_of.moment):
                     past.setdefault(lv.product_id, []).append(lv)
-                past_cash = sum(a.balance for a in sim.lifecycle.balances_asof(as_of.text) if a.kind == "shop")
+                past_cash = sum(a.balance for a in sim.lifecycle.balances_asof(as_of.moment) if a.kind == "shop")
             levels = [lv for r in rows for lv in past.get(r.product_id, [])]
         self.post_message(InventoryLoaded(
             generation, rows, levels, not first,

@@ -3,6 +3,8 @@ CSV export and import. All store work runs in thread workers; results come back 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -231,7 +233,7 @@ class ProductsScreen(AppScreen):
 
     @on(FilterBox.Applied)
     def _apply_filter(self, event: FilterBox.Applied) -> None:
-        self._query = self._query_with(text=event.text)
+        self._query = replace(self._query, text=event.text)
         self.reload(summary=False)
 
     @on(FilterBox.Done)
@@ -249,20 +251,16 @@ class ProductsScreen(AppScreen):
             self._selected_category = None  # deleted meanwhile
         ids = subtree_ids(self._categories, self._selected_category) if self._selected_category is not None else ()
         if ids != self._query.category_ids:
-            self._query = self._query_with(category_ids=ids)
+            self._query = replace(self._query, category_ids=ids)
             self.reload(summary=False)
 
-    def _query_with(self, **changes: object) -> ProductQuery:
-        return ProductQuery(**{**{f: getattr(self._query, f) for f in ("text", "category_ids", "include_inactive",
-                                                                        "deleted")}, **changes})
-
     def action_toggle_inactive(self) -> None:
-        self._query = self._query_with(include_inactive=not self._query.include_inactive)
+        self._query = replace(self._query, include_inactive=not self._query.include_inactive)
         self.reload(summary=False)
 
     def action_toggle_deleted(self) -> None:
         """The deleted view: soft-deleted products, where `u` restores and `d` purges for good."""
-        self._query = self._query_with(deleted=not self._query.deleted, include_inactive=not self._query.deleted)
+        self._query = replace(self._query, deleted=not self._query.deleted, include_inactive=not self._query.deleted)
         self.reload(summary=False)
 
     def action_refresh(self) -> None:

@@ -1,9 +1,9 @@
 """The "as of" control the Bank and Inventory screens share (time travel): a key and a small modal
 asking WHEN, a banner while the screen shows the past, and the read-only guard for its writes.
 
-The screen keeps what the user typed (`AsOf.text`) and reads the past with it in its own workers;
-the modal only checks that the moment exists (`sim.lifecycle.moment`), so a bad WHEN is an inline
-error and the screen never leaves the live view for nothing.
+The modal reads the moment once (`sim.lifecycle.moment`), so a bad WHEN is an inline error and the
+screen never leaves the live view for nothing; the screen then reads the past at that moment in its
+own workers (`AsOf.text` only refills the modal).
 """
 
 from __future__ import annotations
