@@ -146,6 +146,12 @@ class UnsupportedVersion(DomainError):
     code = "unsupported_version"
 
 
+class Tampered(DomainError):
+    """A signed file whose signature does not match its bytes (edited, or signed by another installation)."""
+
+    code = "tampered"
+
+
 class TooLarge(DomainError):
     code = "too_large"
 

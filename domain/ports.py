@@ -16,6 +16,7 @@ from domain.model import AuditEntry, AuditQuery, Category, CategoryValue, NewPro
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
+from domain.model.snapshot import TenantSnapshot
 
 # Columns of a streamed product export, in order: sku, name, category, price_minor, quantity, value_minor.
 ExportRow = tuple[str, str, str | None, int, int, int]
@@ -318,6 +319,27 @@ class LifecycleRepository(Protocol):
         `through_id`); zero levels left out."""
 
 
+class SnapshotRepository(Protocol):
+    """The tenant's whole books at once: read for a save, written back by a load."""
+
+    def dump(self) -> TenantSnapshot:
+        """Every category, product (with its plan), account, transfer, location, level and stock move of the
+        tenant, soft-deleted and archived rows included, plus the game state and the users."""
+
+    def replace(self, snapshot: TenantSnapshot) -> None:
+        """Replace the tenant's books with the snapshot, in the caller's transaction.
+
+        Ids are renumbered: each kind is shifted past every id the store ever gave out (ids are never
+        reused), keeping their order and every reference between rows. Deleted: the tenant's categories,
+        products, plans, accounts, transfers (live and archived), locations, levels and moves. Kept: the
+        audit log, and other tenants' rows. Users are merged by name. An attachment stays with the loaded
+        product of the same SKU; the others are removed (their files are collected by `attachment gc`).
+        The game state is written with version = stored version + 1. Archived rows go back to the archive.
+
+        Raises: StorageError.
+        """
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
 
@@ -332,6 +354,7 @@ class UnitOfWork(Protocol):
     game: GameRepository
     lifecycle: LifecycleRepository
     attachments: AttachmentRepository
+    snapshot: SnapshotRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
