@@ -69,10 +69,12 @@ class StockbankApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, backend: Backend, *, export_dir: Path | None = None):
+    def __init__(self, backend: Backend, *, export_dir: Path | None = None,
+                 startup_check: Callable[[], Callable[[], Screen] | None] | None = None):
         super().__init__()
         self.backend = backend
         self.export_dir = export_dir
+        self._startup_check = startup_check  # see _check_at_startup
         self.sub_title = f"{backend.sim.tenant} · {backend.url}"
         self._exports: dict[str, tuple[int, Path]] = {}
         self.low_stock_alerts = True  # a toast when products fall to their reorder level
@@ -86,6 +88,22 @@ class StockbankApp(App[None]):
                 title="Welcome",
                 timeout=8,
             )
+        if self._startup_check is not None:
+            self.call_after_refresh(self._check_at_startup)
+
+    def _check_at_startup(self) -> None:
+        """After the first frame, so a health check (e.g. a quick_check of the whole file) never
+        delays it: the check runs in a thread and returns None, or a factory for the screen that
+        says what is wrong (the screen decides how the app goes on)."""
+        check = self._startup_check
+        assert check is not None
+
+        def run() -> None:
+            make_screen = check()
+            if make_screen is not None:
+                self.call_from_thread(lambda: self.push_screen(make_screen()))
+
+        self.run_worker(run, thread=True, group="startup-check", exit_on_error=False)
 
     def notify(self, message: str, *, markup: bool = False, **kwargs):  # type: ignore[override]
         """Toasts show names users typed: plain text unless a caller opts into markup (screens
