@@ -51,3 +51,17 @@ def require_server(available: bool, what: str) -> None:
     if REQUIRE_SERVERS:
         pytest.fail(f"{what} is required (STOCKBANK_REQUIRE_SERVERS=1) but not reachable")
     pytest.skip(f"{what} is not reachable; start it to run this test")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _save_signing_key_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never create a save signing key in the real user config folder."""
+    from storage.savefiles.signing import ENV_KEY_FILE
+
+    previous = os.environ.get(ENV_KEY_FILE)
+    os.environ[ENV_KEY_FILE] = str(tmp_path_factory.mktemp("save-key") / "save-signing.key")
+    yield
+    if previous is None:
+        os.environ.pop(ENV_KEY_FILE, None)
+    else:
+        os.environ[ENV_KEY_FILE] = previous
