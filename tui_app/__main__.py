@@ -16,6 +16,7 @@ from domain.errors import DomainError
 from domain.model import parse_ref
 from tui_app.cli_attachments import ATTACHMENT_COMMANDS, add_attachment_commands
 from tui_app.cli_audit import AUDIT_COMMANDS, add_audit_commands
+from tui_app.cli_backup import BACKUP_COMMANDS, add_backup_commands
 from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
 from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, usage_error, whole_number
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_audit_commands(sub)
     add_lifecycle_commands(sub)
     add_attachment_commands(sub)
+    add_backup_commands(sub)
     return parser
 
 
@@ -147,19 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_tui(args: argparse.Namespace) -> int:
-    from tui_app.app import StockbankApp
-    from tui_app.bootstrap import open_backend
+    """The app, with the start-up check: a damaged database gets the recovery screen (tui_app/recovery.py)."""
+    from tui_app.recovery import launch_tui
 
-    try:
-        backend = open_backend(args.db, tenant=args.tenant, actor=args.actor, rate_limit=args.rate_limit)
-    except DomainError as e:
-        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
-        return 1
-    try:
-        StockbankApp(backend).run()
-    finally:
-        backend.close()
-    return 0
+    return launch_tui(args.db, tenant=args.tenant, actor=args.actor, rate_limit=args.rate_limit)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -423,6 +416,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     **AUDIT_COMMANDS,
     **LIFECYCLE_COMMANDS,
     **ATTACHMENT_COMMANDS,
+    **BACKUP_COMMANDS,
 }
 
 if __name__ == "__main__":
