@@ -15,6 +15,7 @@ from domain.model.catalog import ProductCursor, fold_case
 from storage.memory.attachments import MemoryAttachments
 from storage.memory.audit import MemoryAudit
 from storage.memory.lifecycle import MemoryLifecycle
+from storage.memory.snapshot import MemorySnapshot
 from storage.memory.base import Repo, TenantData, Undo, is_listed
 from storage.memory.stock import MemoryGame, MemoryLocations, MemoryStock
 
@@ -79,6 +80,7 @@ class MemoryUnitOfWork:
         self.game = MemoryGame(store, data)
         self.lifecycle = MemoryLifecycle(store, data)
         self.attachments = MemoryAttachments(store, data)
+        self.snapshot = MemorySnapshot(store, data)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

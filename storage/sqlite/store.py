@@ -239,6 +239,12 @@ class SqliteUnitOfWork:
 
         return SqliteAttachments(self._conn, self._tenant, self._store.options.attachments, self._store.files)
 
+    @cached_property
+    def snapshot(self):
+        from storage.sqlite.snapshot import SqliteSnapshot
+
+        return SqliteSnapshot(self._conn, self._tenant)
+
     def __exit__(self, *exc_info: object) -> None:
         local = self._store._local
         try:
