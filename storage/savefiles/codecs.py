@@ -319,8 +319,7 @@ class _YamlScan:
                 return False
             last_plain = False
             if char in "-?:" and self._indicator(char):
-                if char != ":":
-                    self._open(column, sequence=char == "-")
+                self._open(column, sequence=char == "-")
                 self.pos += 1
             elif char in "[{":
                 self._flow()

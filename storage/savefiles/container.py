@@ -112,8 +112,7 @@ def decode(data: bytes, *, key: bytes | None = None, max_depth: int = MAX_DEPTH)
             int outside int64 (found before JSON and YAML are parsed).
         Corrupt: not a save file, a garbled header, a truncated or damaged payload, or content
             that no save file holds (floats, YAML tags, anchors, code references...).
-        Tampered: a pickle that is unsigned, or whose signature does not match this key.
-        ValueError: a pickle save and no key to check it with.
+        Tampered: a pickle that is unsigned, whose signature does not match `key`, or no key.
     """
     header, body = _verified(data, key)
     return header, codecs.decode_payload(body, header.codec, max_depth=max_depth)
@@ -124,7 +123,7 @@ def check_file(path: str | Path, key: bytes | None) -> Header:
 
     Raises:
         NotFound, StorageError: see `read_file`.
-        TooLarge, Corrupt, Tampered, ValueError: as `decode`, for everything before parsing.
+        TooLarge, Corrupt, Tampered: as `decode`, for everything before parsing.
     """
     header, _ = _verified(read_file(path), key)
     return header
@@ -219,7 +218,11 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _verified(data: bytes, key: bytes | None) -> tuple[Header, bytes]:
-    """Every check that needs no parsing, in the order that keeps hostile bytes away from parsers."""
+    """Every check that needs no parsing, in the order that keeps hostile bytes away from parsers.
+
+    A pickle's signature is checked before its checksum: it covers the payload too, and an
+    edited pickle is then reported as tampered, not as damage anyone could have caused.
+    """
     if len(data) > MAX_FILE_BYTES:
         raise TooLarge(f"the save file takes {len(data):,} bytes, more than the "
                        f"{MAX_FILE_BYTES:,} a save file may hold; it was not read")
@@ -241,7 +244,8 @@ def _verified(data: bytes, key: bytes | None) -> tuple[Header, bytes]:
 
 def _check_signature(header: Header, body: bytes, key: bytes | None) -> None:
     if key is None:
-        raise ValueError("checking a pickle save needs the installation's signing key")
+        raise Tampered("the pickle save file cannot be verified without this installation's signing key, "
+                       "so it was not read")
     if header.signature is None:
         raise Tampered("the pickle save file is not signed; pickle saves are loaded only when "
                        "this installation signed them, so it was not read")

@@ -88,3 +88,49 @@ def test_the_yaml_scan_refuses_what_our_writer_never_writes(text: str) -> None:
 @pytest.mark.parametrize("text", ["a: x &y *z !w\n", "a: 'x &y'\n", "- \"*z\"\n", "a: b#c\n"])
 def test_the_yaml_scan_accepts_indicators_inside_text(text: str) -> None:
     codecs._YamlScan(text, 32).run()
+
+
+YAML_PIECES = ["- ", "? ", ": ", "a", "b: ", "[", "]", "{", "}", ", ", "\n", "  ", " ", "'x'", '"y"', "#c",
+               "'", '"', "1", "k:", "-", ":", "?", "\n  ", "\n    ", "--- ", "\n- ", "\n  - ", "x y", "'a\n b'"]
+
+
+def built_depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max([built_depth(v) for v in value.values()] + [built_depth(k) for k in value], default=0)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 1 + max((built_depth(v) for v in value), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(YAML_PIECES), max_size=40), limit=st.integers(1, 6))
+def test_the_yaml_scan_never_counts_less_than_pyyaml_builds(pieces: list[str], limit: int) -> None:
+    import yaml
+
+    text = "".join(pieces)
+    try:
+        codecs._YamlScan(text, limit).run()
+        built = yaml.safe_load(text)
+    except Exception:
+        return
+    assert built_depth(built) <= limit
+
+
+JSON_TEXT = st.recursive(
+    st.sampled_from(["1", '"x"', '"[\\"{"', '"\\\\"', '"]]}\\\\"', '"\\\\\\""', "[]", "{}"]),
+    lambda inner: st.lists(inner, max_size=3).map(lambda items: "[" + ", ".join(items) + "]")
+    | st.lists(inner, max_size=3).map(lambda items: "{" + ",".join(f'"k{i}": {v}' for i, v in enumerate(items)) + "}"),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=JSON_TEXT)
+def test_the_json_scan_is_not_fooled_by_brackets_quotes_or_backslashes_in_strings(text: str) -> None:
+    import json
+
+    depth = built_depth(json.loads(text))
+    codecs._json_scan(text.encode(), depth)
+    if depth:
+        with pytest.raises(DomainError):
+            codecs._json_scan(text.encode(), depth - 1)
