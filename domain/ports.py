@@ -17,6 +17,8 @@ from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, St
 from domain.model.catalog import ProductCursor
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
 from domain.model.snapshot import TenantSnapshot
+from domain.model.saves import SlotInfo
+from domain.model.world import GameWorld
 
 # Columns of a streamed product export, in order: sku, name, category, price_minor, quantity, value_minor.
 ExportRow = tuple[str, str, str | None, int, int, int]
@@ -340,6 +342,30 @@ class SnapshotRepository(Protocol):
         """
 
 
+class SaveSlots(Protocol):
+    """Named save files of one tenant (a folder), read and written through the save-file codecs."""
+
+    def list(self) -> list[SlotInfo]:
+        """Every slot, newest first, each with its checksum checked (bad files are listed, marked not ok)."""
+
+    def info(self, name: str) -> SlotInfo:
+        """Raises: NotFound, ValidationError (a name that is not a slot name)."""
+
+    def write(self, name: str, codec: str, world: GameWorld, *, tenant: str, saved_by: str, created_at: str) -> SlotInfo:
+        """Write the slot atomically (a crash leaves the old file or the new one, never half of one); a slot of
+        the same name in another format is replaced. Raises: ValidationError (name, codec), StorageError."""
+
+    def read(self, name: str) -> tuple[GameWorld, SlotInfo, int | None]:
+        """The world in a slot (or a file path), fully decoded, validated and upgraded; the last item is the
+        file's format version when it was older than the current one (else None).
+
+        Raises: NotFound, Corrupt, Tampered, UnsupportedVersion, TooLarge.
+        """
+
+    def delete(self, name: str) -> SlotInfo:
+        """Raises: NotFound."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the `with` block without `commit()` rolls everything back."""
 
@@ -379,6 +405,9 @@ class Store(Protocol):
         """
 
     def close(self) -> None: ...
+
+    def save_slots(self, tenant: str) -> SaveSlots:
+        """The tenant's save files (next to the database file, or in a folder made for this store)."""
 
 
 from domain.model.attachments import Attachment  # noqa: E402 (kept next to its port: appended with issue #5)

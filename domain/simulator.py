@@ -116,41 +116,52 @@ class Simulator:
         """Verify the invariants of everything stored for this tenant: the catalog's, and the
         ledger's (double entry conserved, no account beyond its limit, every account's totals
         equal to what its transfers add up to, every pending transfer resolved at most once)."""
-        problems: list[str] = []
-        with self.ctx.reading() as uow:
-            categories = {c.id: c for c in uow.categories.list()}
-            for c in categories.values():
-                if c.parent_id is not None and c.parent_id not in categories:
-                    problems.append(f"category {c.name!r} has a missing parent {c.parent_id}")
-            products = 0
-            for sku, _name, _category, price, quantity, value in uow.products.stream(ProductQuery(include_inactive=True, deleted=None)):
-                products += 1
-                if price < 0 or quantity < 0:
-                    problems.append(f"product {sku} has a negative price or quantity")
-                if value != price * quantity:
-                    problems.append(f"product {sku} value {value} != price x quantity")
-            accounts = {a.id: a for a in uow.accounts.list(include_deleted=True)}
-            payments: dict[int, int] = {}  # transfer id -> amount, for the stock ledger's money legs
+        return check_books(self.ctx)
 
-            def remembered(stream: Iterable) -> Iterator:
-                for t in stream:
-                    payments[t.id] = t.amount_minor
-                    yield t
+    @cached_property
+    def saves(self):  # -> SavesService
+        from domain.services.saves import SavesService
 
-            ledger_problems, transfers = _ledger_problems(accounts, remembered(uow.transfers.stream()))
-            totals = {row.product_id: row.on_hand for row in _all_rows(uow)}
-            stock_problems, moves = _stock_problems(
-                {loc.id: loc for loc in uow.locations.list()}, totals, uow.stock.all_levels(), uow.stock.stream_moves(),
-                payments,
-            )
-        problems.extend(ledger_problems)
-        problems.extend(stock_problems)
-        cash = -sum(a.balance for a in accounts.values() if not a.limited)
-        return CheckReport(
-            problems,
-            {"categories": len(categories), "products": products, "accounts": len(accounts),
-             "transfers": transfers, "stock_moves": moves, "cash_brought_in_minor": cash},
+        return SavesService(self.ctx, self.store.save_slots(self.tenant))
+
+
+def check_books(ctx: ServiceContext) -> CheckReport:
+    """`Simulator.check()` for a context; inside a write transaction it checks what that transaction wrote."""
+    problems: list[str] = []
+    with ctx.reading() as uow:
+        categories = {c.id: c for c in uow.categories.list()}
+        for c in categories.values():
+            if c.parent_id is not None and c.parent_id not in categories:
+                problems.append(f"category {c.name!r} has a missing parent {c.parent_id}")
+        products = 0
+        for sku, _name, _category, price, quantity, value in uow.products.stream(ProductQuery(include_inactive=True, deleted=None)):
+            products += 1
+            if price < 0 or quantity < 0:
+                problems.append(f"product {sku} has a negative price or quantity")
+            if value != price * quantity:
+                problems.append(f"product {sku} value {value} != price x quantity")
+        accounts = {a.id: a for a in uow.accounts.list(include_deleted=True)}
+        payments: dict[int, int] = {}  # transfer id -> amount, for the stock ledger's money legs
+
+        def remembered(stream: Iterable) -> Iterator:
+            for t in stream:
+                payments[t.id] = t.amount_minor
+                yield t
+
+        ledger_problems, transfers = _ledger_problems(accounts, remembered(uow.transfers.stream()))
+        totals = {row.product_id: row.on_hand for row in _all_rows(uow)}
+        stock_problems, moves = _stock_problems(
+            {loc.id: loc for loc in uow.locations.list()}, totals, uow.stock.all_levels(), uow.stock.stream_moves(),
+            payments,
         )
+    problems.extend(ledger_problems)
+    problems.extend(stock_problems)
+    cash = -sum(a.balance for a in accounts.values() if not a.limited)
+    return CheckReport(
+        problems,
+        {"categories": len(categories), "products": products, "accounts": len(accounts),
+         "transfers": transfers, "stock_moves": moves, "cash_brought_in_minor": cash},
+    )
 
 
 def _ledger_problems(accounts: dict, transfers: Iterable) -> tuple[list[str], int]:

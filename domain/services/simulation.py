@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -186,7 +187,8 @@ class SimulationService:
             if row.cost_minor <= 0:
                 continue
             wanted = max(2 * row.reorder_level - row.on_hand - row.incoming, 1)
-            supplier = suppliers[row.product_id % len(suppliers)]
+            # by SKU, not id: a loaded save renumbers ids, and must simulate the same days as the original
+            supplier = suppliers[zlib.crc32(row.sku.encode()) % len(suppliers)]
             lead = rng.randint(1, MAX_LEAD_DAYS)
             shop = uow.accounts.first_of_kind("shop", supplier.currency)
             quantity = min(wanted, shop.available // row.cost_minor) if shop is not None else 0

@@ -3,6 +3,7 @@ records its inverse in an undo log, and leaving without commit replays the log b
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -36,6 +37,7 @@ class MemoryStore:
                      "location": 0, "move": 0, "attachment": 0}
         self._undo: Undo | None = None
         self._closed = False
+        self._saves_folder: str | None = None
 
     def unit_of_work(self, tenant: str, *, write: bool = False) -> MemoryUnitOfWork:
         if self._closed:
@@ -44,6 +46,16 @@ class MemoryStore:
 
     def close(self) -> None:
         self._closed = True
+
+    def save_slots(self, tenant: str):  # -> FileSaveSlots
+        """A throwaway folder, like the store itself (pass a folder to keep saves of a memory:// game)."""
+        import tempfile
+
+        from storage.savefiles.slots import FileSaveSlots, tenant_folder
+
+        if self._saves_folder is None:
+            self._saves_folder = tempfile.mkdtemp(prefix="stockbank-saves-")
+        return FileSaveSlots(os.path.join(self._saves_folder, tenant_folder(tenant)), source=self.url)
 
     def _tenant(self, tenant: str) -> TenantData:
         return self._tenants.setdefault(tenant, TenantData())

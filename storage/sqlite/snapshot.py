@@ -16,7 +16,7 @@ from domain.model import Category, User
 from domain.model.bank import Account, Transfer
 from domain.model.snapshot import ProductPlan, TenantSnapshot
 from domain.model.stock import GameState, Location, StockLevel, StockMove
-from storage.memory.snapshot import Renumbered, field_names, renumber
+from storage.renumbering import Renumbered, field_names, renumber
 from storage.sqlite.errors import translating
 from storage.sqlite.repositories import _ACCOUNT_COLS, _PRODUCT_COLS, _TRANSFER_COLS, _Repo, _product
 from storage.sqlite.stock import _LOCATION_COLS, _MOVE_COLS

@@ -138,6 +138,11 @@ class SqliteStore:
 
         return FileContentStore(os.path.abspath(self.path) + ".files")
 
+    def save_slots(self, tenant: str):  # -> FileSaveSlots: `<db>.saves/<tenant>/`, next to the database
+        from storage.savefiles.slots import FileSaveSlots, tenant_folder
+
+        return FileSaveSlots(Path(os.path.abspath(self.path) + ".saves") / tenant_folder(tenant), source=self.url)
+
     def collect_attachment_files(self, min_age_seconds: float = 0.0) -> tuple[int, int]:
         """Delete attachment files no row of any tenant uses (left by removals, product deletes and
         rolled-back uploads); returns (files, bytes) freed. Holds the write lock meanwhile, so no writer
