@@ -18,6 +18,7 @@ from tui_app.cli_attachments import ATTACHMENT_COMMANDS, add_attachment_commands
 from tui_app.cli_audit import AUDIT_COMMANDS, add_audit_commands
 from tui_app.cli_backup import BACKUP_COMMANDS, add_backup_commands
 from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
+from tui_app.cli_saves import SAVES_COMMANDS, add_saves_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
 from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, usage_error, whole_number
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lifecycle_commands(sub)
     add_attachment_commands(sub)
     add_backup_commands(sub)
+    add_saves_commands(sub)
     return parser
 
 
@@ -417,6 +419,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     **LIFECYCLE_COMMANDS,
     **ATTACHMENT_COMMANDS,
     **BACKUP_COMMANDS,
+    **SAVES_COMMANDS,
 }
 
 if __name__ == "__main__":

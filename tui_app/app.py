@@ -49,6 +49,12 @@ def _inventory_screen() -> Screen:
     return InventoryScreen()
 
 
+def _saves_screen() -> Screen:
+    from tui_app.screens.saves import SavesScreen
+
+    return SavesScreen()
+
+
 def _audit_screen() -> Screen:
     from tui_app.screens.audit import AuditScreen
 
@@ -59,11 +65,12 @@ class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
     MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen(), "inventory": lambda: _inventory_screen(),
-             "audit": lambda: _audit_screen()}
+             "saves": lambda: _saves_screen(), "audit": lambda: _audit_screen()}
     BINDINGS = [
         Binding("1", "switch_mode('products')", "Products", id="app.products"),
         Binding("2", "switch_mode('bank')", "Bank", id="app.bank"),
         Binding("3", "switch_mode('inventory')", "Inventory", id="app.inventory"),
+        Binding("4", "switch_mode('saves')", "Saves", id="app.saves"),
         Binding("5", "switch_mode('audit')", "Audit", id="app.audit"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -104,6 +111,13 @@ class StockbankApp(App[None]):
                 self.call_from_thread(lambda: self.push_screen(make_screen()))
 
         self.run_worker(run, thread=True, group="startup-check", exit_on_error=False)
+
+    def books_replaced(self) -> None:
+        """After a load every other screen holds rows of the old books: they are rebuilt on their next visit."""
+        for mode, factory in self.MODES.items():
+            if mode != self.current_mode:
+                self.remove_mode(mode)
+                self.add_mode(mode, factory)
 
     def notify(self, message: str, *, markup: bool = False, **kwargs):  # type: ignore[override]
         """Toasts show names users typed: plain text unless a caller opts into markup (screens
