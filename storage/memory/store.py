@@ -46,9 +46,13 @@ class MemoryStore:
 
     def close(self) -> None:
         self._closed = True
+        if self._saves_folder is not None:  # the saves of a throwaway store go with it
+            import shutil
+
+            shutil.rmtree(self._saves_folder, ignore_errors=True)
 
     def save_slots(self, tenant: str):  # -> FileSaveSlots
-        """A throwaway folder, like the store itself (pass a folder to keep saves of a memory:// game)."""
+        """A temporary folder, removed with the store (`stockbank load PATH` reads a save from anywhere)."""
         import tempfile
 
         from storage.savefiles.slots import FileSaveSlots, tenant_folder
