@@ -1,5 +1,5 @@
 """`python -m bench [--rows N] [--transfers N] [--days N] [--attachments N] [--attachment-kib K] [--repeat K]
-[--lifecycle-products N] [--only bank|catalog|simulation|attachments|lifecycle] [--profile]`: the catalog goals of issue #2, the bank goals, the
+[--lifecycle-products N] [--save-products N] [--only bank|catalog|simulation|attachments|lifecycle|saves] [--profile]`: the catalog goals of issue #2, the bank goals, the
 simulation figures, and the attachment and soft/hard delete figures of issue #5 (bench/attachments.py,
 bench/lifecycle.py), as ratios
 against raw baselines measured in the same run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.attachments import attachment_results
 from bench.lifecycle import lifecycle_results
+from bench.saves import saves_results
 from bench.measure import BANK_ACCOUNTS
 
 BANK_SETUP_TRANSFERS = BANK_ACCOUNTS  # one opening-balance transfer per account
@@ -192,13 +193,15 @@ def main() -> None:
     parser.add_argument("--attachment-kib", type=int, default=1024, help="size of each attachment in KiB (default 1024)")
     parser.add_argument("--lifecycle-products", type=int, default=20_000,
                         help="products in the soft/hard delete comparison (default 20000; a fifth are deleted)")
-    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle"),
+    parser.add_argument("--save-products", type=int, default=20_000,
+                        help="products in the saved and loaded game (default 20000)")
+    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle", "saves"),
                         help="run one group of goals")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
     args = parser.parse_args()
     if min(args.rows, args.transfers, args.repeat, args.days, args.sim_products, args.customers, args.attachments,
-           args.attachment_kib, args.lifecycle_products) < 1:
+           args.attachment_kib, args.lifecycle_products, args.save_products) < 1:
         parser.error("--rows, --transfers, --repeat, --days, --sim-products, --customers, --attachments and "
                      "--attachment-kib must be at least 1")
     results = []
@@ -222,6 +225,10 @@ def main() -> None:
             lines, table = lifecycle_results(args, tmpdir)
             results += lines
             tables.append(table)
+        if args.only in (None, "saves"):
+            lines, table = saves_results(args, tmpdir)
+            results += lines
+            tables.append(table)
 
     sizes = []
     if args.only in (None, "catalog"):
@@ -234,6 +241,8 @@ def main() -> None:
         sizes.append(f"{args.attachments:,} attachments x {args.attachment_kib:,} KiB")
     if args.only in (None, "lifecycle"):
         sizes.append(f"{args.lifecycle_products:,} products deleted soft and hard")
+    if args.only in (None, "saves"):
+        sizes.append(f"a game of {args.save_products:,} products saved and loaded")
     print(f"\nstockbank bench — {platform.python_implementation()} {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, {', '.join(sizes)}, best of {args.repeat}\n")
     width = max(len(r[0]) for r in results)

@@ -95,3 +95,12 @@ def test_bench_only_lifecycle_compares_soft_and_hard_deletes() -> None:
     assert [row.split()[0] for row in table[2:]] == ["rows", "time", "db", "db", "after", "list:", "list:", "audit",
                                                       "restorable"], out
     assert table[2].split()[-2:] == ["20", "20"], out  # a fifth of the products, both ways
+
+
+def test_bench_only_saves_times_every_format_against_the_bare_library() -> None:
+    out = run_bench("--only", "saves", "--save-products", "60", "--repeat", "1")
+    names = [m.group(2).strip() for m in map(LINE.match, out.splitlines()) if m]
+    assert names == [f"Save + load, {fmt}: time vs the bare library" for fmt in ("json", "yaml", "pickle")], out
+    table = out[out.index("Save and load of the whole game ("):].splitlines()
+    assert [row.split()[0] for row in table[1:5]] == ["format", "json", "yaml", "pickle"], out
+    assert "60 products" in table[0], out
