@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from domain.model import AuditEntry, AuditQuery, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
-from domain.model.snapshot import TenantSnapshot
-from domain.model.saves import SlotInfo
-from domain.model.world import GameWorld
+
+if TYPE_CHECKING:  # annotations only: start-up does not pay for the save/load model
+    from domain.model.saves import SlotInfo
+    from domain.model.snapshot import TenantSnapshot
+    from domain.model.world import GameWorld
 
 # Columns of a streamed product export, in order: sku, name, category, price_minor, quantity, value_minor.
 ExportRow = tuple[str, str, str | None, int, int, int]

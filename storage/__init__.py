@@ -6,9 +6,12 @@ Adapters are imported only when their scheme is opened, so start-up stays light.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from domain.errors import ValidationError
-from domain.ports import Store
+
+if TYPE_CHECKING:  # the ports module is for type checkers: start-up does not import it
+    from domain.ports import Store
 
 # scheme prefix -> "module:Class"; later adapters join by adding one line.
 ADAPTERS: dict[str, str] = {
