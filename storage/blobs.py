@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from domain.errors import Corrupt, StorageError
+from storage.durable import fsync_dir
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 _TMP = ".tmp-"
@@ -27,17 +28,6 @@ _TMP = ".tmp-"
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in `path` durable (POSIX only; Windows cannot open a folder)."""
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FileContentStore:
@@ -66,9 +56,9 @@ class FileContentStore:
             if not folder.is_dir():
                 if not self.root.is_dir():
                     self.root.mkdir(parents=True, exist_ok=True)
-                    _fsync_dir(self.root.parent)
+                    fsync_dir(self.root.parent)
                 folder.mkdir(exist_ok=True)
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             fd, tmp = tempfile.mkstemp(prefix=_TMP, dir=folder)
             try:
                 with os.fdopen(fd, "wb") as out:
@@ -79,7 +69,7 @@ class FileContentStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as e:
             raise StorageError(f"cannot store the attachment under {self.root}: {e.strerror or e}") from e
         return sha

@@ -28,6 +28,7 @@ from typing import Any
 from domain.errors import Corrupt, NotFound, StorageError, Tampered, TooLarge
 
 from . import codecs, signing
+from storage.durable import fsync_dir
 
 FORMATS = ("json", "yaml", "pickle")
 MAGIC = b"#stockbank-save "
@@ -200,21 +201,10 @@ def write_atomic(path: str | Path, data: bytes) -> None:
                                "the previous file, if any, is unchanged") from e
         raise
     try:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except OSError as e:
         raise StorageError(f"the save file {target} was written but the folder could not be synced "
                            f"({e.strerror or e}); it may not survive a power cut") from e
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (POSIX only: Windows cannot open a folder)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _verified(data: bytes, key: bytes | None) -> tuple[Header, bytes]:

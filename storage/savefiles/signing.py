@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 
 from domain.errors import Corrupt, StorageError
+from storage.durable import fsync_dir
 
 ENV_KEY_FILE = "STOCKBANK_SAVE_KEY_FILE"
 KEY_BYTES = 32
@@ -81,22 +82,12 @@ def _create_key(path: Path) -> None:
             os.link(temp, path)
         except FileExistsError:
             return
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         try:
             os.unlink(temp)
         except FileNotFoundError:
             pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def sign(key: bytes, message: bytes) -> str:

@@ -42,6 +42,7 @@ from domain.errors import (
 from storage import migrations
 from storage.sqlite.errors import translate
 from storage.sqlite.store import current_revision
+from storage.durable import fsync_dir, fsync_file
 
 MANIFEST_SUFFIX = ".manifest.json"
 FILES_SUFFIX = ".files"
@@ -118,22 +119,6 @@ def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
-def _fsync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a rename in `path` durable (POSIX; Windows cannot open a folder)."""
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: str | os.PathLike[str]) -> None:
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
 def _sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     with open(path, "rb") as fh:
@@ -155,7 +140,7 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _remove_sqlite_files(path: str | os.PathLike[str]) -> None:
@@ -261,12 +246,12 @@ def _copy_file_atomic(src: Path, dest: Path) -> None:
     tmp = dest.with_name(f"{_TMP}{os.getpid()}-{dest.name}")
     try:
         shutil.copyfile(src, tmp)
-        _fsync_file(tmp)
+        fsync_file(tmp)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
 
 
 def _copy_content_files(
@@ -371,9 +356,9 @@ def _finish_copy(
 ) -> BackupInfo:
     """fsync + rename the copy, bring its attachment files next to it, then (last) the manifest."""
     revision, tails, wanted = facts
-    _fsync_file(tmp)
+    fsync_file(tmp)
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     live_files = Path(db_path + FILES_SUFFIX)
     copied, missing = _copy_content_files(wanted, [live_files], Path(f"{final}{FILES_SUFFIX}"), link_from=link_from)
     sha, size = _sha256_file(final)
@@ -707,7 +692,7 @@ def _move_aside(live: str) -> list[str]:
         if os.path.exists(live + suffix):
             os.replace(live + suffix, base + suffix)
             moved.append(base + suffix)
-    _fsync_dir(os.path.dirname(live))
+    fsync_dir(os.path.dirname(live))
     return moved
 
 
