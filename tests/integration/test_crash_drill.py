@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from domain import Simulator
 from domain.model.bank import RateLimit
 from storage import open_store
 from storage.sqlite import backup
+from tests.integration.kill9 import kill_at_random
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20
@@ -53,29 +53,8 @@ def _start(argv: list[str]) -> subprocess.Popen[str]:
 
 
 def _kill_writer_at_random(url: str, run: str, rng: random.Random) -> list[str]:
-    """Start the writer, let it commit for a random while after its first acknowledged transfer (so
-    a slow start on a busy machine never eats the delay), SIGKILL it; returns the acknowledged keys."""
-    proc = _start([sys.executable, "-c", WRITER, url, run])
-    lines: list[str] = []
-    writing = threading.Event()
-
-    def read() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            if line.endswith("\n"):  # a torn last line was never acknowledged
-                lines.append(line.rstrip("\n"))
-                writing.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    if not writing.wait(30):
-        proc.kill()
-        raise AssertionError(f"the writer did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
-    time.sleep(rng.uniform(0.02, 0.4))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    reader.join(10)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()  # type: ignore[union-attr]
-    return lines
+    """The acknowledged keys of one writer killed at a random point."""
+    return kill_at_random(WRITER, [url, run], rng)
 
 
 def _integrity(path: Path) -> list[str]:

@@ -7,12 +7,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +15,9 @@ import pytest
 from domain import Simulator
 from domain.clock import FixedClock
 from storage import open_store
+from tests.integration.kill9 import kill_at_random
 from tui_app.bootstrap import seed_demo
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 8
 
 WRITER = """
@@ -33,7 +28,6 @@ from storage import open_store
 url, mode = sys.argv[1], sys.argv[2]
 sim = Simulator(open_store(url), actor="drill", tenant="t1")
 sim.saves.diff("a" if mode == "load" else "slot")  # imports and warms everything a save or load needs
-print("ready", flush=True)
 n = 0
 while True:
     n += 1
@@ -59,29 +53,7 @@ def _books(sim: Simulator) -> tuple:
 
 
 def _run_and_kill(url: str, mode: str, rng: random.Random) -> list[str]:
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, url, mode], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            if line == "ready\n":
-                ready.set()
-            elif line.endswith("\n"):
-                lines.append(line.rstrip("\n"))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    if not ready.wait(30):
-        proc.kill()
-        raise AssertionError(f"the writer did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
-    time.sleep(rng.uniform(0.1, 0.8))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    reader.join(10)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()  # type: ignore[union-attr]
-    return lines
+    return kill_at_random(WRITER, [url, mode], rng, longest=0.6)
 
 
 def test_kill_9_while_saving_always_leaves_a_whole_valid_slot(tmp_path: Path):
