@@ -193,8 +193,8 @@ def main() -> None:
     parser.add_argument("--attachment-kib", type=int, default=1024, help="size of each attachment in KiB (default 1024)")
     parser.add_argument("--lifecycle-products", type=int, default=20_000,
                         help="products in the soft/hard delete comparison (default 20000; a fifth are deleted)")
-    parser.add_argument("--save-products", type=int, default=20_000,
-                        help="products in the saved and loaded game (default 20000)")
+    parser.add_argument("--save-products", type=int, default=5000,
+                        help="products in the saved and loaded game (default 5000; YAML is slow)")
     parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle", "saves"),
                         help="run one group of goals")
     parser.add_argument("--profile", action="store_true",
