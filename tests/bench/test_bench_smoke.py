@@ -27,6 +27,7 @@ GOALS = (
     "Attachments storage, blob mode",
     "Soft delete (hide), rows/s vs raw UPDATE",
     "Delete + purge (write-off, tombstone), rows/s vs raw DELETE",
+    *(f"Save + load, {fmt}: time vs the bare library" for fmt in ("json", "yaml", "pickle")),
 )
 LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s)) ")
 
@@ -42,7 +43,8 @@ def run_bench(*argv: str) -> str:
 @pytest.mark.slow
 def test_bench_prints_a_line_for_every_goal() -> None:
     out = run_bench("--rows", "2000", "--transfers", "200", "--repeat", "1", "--days", "3", "--sim-products", "40",
-                    "--customers", "10", "--attachments", "3", "--attachment-kib", "4", "--lifecycle-products", "50")
+                    "--customers", "10", "--attachments", "3", "--attachment-kib", "4", "--lifecycle-products", "50",
+                    "--save-products", "40")
     lines = [m for m in map(LINE.match, out.splitlines()) if m]
     for goal in GOALS:
         assert [m for m in lines if goal in m.group(2)], f"no PASS/MISS line for {goal!r}:\n{out}"
