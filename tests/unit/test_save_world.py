@@ -107,7 +107,7 @@ def slots(tmp_path: Path) -> FileSaveSlots:
 
 
 @pytest.mark.parametrize("fmt", SAVE_FORMATS)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(snap=snapshots())
 def test_any_game_round_trips_through_every_format_with_identity_preserved(slots, fmt, snap):
     world = GameWorld.from_snapshot(snap)

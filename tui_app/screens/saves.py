@@ -101,11 +101,15 @@ def refusal_text(name: str, error: DomainError) -> Text:
     return text
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def replace_question(slot: SlotInfo, diff: SaveDiff) -> str:
     """What the confirmation says: what goes, what comes."""
     live = ", ".join(f"{live:,} {kind.replace('_', ' ')}" for kind, (live, _s) in diff.counts.items())
     saved = ", ".join(f"{s:,} {kind.replace('_', ' ')}" for kind, (_l, s) in diff.counts.items())
-    changed = f"{len(diff.balances)} balance(s) and {len(diff.stock)} stock level(s) change."
+    changed = f"{_count(len(diff.balances), 'balance')} and {_count(len(diff.stock), 'stock level')} change."
     return (f"Replace the live books (day {diff.day[0]}: {live})\n\nwith save “{slot.name}” "
             f"(day {diff.day[1]}, {slot.codec}, saved {_when(slot.created_at)}: {saved})?\n\n{changed} "
             "The audit log keeps everything up to now and records the load.")
