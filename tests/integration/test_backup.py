@@ -18,6 +18,7 @@ from domain.errors import DomainError
 from domain.model import ProductQuery
 from storage import migrations, open_store
 from storage.sqlite import backup
+from tests.integration.damage import damage_an_index
 
 DATASHEET = b"hammer datasheet " * 500
 
@@ -386,15 +387,3 @@ def test_newest_good_backup_skips_bad_ones(db: Path) -> None:
     flip_bytes(Path(good.path), 4096 + 10)
     assert backup.newest_good_backup(str(db)) is None
 
-
-def damage_an_index(path: Path) -> None:
-    """Scribble over an audit index page: the file still opens (the schema is intact), every store
-    call the tests make still works, but quick_check and integrity_check see the damage."""
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ix_audit_log_actor'").fetchone()[0]
-    conn.close()
-    with open(path, "r+b") as fh:
-        fh.seek((root - 1) * page_size + 8)
-        fh.write(b"\xff" * 64)

@@ -13,7 +13,6 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -71,16 +70,6 @@ def now_stamp() -> str:
 
 
 # -- databases ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def quiet_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("STOCKBANK_DB", raising=False)
-        mp.setenv("HOME", str(home))
-        mp.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
-        yield
 
 
 @pytest.fixture(scope="module")

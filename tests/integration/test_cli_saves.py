@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 refused (`error [code]: message`, or one JSON error), 2 bad 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,6 @@ FIXTURE_KEY = FIXTURES / "fixture-signing.key"
 
 
 # -- databases ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def quiet_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("STOCKBANK_DB", raising=False)
-        mp.setenv("HOME", str(home))
-        mp.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
-        mp.setenv("XDG_CONFIG_HOME", str(home / "xdg-config"))
-        yield
 
 
 @pytest.fixture(scope="module")

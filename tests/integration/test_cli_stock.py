@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -110,17 +109,6 @@ ROW_FIELDS = {"product_id", "sku", "name", "category", "on_hand", "incoming", "r
 
 
 # -- databases ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def quiet_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """For module-scoped fixtures: never the real per-user database."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("STOCKBANK_DB", raising=False)
-        mp.setenv("HOME", str(home))
-        mp.setenv("XDG_DATA_HOME", str(home / "xdg-data"))
-        yield
 
 
 def copy_db(template: Path, target: Path) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +23,7 @@ from tui_app.app import StockbankApp
 from tui_app.bootstrap import open_backend
 from tui_app.recovery import RESTORED, Recovery, RecoveryApp, RecoveryScreen, launch_tui
 from tui_app.screens.products import ProductsScreen
+from tests.integration.damage import damage_an_index
 
 Script = Callable[[object], Awaitable[None]]
 
@@ -73,18 +73,6 @@ def garble(path: Path) -> bytes:
     data = b"garbage!" * 512
     path.write_bytes(data)
     return data
-
-
-def damage_an_index(path: Path) -> None:
-    """Scribble over an audit index page: the file opens and the app works; quick_check sees it."""
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ix_audit_log_actor'").fetchone()[0]
-    conn.close()
-    with open(path, "r+b") as fh:
-        fh.seek((root - 1) * page_size + 8)
-        fh.write(b"\xff" * 64)
 
 
 def test_a_database_that_cannot_be_opened_is_restored_from_the_screen_and_the_app_opens(db: Path) -> None:
