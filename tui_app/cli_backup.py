@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tui_app.cli_support import emit, text_table, usage_error
+from tui_app.cli_support import confirm, emit, text_table
 
 
 def add_backup_commands(sub: argparse._SubParsersAction) -> None:
@@ -81,27 +81,13 @@ def cmd_backups(args: argparse.Namespace) -> None:
     emit(args, {"folder": folder, "backups": [b.to_dict() for b in found]}, text)
 
 
-def _confirm(args: argparse.Namespace, question: str) -> bool:
-    """--yes, or a y on a terminal; without a terminal (scripts, --json) --yes is required."""
-    if args.yes:
-        return True
-    if args.json or not sys.stdin.isatty():
-        raise usage_error(f"{args.command} replaces the database; add --yes to confirm (there is no terminal to ask on)")
-    print(question, file=sys.stderr)
-    try:
-        answer = input("Replace it? [y/N] ")
-    except EOFError:
-        answer = ""
-    return answer.strip().lower() in ("y", "yes")
-
-
 def _restore(args: argparse.Namespace, require_manifest: bool) -> int | None:
     from storage.sqlite.backup import restore_copy, verify_copy
 
     path, busy = _database(args)
     copy = verify_copy(args.file, require_manifest=require_manifest)  # before asking: never confirm a bad file
     made = f"made {copy.created_at}, " if copy.created_at else ""
-    if not _confirm(args, f"{path} will be replaced by {copy.path} ({made}revision {copy.revision}); "
+    if not confirm(args, f"{path} will be replaced by {copy.path} ({made}revision {copy.revision}); "
                           "the current database is kept as a pre-restore backup (or moved aside if damaged)."):
         print("cancelled; nothing was changed", file=sys.stderr)
         return 1

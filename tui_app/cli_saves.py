@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from tui_app.cli_support import emit, money, open_cli_backend, text_table, usage_error
+from tui_app.cli_support import confirm, emit, money, open_cli_backend, text_table, usage_error
 
 FORMATS = ("json", "yaml", "pickle")
 
@@ -18,7 +19,7 @@ def add_saves_commands(sub: argparse._SubParsersAction) -> None:
 
     load = sub.add_parser("load", help="replace the live game with a slot's (all or nothing)")
     load.add_argument("name", help="a slot's name, or the path of a save file")
-    load.add_argument("--yes", action="store_true", help="confirm: the live books are replaced")
+    load.add_argument("--yes", action="store_true", help="do not ask (needed when not on a terminal)")
 
     saves = sub.add_parser("saves", help="the save slots: list (default), show, diff, delete")
     act = saves.add_subparsers(dest="action", metavar="ACTION")
@@ -51,11 +52,16 @@ def cmd_save(args: argparse.Namespace) -> None:
         backend.close()
 
 
-def cmd_load(args: argparse.Namespace) -> None:
-    if not args.yes:
-        raise usage_error("loading replaces the live books with the save's; add --yes to confirm")
+def cmd_load(args: argparse.Namespace) -> int | None:
     backend = open_cli_backend(args)
     try:
+        if not args.yes:
+            diff = backend.sim.saves.diff(args.name)  # before asking: a bad file is refused, never confirmed
+            question = (f"The live books (day {diff.day[0]}) will be replaced by {args.name!r} (day {diff.day[1]}); "
+                        f"{len(diff.balances)} balance(s) and {len(diff.stock)} stock level(s) differ.")
+            if not confirm(args, question, "the live books with the save's"):
+                print("cancelled; nothing was changed", file=sys.stderr)
+                return 1
         report = backend.sim.saves.load(args.name)
         upgraded = f" (upgraded from format v{report.upgraded_from})" if report.upgraded_from else ""
         counts = ", ".join(f"{k.replace('_', ' ')} {report.before[k]} -> {v}" for k, v in report.after.items())
@@ -64,6 +70,7 @@ def cmd_load(args: argparse.Namespace) -> None:
              f"loaded {report.slot.name!r} (day {report.slot.day}){upgraded}: {counts}")
     finally:
         backend.close()
+    return None
 
 
 def cmd_saves(args: argparse.Namespace) -> None:

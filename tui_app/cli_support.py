@@ -76,3 +76,17 @@ def usage_error(message: str) -> DomainError:
     from domain.errors import ValidationError
 
     return ValidationError(message)
+
+
+def confirm(args: argparse.Namespace, question: str, what: str = "the database") -> bool:
+    """--yes, or a y on a terminal; without a terminal (scripts, --json) --yes is required."""
+    if args.yes:
+        return True
+    if args.json or not sys.stdin.isatty():
+        raise usage_error(f"{args.command} replaces {what}; add --yes to confirm (there is no terminal to ask on)")
+    print(question, file=sys.stderr)
+    try:
+        answer = input("Replace it? [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")

@@ -150,6 +150,21 @@ def test_load_without_yes_is_refused_and_changes_nothing(capsys: pytest.CaptureF
     assert [a for a, _ in save_entries(capsys, demo)] == ["save"]
 
 
+def test_load_on_a_terminal_asks_first(capsys: pytest.CaptureFixture[str], demo: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ok_text(capsys, demo, "save", "asked")
+    pay(capsys, demo)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    code, out, err = run(capsys, demo, "load", "asked")
+    assert code == 1 and out == "" and "will be replaced by 'asked'" in err and "cancelled" in err
+    assert [a for a, _ in save_entries(capsys, demo)] == ["save"]
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    code, out, err = run(capsys, demo, "load", "asked")
+    assert code == 0 and out.startswith("loaded 'asked'")
+    assert [a for a, _ in save_entries(capsys, demo)] == ["save", "load"]
+
+
 @pytest.mark.parametrize("fmt", ["json", "yaml", "pickle"])
 def test_load_yes_restores_the_books(capsys: pytest.CaptureFixture[str], demo: str, fmt: str) -> None:
     ok_json(capsys, demo, "save", "checkpoint", "--format", fmt)
