@@ -330,6 +330,9 @@ class SnapshotRepository(Protocol):
         """Every category, product (with its plan), account, transfer, location, level and stock move of the
         tenant, soft-deleted and archived rows included, plus the game state and the users."""
 
+    def counts(self) -> dict[str, int]:
+        """The rows `dump().counts()` would count, counted in the store (what a load is about to replace)."""
+
     def replace(self, snapshot: TenantSnapshot) -> None:
         """Replace the tenant's books with the snapshot, in the caller's transaction.
 
@@ -346,6 +349,8 @@ class SnapshotRepository(Protocol):
 
 class SaveSlots(Protocol):
     """Named save files of one tenant (a folder), read and written through the save-file codecs."""
+
+    location: str  # where the files are, as a person would look for them
 
     def list(self) -> list[SlotInfo]:
         """Every slot, newest first, each with its checksum checked (bad files are listed, marked not ok)."""

@@ -15,12 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
 from domain.errors import Corrupt, StorageError
-from storage.durable import fsync_dir
+from storage.durable import fsync_dir, replace_file
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 _TMP = ".tmp-"
@@ -59,17 +58,7 @@ class FileContentStore:
                     fsync_dir(self.root.parent)
                 folder.mkdir(exist_ok=True)
                 fsync_dir(self.root)
-            fd, tmp = tempfile.mkstemp(prefix=_TMP, dir=folder)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            fsync_dir(folder)
+            replace_file(target, data, _TMP)
         except OSError as e:
             raise StorageError(f"cannot store the attachment under {self.root}: {e.strerror or e}") from e
         return sha

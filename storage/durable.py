@@ -5,6 +5,26 @@ power cut."""
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
+
+
+def replace_file(target: str | os.PathLike[str], data: bytes, temp_prefix: str) -> None:
+    """Replace `target` with `data` so that a crash leaves the old file or the new one, never half of
+    one: a temp file (named with `temp_prefix`) in the same folder, fsync, rename, fsync of the folder.
+    The temp file is removed on any failure. Raises: OSError."""
+    target = Path(target)
+    fd, temp = tempfile.mkstemp(prefix=temp_prefix, dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

@@ -29,6 +29,11 @@ class SavesService:
         with self._ctx.reading() as uow:
             return GameWorld.from_snapshot(uow.snapshot.dump())
 
+    @property
+    def location(self) -> str:
+        """Where the slot files are (a folder), to tell the user."""
+        return self._slots.location
+
     def slots(self) -> list[SlotInfo]:
         """Every save of the tenant, newest first, each marked ok or not (checksum, signature)."""
         return self._slots.list()
@@ -62,7 +67,7 @@ class SavesService:
         world, info, upgraded_from = self._slots.read(name)
         snapshot = world.to_snapshot()
         with self._ctx.writing() as uow:
-            before = uow.snapshot.dump().counts()
+            before = uow.snapshot.counts()
             uow.snapshot.replace(snapshot)
             report = check_books(self._ctx)  # inside the transaction: it sees the loaded books
             if not report.ok:

@@ -23,6 +23,12 @@ _GAME = "state"  # the key storage/memory/stock.py keeps the game state under
 class MemorySnapshot(Repo):
     """The tenant's books as one TenantSnapshot, and a replace that an undo puts back whole."""
 
+    def counts(self) -> dict[str, int]:
+        """As TenantSnapshot.counts() names them (archived rows stay in the dicts)."""
+        d = self._data
+        return {"categories": len(d.categories), "products": len(d.products), "accounts": len(d.accounts),
+                "transfers": len(d.transfers), "locations": len(d.locations), "stock_moves": len(d.moves)}
+
     def dump(self) -> TenantSnapshot:
         """Copies of every row in id order (archived ones stay in the dicts, marked in the archived sets)."""
         d = self._data

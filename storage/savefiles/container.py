@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 from domain.errors import Corrupt, NotFound, StorageError, Tampered, TooLarge
 
 from . import codecs, signing
-from storage.durable import fsync_dir
+from storage.durable import replace_file
 
 FORMATS = ("json", "yaml", "pickle")
 MAGIC = b"#stockbank-save "
@@ -180,31 +179,11 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         StorageError: the folder is missing or not writable, the disk is full, ...
     """
     target = Path(path)
-    folder = target.parent
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        replace_file(target, data, f".{target.name}.tmp-")
     except OSError as e:
-        raise StorageError(f"cannot write the save file {target}: {e.strerror or e}") from e
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, target)
-    except BaseException as e:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        if isinstance(e, OSError):
-            raise StorageError(f"cannot write the save file {target}: {e.strerror or e}; "
-                               "the previous file, if any, is unchanged") from e
-        raise
-    try:
-        fsync_dir(folder)
-    except OSError as e:
-        raise StorageError(f"the save file {target} was written but the folder could not be synced "
-                           f"({e.strerror or e}); it may not survive a power cut") from e
+        raise StorageError(f"cannot write the save file {target}: {e.strerror or e} "
+                           "(a failed write leaves the previous file, if any, as it was)") from e
 
 
 def _verified(data: bytes, key: bytes | None) -> tuple[Header, bytes]:

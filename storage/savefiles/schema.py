@@ -58,28 +58,25 @@ class CategoryRow(_Row):
     version: Count = 1
 
 
-class ProductRowV1(_Row):
+class _ProductFields(_Row):
+    """What a product row has in every format version."""
+
     id: Id
     sku: Name
     name: Name
     category: Id | None = None
+    quantity: Count
+    active: bool = True
+    version: Count = 1
+    deleted_at: When | None = None
+
+
+class ProductRowV1(_ProductFields):
     price: Count
-    quantity: Count
-    active: bool = True
-    version: Count = 1
-    deleted_at: When | None = None
 
 
-class ProductRow(_Row):
-    id: Id
-    sku: Name
-    name: Name
-    category: Id | None = None
+class ProductRow(_ProductFields):
     price_minor: Count
-    quantity: Count
-    active: bool = True
-    version: Count = 1
-    deleted_at: When | None = None
     cost_minor: Count = 0
     reorder_level: Count = 0
 

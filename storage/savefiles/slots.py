@@ -75,6 +75,7 @@ class FileSaveSlots:
 
     def __init__(self, folder: str | os.PathLike[str], *, source: str = "", key_file: str | None = None):
         self.folder = Path(folder)
+        self.location = str(self.folder)
         self.source = masked_url(source)
         self._key_file = key_file
 

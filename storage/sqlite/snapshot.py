@@ -24,6 +24,8 @@ from storage.sqlite.stock import _LOCATION_COLS, _MOVE_COLS
 _CATEGORY_COLS = "id, name, parent_id, version"
 _LEVEL_COLS = "product_id, location_id, on_hand, incoming, outgoing"
 # Each kind's tables: the live one (its AUTOINCREMENT sequence) and, for the ledgers, its archive.
+_COUNTED = {"categories": "category", "products": "product", "accounts": "account", "transfers": "transfer",
+            "locations": "location", "stock_moves": "move"}  # TenantSnapshot.counts() label -> kind
 _TABLES = {
     "category": ("categories",),
     "product": ("products",),
@@ -39,6 +41,13 @@ _DELETE_ORDER = ("stock_levels", "stock_moves", "stock_moves_archive", "transfer
 
 class SqliteSnapshot(_Repo):
     """The tenant's books as one TenantSnapshot, and a replace in the caller's transaction."""
+
+    def counts(self) -> dict[str, int]:
+        """Live and archived rows alike, as TenantSnapshot.counts() names them."""
+        with translating():
+            return {label: sum(self._conn.execute(f"SELECT COUNT(*) FROM {table} WHERE tenant_id = ?",
+                                                  (self._tenant,)).fetchone()[0] for table in _TABLES[kind])
+                    for label, kind in _COUNTED.items()}
 
     def dump(self) -> TenantSnapshot:
         """Every row of the tenant in id order, archived ledger rows included (flagged by a column)."""

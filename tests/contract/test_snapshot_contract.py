@@ -469,3 +469,16 @@ def test_a_reference_to_a_row_not_in_the_snapshot_is_corrupt_and_writes_nothing(
         uow.commit()
     assert dump(store, TARGET) == before
     assert target.check().ok, target.check().problems
+
+
+def test_counts_in_the_store_equal_the_counts_of_a_dump(sim):
+    """`counts()` (what a load reports it replaces) counts what `dump()` holds, archived rows included."""
+    from tui_app.bootstrap import seed_demo
+
+    seed_demo(sim, products=12, seed=3)
+    sim.simulation.advance(2, seed=4)
+    sim.lifecycle.archive(sim.ctx.now())
+    with sim.store.unit_of_work(sim.tenant) as uow:
+        dumped = uow.snapshot.dump()
+        assert dumped.archived_transfer_ids, "the test needs archived rows"
+        assert uow.snapshot.counts() == dumped.counts()

@@ -34,7 +34,7 @@ def saves_app(app_factory, tmp_path: Path):
     """The demo app on memory://, its save slots in this test's temp folder, toasts recorded."""
     app = app_factory()
     app.backend.sim.store._saves_folder = str(tmp_path / "saves")  # before the first use of sim.saves
-    assert Path(app.backend.sim.saves._slots.folder) == tmp_path / "saves" / "default"
+    assert Path(app.backend.sim.saves.location) == tmp_path / "saves" / "default"
     return keep_toasts(app)
 
 

@@ -187,7 +187,7 @@ class SavesScreen(AppScreen):
             index = next((i for i, s in enumerate(self._slots) if s.name == focus), None)
             if index is not None:
                 table.move_cursor(row=index)
-        folder = getattr(self.saves._slots, "folder", "")  # noqa: SLF001 - shown to say where the files are
+        folder = self.saves.location
         n = len(self._slots)
         summary = f"{n} save{'s' if n != 1 else ''} in {folder}" if n else f"No saves yet: s saves the game (into {folder})"
         self.query_one("#saves-summary", Static).update(Text(summary))
