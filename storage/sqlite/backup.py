@@ -42,7 +42,7 @@ from domain.errors import (
 from storage import migrations
 from storage.sqlite.errors import translate
 from storage.sqlite.store import current_revision
-from storage.durable import fsync_dir, fsync_file
+from storage.durable import fsync_dir, fsync_file, replace_file
 
 MANIFEST_SUFFIX = ".manifest.json"
 FILES_SUFFIX = ".files"
@@ -129,18 +129,7 @@ def _sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f"{_TMP}{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    replace_file(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"), _TMP)
 
 
 def _remove_sqlite_files(path: str | os.PathLike[str]) -> None:
