@@ -17,6 +17,9 @@ if TYPE_CHECKING:  # the ports module is for type checkers: start-up does not im
 ADAPTERS: dict[str, str] = {
     "memory://": "storage.memory:MemoryStore",
     "sqlite:///": "storage.sqlite:SqliteStore",
+    "sqlalchemy+sqlite:///": "storage.sqlalchemy:SqlAlchemyStore",
+    "postgresql+psycopg://": "storage.sqlalchemy:SqlAlchemyStore",
+    "postgresql://": "storage.sqlalchemy:SqlAlchemyStore",
 }
 
 

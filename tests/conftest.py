@@ -16,9 +16,78 @@ from storage import open_store
 
 REQUIRE_SERVERS = os.environ.get("STOCKBANK_REQUIRE_SERVERS") == "1"
 
+PG_ADMIN_URL = os.environ.get("STOCKBANK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+_pg_state: dict[str, object] = {}
+_pg_created: list[str] = []  # databases made by the running test, dropped after it
+
+
+def pg_available() -> bool:
+    """Whether the test PostgreSQL server answers (asked once per process)."""
+    if "available" not in _pg_state:
+        try:
+            import psycopg
+
+            psycopg.connect(PG_ADMIN_URL, connect_timeout=2).close()
+            _pg_state["available"] = True
+        except Exception as e:  # noqa: BLE001 (any failure means: no server to test against)
+            _pg_state["available"], _pg_state["why"] = False, str(e)
+    return bool(_pg_state["available"])
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+def new_pg_database(tmp: Path) -> str:
+    """A fresh database at the head schema for one test (a copy of this worker's migrated template, so
+    migrations run once per worker); it is dropped after the test. Skips when no server answers."""
+    require_server(pg_available(), f"PostgreSQL at {PG_ADMIN_URL}")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    template = f"sbt_template_{worker}"
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    if "template" not in _pg_state:
+        _pg_admin(f"DROP DATABASE IF EXISTS {template} WITH (FORCE)")
+        _pg_admin(f"CREATE DATABASE {template}")
+        from storage import migrations
+
+        migrations.upgrade(f"postgresql+psycopg://{base.split('://', 1)[1]}/{template}")
+        _pg_state["template"] = template
+    name = f"sbt_{worker}_{os.getpid()}_{len(_pg_created)}_{abs(hash(str(tmp))) % 10**8}"
+    _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    _pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    _pg_created.append(name)
+    return f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}?saves={tmp / 'saves'}&files={tmp / 'files'}"
+
+
+def _drop_pg_databases(keep: int) -> None:
+    while len(_pg_created) > keep:
+        _pg_admin(f"DROP DATABASE IF EXISTS {_pg_created.pop()} WITH (FORCE)")
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_pg_databases() -> Iterator[None]:
+    """Databases made while a test ran go after it; those of module-scoped fixtures (made before this
+    fixture starts) go at the end of the session."""
+    keep = len(_pg_created)
+    yield
+    _drop_pg_databases(keep)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _drop_remaining_pg_databases() -> Iterator[None]:
+    yield
+    if _pg_created:
+        _drop_pg_databases(0)
+
+
 STORE_FACTORIES: dict[str, Callable[[Path], str]] = {
     "memory": lambda tmp: "memory://",
     "sqlite": lambda tmp: f"sqlite:///{tmp / 'shop.db'}",
+    "sqlalchemy-sqlite": lambda tmp: f"sqlalchemy+sqlite:///{tmp / 'shop.db'}",
+    "postgres": new_pg_database,
 }
 
 
