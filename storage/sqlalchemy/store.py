@@ -32,6 +32,8 @@ POSTGRES_PREFIXES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 # Our options in the URL's query; everything else is passed on to the driver.
 _OPTIONS = {"attachments", "busy_timeout", "synchronous", "migrate", "saves", "files"}
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+APP_ROLE = "stockbank_app"  # made by migration 0006 (PostgreSQL): no superuser, no BYPASSRLS
+ALL_TENANTS = "*"  # the tenant a maintenance unit of work names to see every tenant's rows (row-level security)
 _MIGRATION_LOCK = 0x5B0C_B4A7  # pg_advisory_lock key: one process migrates a PostgreSQL database at a time
 
 
@@ -149,12 +151,26 @@ class SqlAlchemyStore:
 
             return engine
         lock_ms = o.busy_timeout_ms
-        return create_engine(
+        engine = create_engine(
             o.engine_url,
             pool_size=5, max_overflow=10, pool_pre_ping=True,
             connect_args={"options": f"-c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout=600000",
                           "connect_timeout": 5},
         )
+
+        @event.listens_for(engine, "connect")
+        def _act_as_app_role(dbapi_connection, _record):
+            """Row-level security does not apply to superusers: a superuser connection acts as the
+            unprivileged role migration 0006 made, so the policies are a wall for every client."""
+            with dbapi_connection.cursor() as cur:
+                cur.execute(f"SELECT rolsuper OR rolbypassrls, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+                            f"'{APP_ROLE}') FROM pg_roles WHERE rolname = current_user")
+                bypasses, role_exists = cur.fetchone() or (False, False)
+                if bypasses and role_exists:
+                    cur.execute(f"SET ROLE {APP_ROLE}")
+            dbapi_connection.commit()
+
+        return engine
 
     def _prepare_schema(self) -> tuple[bool, str]:
         """Make sure the database is at the head revision; returns (created, revision).
@@ -197,6 +213,7 @@ class SqlAlchemyStore:
                         f"the schema upgrade to revision {migrations.HEAD} failed and was rolled back: "
                         f"{getattr(e, 'orig', None) or e}"
                     ) from e
+                self.engine.dispose()  # pooled connections made before the role existed would bypass the policies
                 if revision is not None:
                     self._audit_upgrade(revision, migrations.HEAD)
                 return revision is None, migrations.HEAD
@@ -216,8 +233,8 @@ class SqlAlchemyStore:
         from storage.sqlalchemy.tables import AuditRow, UserRow
 
         now = utc_iso(datetime.now(timezone.utc))
-        with translating(), self.engine.connect() as conn:
-            tenants = [r[0] for r in conn.execute(union(select(AuditRow.tenant_id), select(UserRow.tenant_id)))]
+        with self.unit_of_work(ALL_TENANTS) as uow:
+            tenants = [r[0] for r in uow.session.execute(union(select(AuditRow.tenant_id), select(UserRow.tenant_id)))]
         for tenant in tenants:
             with self.unit_of_work(tenant, write=True) as uow:
                 uow.users.ensure("migration", now)
@@ -264,7 +281,7 @@ class SqlAlchemyStore:
 
         Raises: Busy, StorageError.
         """
-        with self.unit_of_work("", write=True) as uow:
+        with self.unit_of_work(ALL_TENANTS if self.dialect == "postgresql" else "", write=True) as uow:
             return self.files.collect(uow.attachments.referenced_files(), min_age_seconds)
 
     def close(self) -> None:

@@ -254,6 +254,7 @@ class StockLevelRow(Base):
         CheckConstraint(
             "on_hand >= 0 AND incoming >= 0 AND outgoing >= 0 AND outgoing <= on_hand", name="ck_stock_levels_not_negative"
         ),
+        Index("ix_stock_levels_tenant", "tenant_id", "product_id", "location_id"),
     )
 
 

@@ -1,0 +1,137 @@
+"""One schema for every SQL store: the Alembic history builds it, the sqlite3 and SQLAlchemy stores open
+the same file format, and the ORM models describe exactly what the migrations built, on SQLite and on
+PostgreSQL. On PostgreSQL text compares like SQLite (COLLATE "C") and row-level security walls every
+tenant table."""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from storage import migrations, open_store
+from storage.sqlalchemy.tables import Base, TENANT_TABLES
+from tests.conftest import new_pg_database
+
+
+def _sqlite_schema(path: Path) -> list[tuple[str, str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+    finally:
+        conn.close()
+
+
+def _model_differences(url: str) -> list[object]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # expression indexes: not reflected by SQLite, checked below by name
+            context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+            diffs = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+    kept = []
+    for diff in diffs:
+        if isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == "alembic_version":
+            continue
+        # Alembic compares SQLite's reflected DEFAULT '' with the model's "" as different: the same default.
+        if isinstance(diff, list) and diff[0][0] == "modify_default" and url.startswith("sqlite") \
+                and str(diff[0][-1].arg) == "" and "''" in str(diff[0][-2].arg):
+            continue
+        kept.append(diff)
+    return kept
+
+
+def _shape(url: str) -> dict[str, object]:
+    """Tables, columns (name, nullable, generic type), index names and columns, checks and foreign keys."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            insp = inspect(conn)
+            shape: dict[str, object] = {}
+            for table in sorted(set(insp.get_table_names()) - {"alembic_version"}):
+                columns = [(c["name"], c["nullable"], type(c["type"].as_generic()).__name__)
+                           for c in insp.get_columns(table)]
+                checks = sorted(c["name"] for c in insp.get_check_constraints(table))
+                fks = sorted((tuple(f["constrained_columns"]), f["referred_table"]) for f in insp.get_foreign_keys(table))
+                shape[table] = (sorted(columns), checks, fks)
+            return shape
+    finally:
+        engine.dispose()
+
+
+def _index_names(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if url.startswith("sqlite"):
+                rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+            else:
+                rows = conn.execute(text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                                         " AND indexname NOT LIKE '%_pkey'"))
+            return {r[0] for r in rows}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url(tmp_path: Path) -> str:
+    return new_pg_database(tmp_path).split("?")[0]  # the engine URL, without the store's own options
+
+
+def test_the_sqlite3_and_sqlalchemy_stores_build_the_same_file(tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'raw.db'}").close()
+    open_store(f"sqlalchemy+sqlite:///{tmp_path / 'orm.db'}").close()
+    assert _sqlite_schema(tmp_path / "raw.db") == _sqlite_schema(tmp_path / "orm.db")
+
+
+def test_the_orm_models_match_the_migrated_sqlite_schema(tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'shop.db'}").close()
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert _model_differences(url) == []
+    model_indexes = {i.name for t in Base.metadata.tables.values() for i in t.indexes}
+    assert _index_names(url) == model_indexes  # expression indexes included, by name
+
+
+def test_the_orm_models_match_the_migrated_postgres_schema(pg_url: str) -> None:
+    assert _model_differences(pg_url) == []
+    model_indexes = {i.name for t in Base.metadata.tables.values() for i in t.indexes}
+    unique_constraints = {"uq_users_tenant_name", "alembic_version_pkc"}  # constraints, listed by pg_indexes too
+    assert _index_names(pg_url) - unique_constraints == model_indexes
+
+
+def test_sqlite_and_postgres_get_the_same_tables_columns_checks_and_keys(tmp_path: Path, pg_url: str) -> None:
+    open_store(f"sqlite:///{tmp_path / 'shop.db'}").close()
+    assert _shape(f"sqlite:///{tmp_path / 'shop.db'}") == _shape(pg_url)
+
+
+def test_postgres_text_compares_like_sqlite_and_every_tenant_table_has_a_forced_policy(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            collations = conn.execute(text(
+                "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND data_type = 'character varying'"
+                " AND table_name <> 'alembic_version'")).all()
+            walls = dict(conn.execute(text(
+                "SELECT relname, relrowsecurity AND relforcerowsecurity FROM pg_class"
+                " WHERE relname = ANY(:t) AND relkind = 'r'"), {"t": list(TENANT_TABLES)}).all())
+            policies = {r[0] for r in conn.execute(text(
+                "SELECT tablename FROM pg_policies WHERE policyname = 'tenant_isolation'"))}
+    finally:
+        engine.dispose()
+    assert collations and {c[2] for c in collations} == {"C"}, [c for c in collations if c[2] != "C"]
+    assert walls == {t: True for t in TENANT_TABLES}
+    assert policies == set(TENANT_TABLES)
+
+
+def test_the_migration_history_is_one_chain_ending_at_head() -> None:
+    assert migrations.HEAD == migrations.REVISIONS[-1] == "0006"
