@@ -17,6 +17,7 @@ from domain.model import parse_ref
 from tui_app.cli_attachments import ATTACHMENT_COMMANDS, add_attachment_commands
 from tui_app.cli_audit import AUDIT_COMMANDS, add_audit_commands
 from tui_app.cli_backup import BACKUP_COMMANDS, add_backup_commands
+from tui_app.cli_copy import COPY_COMMANDS, add_copy_commands
 from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from tui_app.cli_saves import SAVES_COMMANDS, add_saves_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_attachment_commands(sub)
     add_backup_commands(sub)
     add_saves_commands(sub)
+    add_copy_commands(sub)
     return parser
 
 
@@ -420,6 +422,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     **ATTACHMENT_COMMANDS,
     **BACKUP_COMMANDS,
     **SAVES_COMMANDS,
+    **COPY_COMMANDS,
 }
 
 if __name__ == "__main__":

@@ -57,6 +57,22 @@ def resolve_db_url(arg: str | None) -> str:
     return arg or os.environ.get(ENV_DB) or default_db_url()
 
 
+def missing_database(url: str) -> str | None:
+    """The path of a file database that does not exist yet (opening it would create it), else None."""
+    for prefix in ("sqlite:///", "sqlalchemy+sqlite:///", "jsonfile:///"):
+        if url.startswith(prefix):
+            path = os.path.expanduser(url[len(prefix):].partition("?")[0])
+            return None if os.path.exists(path) else path
+    return None
+
+
+def masked(url: str) -> str:
+    """A store URL fit to print or record: any password replaced."""
+    from storage.savefiles.slots import masked_url
+
+    return masked_url(url)
+
+
 def seed_demo(sim: Simulator, products: int = 50, seed: int = 7, progress: Callable[[int], None] | None = None) -> int:
     """Create the demo categories (if missing) and `products` demo products; returns the count."""
     existing = {c.name.lower(): c for c in sim.catalog.categories()}
