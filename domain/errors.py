@@ -162,6 +162,12 @@ class StorageError(DomainError):
     code = "storage"
 
 
+class CacheUnavailable(StorageError):
+    """The cache named by --cache (a Redis server) does not answer; raised when the store is opened."""
+
+    code = "cache_unavailable"
+
+
 def all_codes() -> dict[str, type[DomainError]]:
     """Every code defined here, for the README table and the CLI's help."""
     found: dict[str, type[DomainError]] = {}

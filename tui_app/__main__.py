@@ -17,7 +17,9 @@ from domain.model import parse_ref
 from tui_app.cli_attachments import ATTACHMENT_COMMANDS, add_attachment_commands
 from tui_app.cli_audit import AUDIT_COMMANDS, add_audit_commands
 from tui_app.cli_backup import BACKUP_COMMANDS, add_backup_commands
+from tui_app.cli_cache import CACHE_COMMANDS, add_cache_commands
 from tui_app.cli_copy import COPY_COMMANDS, add_copy_commands
+from tui_app.cli_legacy import LEGACY_COMMANDS, add_legacy_commands
 from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from tui_app.cli_saves import SAVES_COMMANDS, add_saves_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
@@ -35,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate-limit", metavar="N/SECONDS",
         help="at most N transfers per actor in any SECONDS window (default 10000/60); env STOCKBANK_RATE_LIMIT",
+    )
+    parser.add_argument(
+        "--cache", metavar="SPEC",
+        help="read cache for hot reads: memory, redis://127.0.0.1:6379/0 or off (default off); env STOCKBANK_CACHE",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -69,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_commands(sub)
     add_saves_commands(sub)
     add_copy_commands(sub)
+    add_legacy_commands(sub)
+    add_cache_commands(sub)
     return parser
 
 
@@ -156,7 +164,7 @@ def _run_tui(args: argparse.Namespace) -> int:
     """The app, with the start-up check: a damaged database gets the recovery screen (tui_app/recovery.py)."""
     from tui_app.recovery import launch_tui
 
-    return launch_tui(args.db, tenant=args.tenant, actor=args.actor, rate_limit=args.rate_limit)
+    return launch_tui(args.db, tenant=args.tenant, actor=args.actor, rate_limit=args.rate_limit, cache=args.cache)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -423,6 +431,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     **BACKUP_COMMANDS,
     **SAVES_COMMANDS,
     **COPY_COMMANDS,
+    **LEGACY_COMMANDS,
+    **CACHE_COMMANDS,
 }
 
 if __name__ == "__main__":

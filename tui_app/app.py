@@ -82,7 +82,8 @@ class StockbankApp(App[None]):
         self.backend = backend
         self.export_dir = export_dir
         self._startup_check = startup_check  # see _check_at_startup
-        self.sub_title = f"{backend.sim.tenant} · {backend.url}"
+        self._place = f"{backend.sim.tenant} · {backend.url}"
+        self.sub_title = self._place
         self._exports: dict[str, tuple[int, Path]] = {}
         self.low_stock_alerts = True  # a toast when products fall to their reorder level
 
@@ -97,6 +98,22 @@ class StockbankApp(App[None]):
             )
         if self._startup_check is not None:
             self.call_after_refresh(self._check_at_startup)
+        if self._cache_stats() is not None:
+            self._show_cache_ratio()
+            self.set_interval(2.0, self._show_cache_ratio)
+
+    def _cache_stats(self) -> dict | None:
+        stats = getattr(self.backend, "cache_stats", None)  # a Backend handed in without a cache has none
+        return stats() if stats is not None else None
+
+    def _show_cache_ratio(self) -> None:
+        """The read cache's hit ratio in this process (--cache), in the header next to the database."""
+        stats = self._cache_stats()
+        if stats is None:
+            return
+        lookups = stats["hits"] + stats["misses"]
+        ratio = f"{stats['ratio']:.0%} hits of {lookups:,}" if lookups else "no reads yet"
+        self.sub_title = f"{self._place} · cache {stats['backend'].split(':')[0]} {ratio}"
 
     def _check_at_startup(self) -> None:
         """After the first frame, so a health check (e.g. a quick_check of the whole file) never

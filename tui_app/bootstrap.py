@@ -57,6 +57,14 @@ def resolve_db_url(arg: str | None) -> str:
     return arg or os.environ.get(ENV_DB) or default_db_url()
 
 
+ENV_CACHE = "STOCKBANK_CACHE"
+
+
+def resolve_cache_spec(arg: str | None) -> str | None:
+    """`--cache` (memory, redis://host:port/db, off), else env STOCKBANK_CACHE, else None: no cache."""
+    return arg if arg is not None else os.environ.get(ENV_CACHE) or None
+
+
 def missing_database(url: str) -> str | None:
     """The path of a file database that does not exist yet (opening it would create it), else None."""
     for prefix in ("sqlite:///", "sqlalchemy+sqlite:///", "jsonfile:///"):
@@ -207,6 +215,26 @@ class Backend:
         on_bytes = (lambda n: progress(n, total)) if progress else None
         return self.sim.catalog.import_products(read_products_csv(path, on_bytes), source=os.path.basename(path))
 
+    def cache_stats(self) -> dict | None:
+        """Hits, misses and hit ratio of the read cache in this process; None when it is off."""
+        stats = getattr(self.sim.store, "cache_stats", None)
+        return stats() if stats is not None else None
+
+    def forget_cached_rows(self) -> bool:
+        """After the database changed outside any unit of work (a restore): retire every cached row of
+        every tenant. False when there is no cache or it cannot be reached (its entries then expire
+        after their TTL)."""
+        invalidate = getattr(self.sim.store, "invalidate", None)
+        if invalidate is None:
+            return False
+        from domain.errors import CacheUnavailable
+
+        try:
+            invalidate()
+        except CacheUnavailable:
+            return False
+        return True
+
     def close(self) -> None:
         self.sim.store.close()
 
@@ -219,16 +247,24 @@ def open_backend(
     clock: Clock | None = None,
     demo_if_empty: bool = True,
     rate_limit: str | None = None,
+    cache: str | None = None,
 ) -> Backend:
     """Open the store a URL names and wrap it for the app; an empty new database gets demo data.
+    `cache` (or env STOCKBANK_CACHE) puts a read cache in front of it: memory, redis://host:port/db.
 
-    Raises: DomainError (bad URL, unsupported or corrupt database, bad tenant/actor).
+    Raises: DomainError (bad URL, unsupported or corrupt database, bad tenant/actor, bad cache spec,
+        cache_unavailable: Redis does not answer).
     """
     from storage import open_store
 
     resolved = resolve_db_url(url)
     store = open_store(resolved)
     try:
+        cache_spec = resolve_cache_spec(cache)
+        if cache_spec is not None:
+            from storage.cache import cached_store
+
+            store = cached_store(store, cache_spec)
         sim = Simulator(store, actor=actor, tenant=tenant, clock=clock, rate_limit=parse_rate_limit(rate_limit))
         loaded = 0
         if demo_if_empty and sim.is_pristine():

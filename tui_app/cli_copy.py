@@ -27,11 +27,12 @@ def cmd_copy(args: argparse.Namespace) -> int:
         raise usage_error("--from and --to name the same store and tenant")
     if missing := missing_database(args.source):
         raise NotFound(f"no database at {missing} to copy from", field="from")
-    source = open_backend(args.source, tenant=args.tenant, actor=args.actor, demo_if_empty=False)
+    source = open_backend(args.source, tenant=args.tenant, actor=args.actor, demo_if_empty=False, cache=args.cache)
     try:
         if source.sim.is_pristine():
             raise NotFound(f"tenant {args.tenant!r} has no books at {masked(args.source)}: nothing to copy", field="from")
-        target = open_backend(args.target, tenant=args.to_tenant or args.tenant, actor=args.actor, demo_if_empty=False)
+        target = open_backend(args.target, tenant=args.to_tenant or args.tenant, actor=args.actor, demo_if_empty=False,
+                              cache=args.cache)
         try:
             if not target.sim.is_pristine() and not confirm(
                     args, f"{masked(args.target)} already holds books for tenant {target.sim.tenant!r}; "

@@ -14,7 +14,8 @@ def open_cli_backend(args: argparse.Namespace, demo_if_empty: bool = False):
     from tui_app.bootstrap import open_backend
 
     return open_backend(
-        args.db, tenant=args.tenant, actor=args.actor, demo_if_empty=demo_if_empty, rate_limit=args.rate_limit
+        args.db, tenant=args.tenant, actor=args.actor, demo_if_empty=demo_if_empty, rate_limit=args.rate_limit,
+        cache=getattr(args, "cache", None),
     )
 
 

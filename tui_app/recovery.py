@@ -228,7 +228,7 @@ def startup_check(db_path: str, backend: Backend) -> Callable[[], Callable[[], S
 
 
 def launch_tui(url: str | None, *, tenant: str = "default", actor: str | None = None, rate_limit: str | None = None,
-               run: Callable[[App], Any] | None = None) -> int:
+               run: Callable[[App], Any] | None = None, cache: str | None = None) -> int:
     """The TUI with its start-up check: the main app, or the recovery app when the database cannot
     be opened; after a restore, the main app again. `run` runs an app (tests drive it headless)."""
     from tui_app.app import StockbankApp
@@ -237,14 +237,16 @@ def launch_tui(url: str | None, *, tenant: str = "default", actor: str | None = 
     resolved = resolve_db_url(url)
     path = sqlite_file(resolved)
     run_app = run or (lambda app: app.run())
+    restored = False
     while True:
         try:
-            backend = open_backend(resolved, tenant=tenant, actor=actor, rate_limit=rate_limit)
+            backend = open_backend(resolved, tenant=tenant, actor=actor, rate_limit=rate_limit, cache=cache)
         except Corrupt as e:
             if path is None:
                 print(f"error [{e.code}]: {e.message}", file=sys.stderr)
                 return 1
             if run_app(RecoveryApp(recovery_for(path, f"It cannot be opened: {e.message}"))) == RESTORED:
+                restored = True
                 continue
             print(f"error [{e.code}]: {e.message}\nthe database {path} was left as it is; move it aside to start "
                   "afresh, or restore a backup with `stockbank restore FILE`", file=sys.stderr)
@@ -252,6 +254,8 @@ def launch_tui(url: str | None, *, tenant: str = "default", actor: str | None = 
         except DomainError as e:
             print(f"error [{e.code}]: {e.message}", file=sys.stderr)
             return 1
+        if restored:  # the file was replaced outside any unit of work: a shared cache forgets its rows
+            backend.forget_cached_rows()
         try:
             app = StockbankApp(backend, startup_check=startup_check(path, backend) if path else None)
             outcome = run_app(app)
@@ -259,3 +263,4 @@ def launch_tui(url: str | None, *, tenant: str = "default", actor: str | None = 
             backend.close()
         if outcome != RESTORED:
             return 0
+        restored = True
