@@ -20,6 +20,7 @@ ADAPTERS: dict[str, str] = {
     "sqlalchemy+sqlite:///": "storage.sqlalchemy:SqlAlchemyStore",
     "postgresql+psycopg://": "storage.sqlalchemy:SqlAlchemyStore",
     "postgresql://": "storage.sqlalchemy:SqlAlchemyStore",
+    "jsonfile://": "storage.jsonfile:JsonFileStore",
 }
 
 

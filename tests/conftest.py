@@ -88,6 +88,7 @@ STORE_FACTORIES: dict[str, Callable[[Path], str]] = {
     "sqlite": lambda tmp: f"sqlite:///{tmp / 'shop.db'}",
     "sqlalchemy-sqlite": lambda tmp: f"sqlalchemy+sqlite:///{tmp / 'shop.db'}",
     "postgres": new_pg_database,
+    "jsonfile": lambda tmp: f"jsonfile:///{tmp / 'shop.json'}",
 }
 
 

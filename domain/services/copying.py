@@ -58,6 +58,6 @@ def copy_tenant(source: Simulator, target: Simulator, source_label: str) -> Copy
         if not report.ok:
             raise Corrupt(f"the copied books do not add up at the target, nothing was written: "
                           f"{'; '.join(report.problems[:3])}")
-        target.ctx.audit(uow, "store", source_label, "copy", before=replaced,
-                         after={**snapshot.counts(), "audit_entries": carried})
+        target.ctx.audit(uow, "store", source.tenant, "copy", before=replaced,  # the id: the source's tenant
+                         after={**snapshot.counts(), "audit_entries": carried, "from": source_label})
     return CopyReport(snapshot.counts(), replaced, carried, source.check(), target.check(), target.audit.verify())
