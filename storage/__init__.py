@@ -20,6 +20,8 @@ ADAPTERS: dict[str, str] = {
     "sqlalchemy+sqlite:///": "storage.sqlalchemy:SqlAlchemyStore",
     "postgresql+psycopg://": "storage.sqlalchemy:SqlAlchemyStore",
     "postgresql://": "storage.sqlalchemy:SqlAlchemyStore",
+    "sqlite+aiosqlite:///": "storage.sqlalchemy.asyncio:BlockingAsyncStore",
+    "postgresql+psycopg_async://": "storage.sqlalchemy.asyncio:BlockingAsyncStore",
     "jsonfile://": "storage.jsonfile:JsonFileStore",
 }
 

@@ -88,6 +88,9 @@ STORE_FACTORIES: dict[str, Callable[[Path], str]] = {
     "sqlite": lambda tmp: f"sqlite:///{tmp / 'shop.db'}",
     "sqlalchemy-sqlite": lambda tmp: f"sqlalchemy+sqlite:///{tmp / 'shop.db'}",
     "postgres": new_pg_database,
+    # the async store (aiosqlite, psycopg async), driven through its blocking bridge
+    "async-sqlite": lambda tmp: f"sqlite+aiosqlite:///{tmp / 'shop.db'}",
+    "async-postgres": lambda tmp: new_pg_database(tmp).replace("postgresql+psycopg://", "postgresql+psycopg_async://", 1),
     "jsonfile": lambda tmp: f"jsonfile:///{tmp / 'shop.json'}",
 }
 

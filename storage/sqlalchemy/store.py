@@ -29,6 +29,9 @@ from storage.sqlalchemy.errors import translate, translating
 
 SQLITE_PREFIX = "sqlalchemy+sqlite:///"
 POSTGRES_PREFIXES = ("postgresql+psycopg://", "postgresql://", "postgres://")
+# The async store (storage/sqlalchemy/asyncio.py): the same options, asyncio drivers.
+ASYNC_SQLITE_PREFIX = "sqlite+aiosqlite:///"
+ASYNC_POSTGRES_PREFIX = "postgresql+psycopg_async://"
 # Our options in the URL's query; everything else is passed on to the driver.
 _OPTIONS = {"attachments", "busy_timeout", "synchronous", "migrate", "saves", "files"}
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -52,12 +55,15 @@ class SqlAlchemyOptions:
 
 def parse_url(url: str) -> SqlAlchemyOptions:
     """Raises: ValidationError for another scheme, a missing path or an unknown option."""
-    if url.startswith(SQLITE_PREFIX):
-        rest = url[len(SQLITE_PREFIX):]
+    driver = ""
+    if url.startswith((SQLITE_PREFIX, ASYNC_SQLITE_PREFIX)):
+        rest = url.split(":///", 1)[1]
         dialect = "sqlite"
-    elif url.startswith(POSTGRES_PREFIXES):
+        driver = "+aiosqlite" if url.startswith(ASYNC_SQLITE_PREFIX) else ""
+    elif url.startswith((*POSTGRES_PREFIXES, ASYNC_POSTGRES_PREFIX)):
         rest = url.split("://", 1)[1]
         dialect = "postgresql"
+        driver = "+psycopg_async" if url.startswith(ASYNC_POSTGRES_PREFIX) else "+psycopg"
     else:
         raise ValidationError(f"not a SQLAlchemy URL: {url!r}", field="db")
     base, _, query = rest.partition("?")
@@ -84,11 +90,11 @@ def parse_url(url: str) -> SqlAlchemyOptions:
         if not base or base == ":memory:":
             raise ValidationError("sqlalchemy+sqlite URL needs a file path, e.g. sqlalchemy+sqlite:///shop.db", field="db")
         path = os.path.expanduser(base)
-        return SqlAlchemyOptions(engine_url=f"sqlite:///{path}", dialect=dialect, path=path, **opts)
+        return SqlAlchemyOptions(engine_url=f"sqlite{driver}:///{path}", dialect=dialect, path=path, **opts)
     if "/" not in base or not base.rsplit("/", 1)[1]:
         raise ValidationError("PostgreSQL URL needs a database name, e.g. postgresql+psycopg://127.0.0.1/shop", field="db")
     opts.setdefault("attachments", "blob")  # no file next to a server database: bytes live in the rows
-    engine_url = "postgresql+psycopg://" + base + (f"?{urlencode(passthrough)}" if passthrough else "")
+    engine_url = f"postgresql{driver}://" + base + (f"?{urlencode(passthrough)}" if passthrough else "")
     return SqlAlchemyOptions(engine_url=engine_url, dialect=dialect, **opts)
 
 
@@ -122,55 +128,20 @@ class SqlAlchemyStore:
     # -- engine -------------------------------------------------------------------------------
 
     def _create_engine(self):
-        from sqlalchemy import create_engine, event
-
         o = self.options
         if o.dialect == "sqlite":
             parent = Path(o.path).resolve().parent  # type: ignore[arg-type]
             if not parent.is_dir():
                 raise StorageError(f"folder {parent} does not exist", field="db")
-            engine = create_engine(
-                o.engine_url,
-                connect_args={"check_same_thread": False, "timeout": o.busy_timeout_ms / 1000},
-                pool_size=5, max_overflow=10,
-            )
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_connection, _record):
-                dbapi_connection.isolation_level = None  # we say BEGIN ourselves (below)
-                if o.migrate:
-                    dbapi_connection.execute("PRAGMA journal_mode=WAL")
-                dbapi_connection.execute(f"PRAGMA synchronous={o.synchronous}")
-                dbapi_connection.execute("PRAGMA foreign_keys=ON")
-                dbapi_connection.execute(f"PRAGMA busy_timeout={o.busy_timeout_ms}")
-
-            @event.listens_for(engine, "begin")
-            def _begin(connection):
-                write = connection.info.get("stockbank_write", False)
-                connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-            return engine
-        lock_ms = o.busy_timeout_ms
-        engine = create_engine(
-            o.engine_url,
-            pool_size=5, max_overflow=10, pool_pre_ping=True,
-            connect_args={"options": f"-c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout=600000",
-                          "connect_timeout": 5},
-        )
-
-        @event.listens_for(engine, "connect")
-        def _act_as_app_role(dbapi_connection, _record):
-            """Row-level security does not apply to superusers: a superuser connection acts as the
-            unprivileged role migration 0006 made, so the policies are a wall for every client."""
-            with dbapi_connection.cursor() as cur:
-                cur.execute(f"SELECT rolsuper OR rolbypassrls, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-                            f"'{APP_ROLE}') FROM pg_roles WHERE rolname = current_user")
-                bypasses, role_exists = cur.fetchone() or (False, False)
-                if bypasses and role_exists:
-                    cur.execute(f"SET ROLE {APP_ROLE}")
-            dbapi_connection.commit()
-
+        engine = self._new_engine()
+        _install_events(engine, o)
         return engine
+
+    def _new_engine(self):
+        """The (sync) engine; the async store hands in its async engine's `sync_engine` instead."""
+        from sqlalchemy import create_engine
+
+        return create_engine(self.options.engine_url, **engine_arguments(self.options))
 
     def _prepare_schema(self) -> tuple[bool, str]:
         """Make sure the database is at the head revision; returns (created, revision).
@@ -205,7 +176,7 @@ class SqlAlchemyStore:
                     return False, revision
                 _check_known(revision)
                 try:
-                    migrations.upgrade(self.options.engine_url)
+                    migrations.upgrade(self.options.engine_url.replace("+psycopg_async://", "+psycopg://", 1))
                 except DomainError:
                     raise
                 except Exception as e:  # sqlalchemy/alembic errors must not cross the storage boundary
@@ -443,6 +414,55 @@ class SqlAlchemyUnitOfWork:
         if self._tx.is_active:
             with translating():
                 self._tx.rollback()
+
+
+def engine_arguments(o: SqlAlchemyOptions) -> dict[str, Any]:
+    """Pool and driver settings for either engine (sync or asyncio)."""
+    if o.dialect == "sqlite":
+        connect = {"timeout": o.busy_timeout_ms / 1000}
+        if "aiosqlite" not in o.engine_url:
+            connect["check_same_thread"] = False
+        return {"connect_args": connect, "pool_size": 5, "max_overflow": 10}
+    return {"pool_size": 5, "max_overflow": 10, "pool_pre_ping": True,
+            "connect_args": {"options": f"-c lock_timeout={o.busy_timeout_ms} -c idle_in_transaction_session_timeout=600000",
+                             "connect_timeout": 5}}
+
+
+def _install_events(engine, o: SqlAlchemyOptions) -> None:
+    """SQLite: the driver's own transaction handling off, pragmas, BEGIN IMMEDIATE for writes.
+    PostgreSQL: act as the unprivileged role, so row-level security applies even to a superuser login.
+    Only cursor(), execute() and commit() are used: the asyncio drivers' adapted connections have them too."""
+    from sqlalchemy import event
+
+    if o.dialect == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we say BEGIN ourselves (below)
+            cur = dbapi_connection.cursor()
+            if o.migrate:
+                cur.execute("PRAGMA journal_mode=WAL")
+            for pragma in (f"synchronous={o.synchronous}", "foreign_keys=ON", f"busy_timeout={o.busy_timeout_ms}"):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection):
+            write = connection.info.get("stockbank_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        return
+
+    @event.listens_for(engine, "connect")
+    def _act_as_app_role(dbapi_connection, _record):
+        """Row-level security does not apply to superusers: a superuser connection acts as the
+        unprivileged role migration 0006 made, so the policies are a wall for every client."""
+        cur = dbapi_connection.cursor()
+        cur.execute(f"SELECT rolsuper OR rolbypassrls, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+                    f"'{APP_ROLE}') FROM pg_roles WHERE rolname = current_user")
+        bypasses, role_exists = cur.fetchone() or (False, False)
+        if bypasses and role_exists:
+            cur.execute(f"SET ROLE {APP_ROLE}")
+        cur.close()
+        dbapi_connection.commit()
 
 
 def _pg_revision(conn) -> str | None:

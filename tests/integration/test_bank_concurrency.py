@@ -18,6 +18,13 @@ import pytest
 from domain import Simulator
 from domain.clock import FixedClock
 from storage import open_store
+from tests.conftest import STORE_FACTORIES
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def concurrent_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """One SQLite file (BEGIN IMMEDIATE), or one PostgreSQL database (READ COMMITTED)."""
+    return STORE_FACTORIES[request.param](tmp_path)
 
 TENANT = "t1"
 WORKERS = 4
@@ -41,7 +48,7 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
     from storage import open_store
 
     # worker 0 waits at most 20 ms for the write lock, so it sees `busy` often and must retry
-    store = open_store(url + ("?busy_timeout=20" if me == 0 else ""))
+    store = open_store(url + (("&" if "?" in url else "?") + "busy_timeout=20" if me == 0 else ""))
     sim = Simulator(store, actor=f"w{me}", tenant=TENANT, rate_limit=RateLimit(10**9, 60))
     names = sorted(OPENING)
     ids = {a.name: a.id for a in sim.bank.accounts()}
@@ -134,7 +141,8 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
 
 
 @pytest.mark.slow
-def test_many_processes_moving_money_on_one_sqlite_file_keep_the_ledger_exact(sqlite_url: str) -> None:
+def test_many_processes_moving_money_on_one_database_keep_the_ledger_exact(concurrent_url: str) -> None:
+    sqlite_url = concurrent_url  # the same test on PostgreSQL (READ COMMITTED) too
     store = open_store(sqlite_url)
     setup = Simulator(store, actor="setup", tenant=TENANT, clock=FixedClock())
     for name, amount in OPENING.items():

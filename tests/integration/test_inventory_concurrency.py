@@ -25,6 +25,13 @@ from domain import Simulator
 from domain.clock import FixedClock
 from domain.services.bank import RateLimit
 from storage import open_store
+from tests.conftest import STORE_FACTORIES
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def concurrent_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """One SQLite file (BEGIN IMMEDIATE), or one PostgreSQL database (READ COMMITTED)."""
+    return STORE_FACTORIES[request.param](tmp_path)
 
 TENANT = "t1"
 WORKERS = 4
@@ -68,7 +75,7 @@ def _worker(url: str, me: int, seconds: float, barrier: Any, results: Any) -> No
     from storage import open_store
 
     # worker 0 waits at most 20 ms for the write lock, so it sees `busy` often and must retry
-    store = open_store(url + ("?busy_timeout=20" if me == 0 else ""))
+    store = open_store(url + (("&" if "?" in url else "?") + "busy_timeout=20" if me == 0 else ""))
     sim = Simulator(store, actor=f"w{me}", tenant=TENANT, rate_limit=RateLimit(max_transfers=None))
     inv = sim.inventory
     accounts = {a.name: a.id for a in sim.bank.accounts()}
@@ -293,9 +300,10 @@ def _all_history(sim: Simulator, sku: str) -> list[Any]:
 
 
 @pytest.mark.slow
-def test_many_processes_selling_and_moving_stock_on_one_sqlite_file_keep_both_ledgers_exact(
-    sqlite_url: str, tmp_path: Path,
+def test_many_processes_selling_and_moving_stock_on_one_database_keep_both_ledgers_exact(
+    concurrent_url: str, tmp_path: Path,
 ) -> None:
+    sqlite_url = concurrent_url  # the same test on PostgreSQL (READ COMMITTED) too
     setup_keys = _setup(sqlite_url)
     reports = _run_workers(sqlite_url)
 
@@ -427,6 +435,8 @@ def test_many_processes_selling_and_moving_stock_on_one_sqlite_file_keep_both_le
     finally:
         store.close()
 
+    if not concurrent_url.startswith("sqlite:"):
+        return  # the CHECK constraint is the same on PostgreSQL (tests/integration/test_sqlalchemy_schema.py)
     # the last wall: the table itself refuses a level below zero
     conn = sqlite3.connect(tmp_path / "shop.db")
     first = "WHERE rowid = (SELECT min(rowid) FROM stock_levels)"
