@@ -1,5 +1,5 @@
 """`python -m bench [--rows N] [--transfers N] [--days N] [--attachments N] [--attachment-kib K] [--repeat K]
-[--lifecycle-products N] [--save-products N] [--only bank|catalog|simulation|attachments|lifecycle|saves] [--profile]`: the catalog goals of issue #2, the bank goals, the
+[--lifecycle-products N] [--save-products N] [--pg URL] [--only bank|catalog|simulation|attachments|lifecycle|saves|stores] [--profile]`: the catalog goals of issue #2, the bank goals, the
 simulation figures, and the attachment and soft/hard delete figures of issue #5 (bench/attachments.py,
 bench/lifecycle.py), as ratios
 against raw baselines measured in the same run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
@@ -23,6 +23,7 @@ from pathlib import Path
 from bench.attachments import attachment_results
 from bench.lifecycle import lifecycle_results
 from bench.saves import saves_results
+from bench.stores import stores_results
 from bench.measure import BANK_ACCOUNTS
 
 BANK_SETUP_TRANSFERS = BANK_ACCOUNTS  # one opening-balance transfer per account
@@ -195,7 +196,8 @@ def main() -> None:
                         help="products in the soft/hard delete comparison (default 20000; a fifth are deleted)")
     parser.add_argument("--save-products", type=int, default=5000,
                         help="products in the saved and loaded game (default 5000; YAML is slow)")
-    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle", "saves"),
+    parser.add_argument("--pg", help="PostgreSQL admin URL for the store goals (default postgresql://postgres@127.0.0.1:5432/postgres)")
+    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle", "saves", "stores"),
                         help="run one group of goals")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
@@ -229,6 +231,8 @@ def main() -> None:
             lines, table = saves_results(args, tmpdir)
             results += lines
             tables.append(table)
+        if args.only in (None, "stores"):
+            results += stores_results(args, tmpdir)
 
     sizes = []
     if args.only in (None, "catalog"):
@@ -243,6 +247,8 @@ def main() -> None:
         sizes.append(f"{args.lifecycle_products:,} products deleted soft and hard")
     if args.only in (None, "saves"):
         sizes.append(f"a game of {args.save_products:,} products saved and loaded")
+    if args.only in (None, "stores"):
+        sizes.append(f"{args.transfers:,} transfers per store")
     print(f"\nstockbank bench — {platform.python_implementation()} {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, {', '.join(sizes)}, best of {args.repeat}\n")
     width = max(len(r[0]) for r in results)

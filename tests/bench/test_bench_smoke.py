@@ -28,6 +28,8 @@ GOALS = (
     "Soft delete (hide), rows/s vs raw UPDATE",
     "Delete + purge (write-off, tombstone), rows/s vs raw DELETE",
     *(f"Save + load, {fmt}: time vs the bare library" for fmt in ("json", "yaml", "pickle")),
+    "Transfers, PostgreSQL store vs raw psycopg",
+    "Transfers, SQLAlchemy store on SQLite vs the sqlite3 store",
 )
 LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s)) ")
 
