@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test bench lint clean
+.PHONY: run test test-all bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# Every contract suite on every store (make test runs a part of them on the stores that share repositories).
+test-all: $(STAMP_TEST)
+	STOCKBANK_FULL_MATRIX=1 $(MAKE) test
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench $(ARGS)

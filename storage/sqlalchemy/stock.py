@@ -203,6 +203,7 @@ _MOVE_BY = {
 }
 
 _GET_GAME = select(_game.c.day, _game.c.seed, _game.c.rng_state, _game.c.version).where(_game.c.tenant_id == _TENANT)
+# A state saved meanwhile returns no row: a conflict, not an aborted transaction.
 _ADD_GAME = {pg: d.insert(_game).on_conflict_do_nothing().returning(_game.c.version) for pg, d in _DIALECTS.items()}
 _SAVE_GAME = (
     update(_game).where(_game.c.tenant_id == _TENANT, _game.c.version == bindparam("expected"))
@@ -213,6 +214,8 @@ _SAVE_GAME = (
 
 
 class _CoreRepo(SqlAlchemyRepo):
+    """Runs the prebuilt statements above."""
+
     @cached_property
     def _connection(self) -> Connection:
         return self._session.connection()
@@ -332,12 +335,9 @@ class SqlAlchemyStock(_CoreRepo):
                 include_archive: bool = False) -> list[StockMove]:
         through = MAX_ID if before_id is None else before_id - 1
         tables = _MOVE_TABLES if include_archive else _MOVE_TABLES[:1]
-        found = [
-            stock_move(row) for t in tables
-            for row in self._execute(
-                self._moves(t, t.product_id == product_id, t.id <= literal(through, BigInteger)).order_by(t.id.desc()).limit(limit)
-            )
-        ]
+        pages = [self._moves(t, t.product_id == product_id, t.id <= literal(through, BigInteger))
+                 .order_by(t.id.desc()).limit(limit) for t in tables]
+        found = [stock_move(row) for page in pages for row in self._execute(page)]
         found.sort(key=lambda m: -m.id)
         return found[:limit]
 
@@ -479,12 +479,12 @@ class SqlAlchemyGame(_CoreRepo):
         return GameState(*row) if row else GameState()
 
     def save(self, state: GameState, expected_version: int) -> GameState:
-        values = {"day": state.day, "seed": state.seed, "rng_state": state.rng_state}
         if expected_version == 0:
-            saved = self._run(_ADD_GAME[self._pg], tenant_id=self._tenant, version=1, **values).scalar()
+            saved = self._run(_ADD_GAME[self._pg], tenant_id=self._tenant, day=state.day, seed=state.seed,
+                              rng_state=state.rng_state, version=1).scalar()
         else:
-            saved = self._run(_SAVE_GAME, tenant=self._tenant, expected=expected_version,
-                              **{f"new_{k}": v for k, v in values.items()}).scalar()
+            saved = self._run(_SAVE_GAME, tenant=self._tenant, expected=expected_version, new_day=state.day,
+                              new_seed=state.seed, new_rng_state=state.rng_state).scalar()
         if saved is None:
             raise VersionConflict(_CONFLICT)
         return GameState(state.day, state.seed, state.rng_state, expected_version + 1)

@@ -423,7 +423,9 @@ def engine_arguments(o: SqlAlchemyOptions) -> dict[str, Any]:
         if "aiosqlite" not in o.engine_url:
             connect["check_same_thread"] = False
         return {"connect_args": connect, "pool_size": 5, "max_overflow": 10}
-    return {"pool_size": 5, "max_overflow": 10, "pool_pre_ping": True,
+    # No pre-ping (a round trip per unit of work): a connection the server dropped fails once with
+    # `storage`, SQLAlchemy then discards the pool, and the next try connects afresh.
+    return {"pool_size": 5, "max_overflow": 10, "pool_recycle": 1800,
             "connect_args": {"options": f"-c lock_timeout={o.busy_timeout_ms} -c idle_in_transaction_session_timeout=600000",
                              "connect_timeout": 5}}
 
