@@ -99,8 +99,8 @@ STORE_FACTORIES: dict[str, Callable[[Path], str]] = {
 
 # `make test` (and CI) keep the suite under ten minutes on two cores: every contract suite runs on memory
 # and sqlite, and the SQLAlchemy repositories run every suite between their two dialects (the catalog suite
-# on sqlalchemy-sqlite, all the others on postgres). The stores that reuse another one's repositories run the
-# snapshot suite (jsonfile also saves; the async pair is driven further by tests/integration/test_async_store.py).
+# on sqlalchemy-sqlite, all the others on postgres). The stores that reuse another one's repositories run
+# the snapshot suite (jsonfile also the saves suite; the async pair is driven by test_async_store.py).
 # `make test-all` (STOCKBANK_FULL_MATRIX=1) runs every suite on every store.
 FULL_MATRIX = os.environ.get("STOCKBANK_FULL_MATRIX") == "1"
 _ALL_BUT_CATALOG = {"test_attachments_contract.py", "test_audit_contract.py", "test_bank_contract.py",
@@ -110,7 +110,7 @@ CI_SUITES: dict[str, set[str]] = {
     "postgres": _ALL_BUT_CATALOG,
     "sqlalchemy-sqlite": {"test_catalog_contract.py", "test_snapshot_contract.py"},
     "async-sqlite": {"test_snapshot_contract.py"},
-    "async-postgres": {"test_snapshot_contract.py"},
+    "async-postgres": set(),  # its driver is driven by tests/integration/test_async_store.py
     "jsonfile": {"test_snapshot_contract.py", "test_saves_contract.py"},
 }
 
@@ -123,11 +123,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = getattr(getattr(item, "callspec", None), "params", {})
         stores = {v for v in params.values() if isinstance(v, str) and v in CI_SUITES}
         in_contract = "contract" in item.path.parts
-        # the cache's reruns of the contract suites (tests/integration/test_cache_*_contract.py): the bank
-        # suite through Redis; the memory backend is the same wrapper, covered by tests/integration/test_cache.py
-        cache_rerun = item.path.name.startswith("test_cache_") and item.path.name.endswith("_contract.py")
-        if cache_rerun and (item.path.name != "test_cache_bank_contract.py"
-                            or "sqlite+memory-cache" in params.values()):
+        # the cache's reruns of the contract suites (tests/integration/test_cache_*_contract.py): in
+        # make test-all only; tests/integration/test_cache.py covers both backends, Redis across processes
+        if item.path.name.startswith("test_cache_") and item.path.name.endswith("_contract.py"):
             dropped.append(item)
         elif in_contract and any(item.path.name not in CI_SUITES[v] for v in stores):
             dropped.append(item)

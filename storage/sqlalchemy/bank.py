@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import fields
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    exc,
     exists,
     func,
     insert,
@@ -32,13 +30,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection, Result
 from sqlalchemy.orm import aliased
 
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
-from storage.sqlalchemy.errors import translate
 from storage.sqlalchemy.tables import AccountRow, TransferArchiveRow, TransferRow
 
 # -- row -> domain mappers: the selected columns follow the dataclass fields, so a row maps as is ---------
@@ -159,24 +155,12 @@ _COUNT_BY_ACTOR = select(func.count()).select_from(_transfers).where(
 
 
 class _BankRepo(SqlAlchemyRepo):
-    @cached_property
-    def _connection(self) -> Connection:
-        return self._session.connection()
-
     def _insert(self, inserts: dict[bool, Any], params: dict[str, Any]) -> int | None:
         """The new row's id, or None when a unique key is taken (see _inserts)."""
         try:
             return self._run(inserts[self._pg], params).scalar()
         except AlreadyExists:
             return None
-
-    def _run(self, stmt: Any, params: dict[str, Any]) -> Result[Any]:
-        """A prebuilt Core statement straight on the unit of work's connection: the session adds nothing
-        to a statement without ORM entities but its own cost per call (about half of it on SQLite)."""
-        try:
-            return self._connection.execute(stmt, params)
-        except exc.SQLAlchemyError as e:
-            raise translate(e) from e
 
 
 class SqlAlchemyAccounts(_BankRepo):

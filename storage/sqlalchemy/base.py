@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import exc
-from sqlalchemy.engine import Result
+from sqlalchemy.engine import Connection, Result
 from sqlalchemy.orm import Session
 
 from storage.sqlalchemy.errors import translate
@@ -33,6 +34,18 @@ class SqlAlchemyRepo:
     @property
     def _pg(self) -> bool:
         return self._dialect == "postgresql"
+
+    @cached_property
+    def _connection(self) -> Connection:
+        return self._session.connection()
+
+    def _run(self, stmt: Any, params: dict[str, Any] | None = None, /, **named: Any) -> Result[Any]:
+        """A prebuilt Core statement straight on the unit of work's connection (the hot paths): the session
+        adds nothing to a statement without ORM entities but its own cost per call (about half on SQLite)."""
+        try:
+            return self._connection.execute(stmt, {**(params or {}), **named})
+        except exc.SQLAlchemyError as e:
+            raise translate(e) from e
 
     def _execute(self, stmt: Any, params: Any = None) -> Result[Any]:
         """Run a statement (ORM-enabled select or Core DML); errors come out as domain errors."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
-from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    exc,
     exists,
     func,
     insert,
@@ -32,7 +30,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Result
 from sqlalchemy.orm import aliased
 
 from domain.errors import AlreadyExists, InsufficientStock, NotFound, VersionConflict
@@ -41,7 +38,6 @@ from domain.model.catalog import ProductCursor
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
 from storage.sqlalchemy.catalog import SqlAlchemyProducts
-from storage.sqlalchemy.errors import translate
 from storage.sqlalchemy.tables import (
     CategoryRow,
     GameStateRow,
@@ -213,23 +209,7 @@ _SAVE_GAME = (
 )
 
 
-class _CoreRepo(SqlAlchemyRepo):
-    """Runs the prebuilt statements above."""
-
-    @cached_property
-    def _connection(self) -> Connection:
-        return self._session.connection()
-
-    def _run(self, stmt: Any, **params: Any) -> Result[Any]:
-        """A prebuilt Core statement straight on the unit of work's connection: the session would only add
-        its own cost per call."""
-        try:
-            return self._connection.execute(stmt, params)
-        except exc.SQLAlchemyError as e:
-            raise translate(e) from e
-
-
-class SqlAlchemyLocations(_CoreRepo):
+class SqlAlchemyLocations(SqlAlchemyRepo):
     def add(self, name: str, kind: str) -> Location:
         new_id = self._run(_ADD_LOCATION[self._pg], tenant_id=self._tenant, name=name, kind=kind, version=1).scalar()
         if new_id is None:
@@ -257,7 +237,7 @@ class SqlAlchemyLocations(_CoreRepo):
         return [location(r) for r in self._execute(stmt)]
 
 
-class SqlAlchemyStock(_CoreRepo):
+class SqlAlchemyStock(SqlAlchemyRepo):
     def apply(self, product_id: int, location_id: int, *, on_hand: int = 0, incoming: int = 0, outgoing: int = 0) -> int | None:
         fresh = on_hand >= 0 and incoming >= 0 and outgoing >= 0 and outgoing <= on_hand
         params = {"tenant": self._tenant, "pid": product_id, "loc": location_id, "d_on_hand": on_hand,
@@ -473,7 +453,7 @@ class SqlAlchemyStock(_CoreRepo):
         return len(ids)
 
 
-class SqlAlchemyGame(_CoreRepo):
+class SqlAlchemyGame(SqlAlchemyRepo):
     def get(self) -> GameState:
         row = self._run(_GET_GAME, tenant=self._tenant).first()
         return GameState(*row) if row else GameState()

@@ -95,12 +95,9 @@ class ProductRow(Base):
     )
 
 
-_AUDIT_COLUMNS = ("at", "actor", "entity", "entity_id", "action", "before", "after", "request_key", "prev_hash", "hash")
+class _AuditColumns:
+    """The columns an audit entry has, live or archived."""
 
-
-class AuditRow(Base):
-    __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
@@ -112,6 +109,11 @@ class AuditRow(Base):
     request_key: Mapped[str | None] = mapped_column(String(200))
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditRow(_AuditColumns, Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     __table_args__ = (
         Index("ix_audit_log_tenant_id", "tenant_id", "id"),
         Index("ix_audit_log_actor", "tenant_id", "actor", "id"),
@@ -121,20 +123,9 @@ class AuditRow(Base):
     )
 
 
-class AuditArchiveRow(Base):
+class AuditArchiveRow(_AuditColumns, Base):
     __tablename__ = "audit_log_archive"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    tenant_id: Mapped[str] = mapped_column(String(64))
-    at: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(64))
-    entity: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(32))
-    before: Mapped[str | None] = mapped_column(Text)
-    after: Mapped[str | None] = mapped_column(Text)
-    request_key: Mapped[str | None] = mapped_column(String(200))
-    prev_hash: Mapped[str | None] = mapped_column(String(64))
-    hash: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (Index("ix_audit_log_archive_tenant_id", "tenant_id", "id"),)
 
 
