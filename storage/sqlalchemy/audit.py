@@ -57,12 +57,12 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
     def append(self, entry: AuditEntry) -> AuditEntry:
         values = entry._asdict()
         del values["id"]  # the database gives it
-        new_id = self._execute(_APPEND, {**values, "tenant_id": self._tenant}).scalar_one()
+        new_id = self._run(_APPEND, {**values, "tenant_id": self._tenant}).scalar_one()
         return entry._replace(id=new_id)
 
     def tail(self) -> AuditEntry | None:
         for stmt in _TAIL:
-            row = self._execute(stmt, {"tenant": self._tenant}).first()
+            row = self._run(stmt, {"tenant": self._tenant}).first()
             if row:
                 return audit_entry(row)
         return None

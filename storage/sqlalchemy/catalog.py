@@ -84,7 +84,7 @@ def listing(row: Any) -> ProductListing:
 
 class SqlAlchemyUsers(SqlAlchemyRepo):
     def _one(self, name: str) -> User | None:
-        row = self._execute(_USER_BY_NAME, {"tenant": self._tenant, "name": name}).first()
+        row = self._run(_USER_BY_NAME, {"tenant": self._tenant, "name": name}).first()
         return user(row) if row else None
 
     def ensure(self, name: str, now: str) -> User:
