@@ -82,7 +82,7 @@ class StockbankApp(App[None]):
         self.backend = backend
         self.export_dir = export_dir
         self._startup_check = startup_check  # see _check_at_startup
-        self._place = f"{backend.sim.tenant} · {backend.url}"
+        self._place = f"{backend.sim.tenant} · {getattr(backend, 'display_url', backend.url)}"
         self.sub_title = self._place
         self._exports: dict[str, tuple[int, Path]] = {}
         self.low_stock_alerts = True  # a toast when products fall to their reorder level

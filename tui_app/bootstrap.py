@@ -139,6 +139,11 @@ class Backend:
     url: str
     demo_loaded: int = 0
 
+    @property
+    def display_url(self) -> str:
+        """The URL fit for a title bar: a PostgreSQL password is never shown."""
+        return masked(self.url)
+
     def export_products(self, query: ProductQuery, out: TextIO) -> int:
         from storage.csvio import write_products_csv
 

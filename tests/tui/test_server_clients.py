@@ -48,3 +48,14 @@ async def test_a_product_added_in_one_client_shows_in_the_other_on_refresh_and_n
     finally:
         for app in (first, second, stranger):
             app.backend.close()
+
+
+async def test_the_title_bar_never_shows_the_database_password(tmp_path: Path):
+    url = new_pg_database(tmp_path).replace("postgresql+psycopg://postgres@", "postgresql+psycopg://postgres:hunter2@", 1)
+    app = _client(url, tmp_path)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert "hunter2" not in app.sub_title and "postgres:***@" in app.sub_title
+    finally:
+        app.backend.close()
