@@ -41,6 +41,28 @@ def _pg_admin(sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
+def _drop_databases_of_dead_runs() -> None:
+    """Test databases left by a run that was killed (names carry the pid of the process that made them):
+    dropped when that process is gone. Only on a local server, where those pids are this machine's."""
+    import psycopg
+
+    if "@127.0.0.1" not in PG_ADMIN_URL and "@localhost" not in PG_ADMIN_URL:
+        return
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'sbt\\_%'")]
+    for name in names:
+        parts = name.split("_")
+        pid = parts[3] if parts[1] == "template" and len(parts) > 3 else parts[2] if len(parts) > 2 else ""
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def new_pg_database(tmp: Path) -> str:
     """A fresh database at the head schema for one test (a copy of this worker's migrated template, so
     migrations run once per worker); it is dropped after the test. Skips when no server answers."""
@@ -49,6 +71,7 @@ def new_pg_database(tmp: Path) -> str:
     template = f"sbt_template_{worker}_{os.getpid()}"  # per process: two pytest runs at once never share one
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     if "template" not in _pg_state:
+        _drop_databases_of_dead_runs()
         _pg_admin(f"DROP DATABASE IF EXISTS {template} WITH (FORCE)")
         _pg_admin(f"CREATE DATABASE {template}")
         from storage import migrations
