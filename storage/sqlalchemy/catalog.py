@@ -13,6 +13,7 @@ from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionC
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.catalog import ProductCursor, fold_case
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
+from storage.rowfolds import category_values, upsert_by_distinct_sku
 from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import CategoryRow, ProductRow, UserRow
 from storage.sqlite.repositories import _IN_CHUNK
@@ -347,28 +348,13 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
             if self._pg or "integer overflow" not in str(e.__cause__):
                 raise
         # A total beyond 2**63-1 minor units on SQLite: SUM cannot hold it, Python's int can.
-        totals: dict[int | None, list[Any]] = {}
-        for cat_id, cat_name, qty, value in self._execute(
+        return category_values(self._execute(
             self._with_category(ProductRow.category_id, CategoryRow.name, ProductRow.quantity, _VALUE).where(*live)
-        ):
-            t = totals.setdefault(cat_id, [cat_name, 0, 0, 0])
-            t[1] += 1
-            t[2] += qty
-            t[3] += value
-        ordered = sorted(totals.items(), key=lambda kv: (kv[1][0] is None, fold_case(kv[1][0] or "")))
-        return [CategoryValue(cat_id, name, n, qty, value) for cat_id, (name, n, qty, value) in ordered]
+        ))
 
     def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:
         # Look the batch's SKUs up once, INSERT the new in bulk, UPDATE only the changed.
-        inserted = updated = 0
-        distinct: dict[str, NewProduct] = {}
-        for r in rows:
-            if r.sku in distinct:  # the same SKU again: apply what came before first, row-by-row semantics
-                ins, upd = self._upsert_distinct(distinct)
-                inserted, updated, distinct = inserted + ins, updated + upd, {}
-            distinct[r.sku] = r
-        ins, upd = self._upsert_distinct(distinct)
-        return inserted + ins, updated + upd
+        return upsert_by_distinct_sku(rows, self._upsert_distinct)
 
     def _chunks(self, values: list[Any]) -> Iterator[list[Any]]:
         """Lookup batches: SQLite binds each value (a bound on parameters), PostgreSQL one array per batch."""

@@ -11,7 +11,8 @@ from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model import MAX_ID
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
-from domain.model.catalog import ProductCursor, fold_case
+from domain.model.catalog import ProductCursor
+from storage.rowfolds import category_values, upsert_by_distinct_sku
 from storage.sqlite.errors import translate
 
 if TYPE_CHECKING:
@@ -251,31 +252,16 @@ class SqliteProducts(_Repo):
             if "integer overflow" not in str(e):
                 raise translate(e) from e
         # A total beyond 2**63-1 minor units: SQLite's SUM cannot hold it, Python's int can.
-        totals: dict[int | None, list[Any]] = {}
-        for cat_id, cat_name, qty, value in self._run(
+        return category_values(self._run(
             "SELECT p.category_id, c.name, p.quantity, p.price_minor * p.quantity"
             f" FROM products p LEFT JOIN categories c ON c.id = p.category_id WHERE p.tenant_id = ? AND p.active{live}",
             (self._tenant,),
-        ):
-            t = totals.setdefault(cat_id, [cat_name, 0, 0, 0])
-            t[1] += 1
-            t[2] += qty
-            t[3] += value
-        ordered = sorted(totals.items(), key=lambda kv: (kv[1][0] is None, fold_case(kv[1][0] or "")))
-        return [CategoryValue(cat_id, name, n, qty, value) for cat_id, (name, n, qty, value) in ordered]
+        ))
 
     def upsert_many(self, rows: Iterable[NewProduct]) -> tuple[int, int]:
         # Not INSERT ... ON CONFLICT DO UPDATE: with foreign_keys=ON, SQLite's upsert costs twice a
         # plain INSERT per row. Look the batch's SKUs up once, INSERT the new, UPDATE the changed.
-        inserted = updated = 0
-        distinct: dict[str, NewProduct] = {}
-        for r in rows:
-            if r.sku in distinct:  # the same SKU again: apply what came before first, row-by-row semantics
-                ins, upd = self._upsert_distinct(distinct)
-                inserted, updated, distinct = inserted + ins, updated + upd, {}
-            distinct[r.sku] = r
-        ins, upd = self._upsert_distinct(distinct)
-        return inserted + ins, updated + upd
+        return upsert_by_distinct_sku(rows, self._upsert_distinct)
 
     def _upsert_distinct(self, latest: dict[str, NewProduct]) -> tuple[int, int]:
         tenant = self._tenant
