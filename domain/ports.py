@@ -76,8 +76,11 @@ class ProductRepository(Protocol):
         """Remove the row for good (a purge; its levels and attachments go with it, its stock moves
         stay) and return what it was. Raises: NotFound, VersionConflict."""
 
-    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
-        """One page of the list, ordered by (lower(name), id), strictly after the cursor."""
+    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[ProductListing]:
+        """One page of the list, ordered by (lower(name), id), strictly after the cursor. backward: the
+        `limit` rows strictly before the cursor instead (the last rows when it is None), still in list
+        order. skip: leave out that many rows first (a jump into the middle of a long list)."""
 
     def count(self, query: ProductQuery) -> int: ...
 

@@ -6,15 +6,12 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from domain.model import CategoryValue, ProductListing
+from domain.model import CategoryValue
 
 
 @dataclass
-class ProductsLoaded(Message):
-    """A page of products (and, for the first page, the totals) is ready."""
+class ValueSummaryLoaded(Message):
+    """The stock value per category is ready (for the products screen's summary bar)."""
 
     generation: int
-    rows: list[ProductListing]
-    append: bool
-    total: int | None = None
-    summary: list[CategoryValue] | None = None
+    summary: list[CategoryValue]

@@ -291,13 +291,17 @@ class CatalogService:
         return found
 
     def find_products(
-        self, query: ProductQuery = ProductQuery(), after: ProductCursor | None = None, limit: int = 100
+        self, query: ProductQuery = ProductQuery(), after: ProductCursor | None = None, limit: int = 100,
+        *, backward: bool = False, skip: int = 0,
     ) -> list[ProductListing]:
-        """One page of products in name order, after `after` (keyset pagination)."""
+        """One page of products in name order, after `after` (keyset pagination); backward: the page
+        before it (the last page when None); skip: leave out that many first (a jump by offset)."""
         if not 1 <= limit <= 10_000:
             raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+            raise ValidationError("skip: must be a whole number, 0 or more", field="skip")
         with self._ctx.reading() as uow:
-            return uow.products.find(query, after, limit)
+            return uow.products.find(query, after, limit, backward=backward, skip=skip)
 
     def count_products(self, query: ProductQuery = ProductQuery()) -> int:
         with self._ctx.reading() as uow:

@@ -244,11 +244,18 @@ class _Products(Repo):
         return ProductListing(p.id, p.sku, p.name, cat.name if cat else None, p.price_minor, p.quantity,
                               p.value_minor, p.active, p.version)
 
-    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
+    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[ProductListing]:
         rows = self._matching(query)
-        if after is not None:
-            rows = [p for p in rows if (fold_case(p.name), p.id) > (after.name_key, after.id)]
-        return [self._listing(p) for p in rows[:limit]]
+        if backward:
+            if after is not None:
+                rows = [p for p in rows if (fold_case(p.name), p.id) < (after.name_key, after.id)]
+            rows = rows[max(len(rows) - skip - limit, 0):max(len(rows) - skip, 0)]
+        else:
+            if after is not None:
+                rows = [p for p in rows if (fold_case(p.name), p.id) > (after.name_key, after.id)]
+            rows = rows[skip:skip + limit]
+        return [self._listing(p) for p in rows]
 
     def count(self, query: ProductQuery) -> int:
         return len(self._matching(query))

@@ -304,17 +304,26 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
         return current
 
     def _page(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None,
-              limit: int | None) -> Select[Any]:
-        """One keyset page in list order (lower(name), id), strictly after the cursor."""
+              limit: int | None, backward: bool = False, skip: int = 0) -> Select[Any]:
+        """One keyset page in list order (lower(name), id), strictly after the cursor; backward: strictly
+        before it, in reverse order (the caller turns the page round)."""
         stmt = self._with_category(*columns).where(*self._filters(query))
         if after is not None:
             # Spelled out so SQLite seeks into the index; the row value (lower(name), id) > (?, ?) is only filtered.
-            stmt = stmt.where(_NAME_KEY >= after.name_key,
-                              or_(_NAME_KEY > after.name_key, ProductRow.id > bigint(after.id)))
-        return stmt.order_by(_NAME_KEY, ProductRow.id).limit(limit)
+            if backward:
+                stmt = stmt.where(_NAME_KEY <= after.name_key,
+                                  or_(_NAME_KEY < after.name_key, ProductRow.id < bigint(after.id)))
+            else:
+                stmt = stmt.where(_NAME_KEY >= after.name_key,
+                                  or_(_NAME_KEY > after.name_key, ProductRow.id > bigint(after.id)))
+        order = (_NAME_KEY.desc(), ProductRow.id.desc()) if backward else (_NAME_KEY, ProductRow.id)
+        stmt = stmt.order_by(*order).limit(limit)
+        return stmt.offset(skip) if skip else stmt
 
-    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
-        return [listing(r) for r in self._execute(self._page(_LISTING_COLS, query, after, limit))]
+    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[ProductListing]:
+        page = [listing(r) for r in self._execute(self._page(_LISTING_COLS, query, after, limit, backward, skip))]
+        return page[::-1] if backward else page
 
     def count(self, query: ProductQuery) -> int:
         return self._execute(

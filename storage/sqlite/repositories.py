@@ -215,15 +215,20 @@ class SqliteProducts(_Repo):
         self._run("DELETE FROM products WHERE tenant_id = ? AND id = ?", (self._tenant, product_id))
         return current
 
-    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int) -> list[ProductListing]:
+    def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[ProductListing]:
         where, params = _where(self._tenant, query, self._soft)
+        # Spelled out so SQLite seeks into the index; the row value (lower(name), id) > (?, ?) is only
+        # filtered. Backward walks the same index the other way and the page is turned round here.
+        op, order = ("<", " DESC") if backward else (">", "")
         if after is not None:
-            # Spelled out so SQLite seeks into the index; the row value (lower(name), id) > (?, ?) is only filtered.
-            where += " AND lower(p.name) >= ? AND (lower(p.name) > ? OR p.id > ?)"
+            where += f" AND lower(p.name) {op}= ? AND (lower(p.name) {op} ? OR p.id {op} ?)"
             params.extend((after.name_key, after.name_key, after.id))
-        rows = self._run(f"{_LISTING_SELECT}{where} ORDER BY lower(p.name), p.id LIMIT ?", (*params, limit))
+        rows = self._run(f"{_LISTING_SELECT}{where} ORDER BY lower(p.name){order}, p.id{order} LIMIT ? OFFSET ?",
+                         (*params, limit, skip))
         make = ProductListing._make
-        return [make(r[:7] + (bool(r[7]), r[8])) for r in rows]
+        page = [make(r[:7] + (bool(r[7]), r[8])) for r in rows]
+        return page[::-1] if backward else page
 
     def count(self, query: ProductQuery) -> int:
         where, params = _where(self._tenant, query, self._soft)

@@ -471,6 +471,33 @@ def test_any_page_size_gives_the_same_rows_without_gaps_or_duplicates(ten: Simul
     assert rows == [r.id for r in ten.catalog.find_products(ALL)]
 
 
+@pytest.mark.parametrize("size", [1, 3, 4, 10, 11])
+def test_backward_pages_walk_the_same_rows_from_the_end(ten: Simulator, size: int) -> None:
+    """What a virtual table does after jumping to the end: the last page, then the pages before it."""
+    forward = [r.id for r in ten.catalog.find_products(ALL)]
+    pages: list[list[int]] = []
+    page = ten.catalog.find_products(ALL, None, size, backward=True)
+    while page:
+        pages.insert(0, [r.id for r in page])
+        page = ten.catalog.find_products(ALL, ProductCursor.after(page[0]), size, backward=True)
+    assert [i for p in pages for i in p] == forward
+    assert pages[-1] == forward[-size:]
+
+
+@pytest.mark.parametrize("skip", [0, 1, 4, 9, 10, 25])
+def test_skip_jumps_into_the_list_by_offset(ten: Simulator, skip: int) -> None:
+    forward = [r.id for r in ten.catalog.find_products(ALL)]
+    assert [r.id for r in ten.catalog.find_products(ALL, None, 3, skip=skip)] == forward[skip:skip + 3]
+    filtered = ProductQuery(text="p-0")
+    expected = [r.id for r in ten.catalog.find_products(filtered)][skip:skip + 2]
+    assert [r.id for r in ten.catalog.find_products(filtered, None, 2, skip=skip)] == expected
+
+
+@pytest.mark.parametrize("skip", [-1, 1.5, True])
+def test_a_bad_skip_is_refused(ten: Simulator, store: Store, skip: object) -> None:
+    refuse(store, lambda: ten.catalog.find_products(ALL, None, 3, skip=skip), "validation", field="skip")
+
+
 def test_by_default_only_active_products_are_listed(ten: Simulator) -> None:
     rows = [r for page in all_pages(ten, ProductQuery(), 3) for r in page]
     assert len(rows) == 9

@@ -9,7 +9,9 @@ from domain.model import ProductQuery
 from tests.tui.conftest import settle
 from textual.widgets import DataTable, Input, Static, Tree
 
+from tui_app.screens.products import ProductTable
 from tui_app.widgets.forms import ProductForm
+from tui_app.widgets.virtual_table import PAGE
 
 ALL = ProductQuery(include_inactive=True)
 
@@ -30,9 +32,13 @@ async def type_new_product(pilot, sku: str, name: str, price: str) -> None:
     await type_text(pilot, price)
 
 
+def product_table(app) -> ProductTable:
+    return app.screen.query_one("#products", ProductTable)
+
+
 def visible_skus(app) -> list[str]:
-    table = app.screen.query_one("#products", DataTable)
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    """The SKUs of the rows the table has loaded, in list order."""
+    return [row.sku for row in product_table(app).loaded_rows()]
 
 
 async def test_new_product_with_the_keyboard_is_saved_and_listed(app_factory):
@@ -103,8 +109,7 @@ async def test_edit_changes_the_product_and_keeps_the_cursor_on_it(app_factory):
         product = app.backend.sim.catalog.get_product_by_sku(first_sku)
         assert product.name == "Renamed by test"
         assert product.version == 2
-        table = app.screen.query_one("#products", DataTable)
-        assert str(table.get_row_at(table.cursor_row)[0]) == first_sku
+        assert product_table(app).current_row.sku == first_sku
 
 
 async def test_stale_edit_is_refused_with_version_conflict_and_reload_offers_latest(app_factory):
@@ -225,7 +230,7 @@ async def test_filter_is_case_insensitive_on_name_and_sku_and_escape_clears_it(a
         await type_text(pilot, "HAMMER")
         await pilot.pause(0.3)
         await settle(pilot)
-        names = [str(app.screen.query_one("#products", DataTable).get_row_at(i)[1]) for i in range(len(visible_skus(app)))]
+        names = [row.name for row in product_table(app).loaded_rows()]
         assert names and all("hammer" in n.lower() for n in names)
         await pilot.press("escape")
         await pilot.pause(0.3)
@@ -275,7 +280,7 @@ async def test_export_writes_the_current_view_to_a_csv_file(app_factory, tmp_pat
         await pilot.pause(0.3)
         await settle(pilot)
         expected = visible_skus(app)
-        app.screen.query_one("#products", DataTable).focus()
+        product_table(app).focus()
         await pilot.press("x")
         await settle(pilot)
         await pilot.pause(0.3)
@@ -323,20 +328,35 @@ async def test_import_dialog_imports_a_good_file_and_refuses_a_bad_one_whole(app
         assert {"IMP-1", "IMP-2"} <= set(visible_skus(app))
 
 
-async def test_list_loads_more_pages_as_the_cursor_nears_the_end(app_factory):
+async def test_the_list_pages_from_the_store_both_ways_and_jumps_to_either_end(app_factory):
     app = app_factory(demo=False)
     from tui_app.bootstrap import seed_demo
 
     seed_demo(app.backend.sim, products=450)
+    in_order = [r.sku for r in app.backend.sim.catalog.find_products(limit=1000)]
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        table = app.screen.query_one("#products", DataTable)
-        assert table.row_count == 200
-        for _ in range(4):
-            table.move_cursor(row=table.row_count - 1)
+        table = product_table(app)
+        assert table.total == 450
+        assert visible_skus(app) == in_order[:PAGE]  # one page asked for, not the whole list
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_row == 449 and table.current_row.sku == in_order[-1]
+        assert [r.sku for r in table.visible_rows()] == in_order[-len(table.visible_rows()):]
+        for _ in range(3):  # back up from the end: keyset pages before the rows it has
+            await pilot.press("pageup")
             await settle(pilot)
-        assert table.row_count == 450
-        assert len(set(visible_skus(app))) == 450
+        assert table.current_row.sku == in_order[table.cursor_row]
+        await pilot.press("home")
+        await settle(pilot)
+        assert table.current_row.sku == in_order[0]
+        table.scroll_to(y=220, animate=False, immediate=True)  # a scrollbar drag into the middle
+        await settle(pilot)
+        shown = [r.sku for r in table.visible_rows()]
+        assert shown and shown == in_order[220:220 + len(shown)]
+        await pilot.press("down")
+        await settle(pilot)
+        assert table.current_row.sku == in_order[table.cursor_row]
 
 
 async def test_help_lists_the_screen_keys_and_escape_closes_it(app_factory):

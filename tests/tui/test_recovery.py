@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 from textual.app import App
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import Button, Static
 
 from domain.clock import FixedClock
 from domain.errors import Busy
@@ -65,7 +65,7 @@ async def until_exit(app: App, seconds: float = 20) -> None:
 async def products_open(pilot) -> None:
     await settle(pilot)
     assert isinstance(pilot.app.screen, ProductsScreen)
-    assert pilot.app.screen.query_one("#products", DataTable).row_count > 0
+    assert pilot.app.screen.query_one("#products").row_count > 0
     pilot.app.exit()
 
 

@@ -115,8 +115,7 @@ def pay(app, amount: str = "12.50") -> None:
 
 
 def product_skus_shown(app) -> list[str]:
-    table = app.screen.query_one("#products", DataTable)
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    return [row.sku for row in app.screen.query_one("#products").loaded_rows()]
 
 
 def bank_balance_shown(app, name: str) -> str:

@@ -10,23 +10,71 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, Tree
+from textual.widgets import Button, Footer, Header, Input, Label, Static, Tree
 
 from domain.model import Category, CategoryValue, Product, ProductListing, ProductQuery
 from domain.model.catalog import ProductCursor, subtree_ids
 from domain.money import format_grouped
 from domain.services.catalog import ImportResult
-from tui_app.messages import ProductsLoaded
+from tui_app.messages import ValueSummaryLoaded
 from tui_app.widgets.base import AppScreen
-from tui_app.widgets.filter_box import FilterBox
 from tui_app.widgets.dialogs import ConfirmDialog
+from tui_app.widgets.filter_box import FilterBox
+from tui_app.widgets.virtual_table import Column, VirtualTable
 
-PAGE_SIZE = 200
-PREFETCH_MARGIN = 40  # load the next page when the cursor gets this close to the end
+COLUMNS = (
+    Column("sku", "SKU", 12),
+    Column("name", "Name", 28),
+    Column("category", "Category", 12),
+    Column("price", "Price", 10, "right"),
+    Column("quantity", "On hand", 7, "right"),
+    Column("value", "Value", 12, "right"),
+)
 
 
-class ProductTable(DataTable):
-    BINDINGS = [Binding("enter", "select_cursor", "Edit", id="products.edit")]
+def product_cells(row: ProductListing) -> tuple[Text, ...]:
+    style = "" if row.active else "dim"
+    return (
+        Text(row.sku, style=style),
+        Text(row.name, style=style),
+        Text(row.category or "—", style=style),
+        Text(format_grouped(row.price_minor), style=style),
+        Text(f"{row.quantity:,}", style=style),
+        Text(format_grouped(row.value_minor), style=style),
+    )
+
+
+class ProductRows:
+    """One query's products as the table pages them: keyset pages both ways from a row it has, the
+    first or last page, or a page at an offset (every call runs in the table's worker thread)."""
+
+    def __init__(self, catalog, query: ProductQuery):
+        self._catalog, self._query = catalog, query
+
+    def count(self) -> int:
+        return self._catalog.count_products(self._query)
+
+    def first(self, limit: int) -> list[ProductListing]:
+        return self._catalog.find_products(self._query, None, limit)
+
+    def last(self, limit: int) -> list[ProductListing]:
+        return self._catalog.find_products(self._query, None, limit, backward=True)
+
+    def after(self, row: ProductListing, limit: int) -> list[ProductListing]:
+        return self._catalog.find_products(self._query, ProductCursor.after(row), limit)
+
+    def before(self, row: ProductListing, limit: int) -> list[ProductListing]:
+        return self._catalog.find_products(self._query, ProductCursor.after(row), limit, backward=True)
+
+    def skip(self, offset: int, limit: int) -> list[ProductListing]:
+        return self._catalog.find_products(self._query, None, limit, skip=offset)
+
+
+class ProductTable(VirtualTable[ProductListing]):
+    BINDINGS = [Binding("enter", "select", "Edit", id="products.edit")]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(COLUMNS, product_cells, key=lambda row: row.id, **kwargs)
 
 
 class CategoryTree(Tree[int | None]):
@@ -57,12 +105,8 @@ class ProductsScreen(AppScreen):
         self._query = ProductQuery()
         self._last_deleted: int | None = None  # what `u` restores in the live list
         self._generation = 0
-        self._rows: list[ProductListing] = []
-        self._total: int | None = 0  # None while the count of a new query is on its way
-        self._loading_more = False
         self._categories: list[Category] = []
         self._selected_category: int | None = None
-        self._focus_product: int | None = None
 
     @property
     def catalog(self):
@@ -78,8 +122,7 @@ class ProductsScreen(AppScreen):
                 yield tree
             with Vertical(id="main"):
                 yield FilterBox(placeholder="Filter by name or SKU  ( / )", id="filter")
-                table = ProductTable(id="products", cursor_type="row", zebra_stripes=True)
-                yield table
+                yield ProductTable(id="products")
                 yield Static("", id="status")
         with Horizontal(id="summary-bar"):
             yield Static("", id="summary")
@@ -87,94 +130,57 @@ class ProductsScreen(AppScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(ProductTable)
-        table.add_column("SKU", key="sku", width=12)
-        table.add_column("Name", key="name", width=28)
-        table.add_column("Category", key="category", width=12)
-        table.add_column(Text("Price", justify="right"), key="price", width=10)
-        table.add_column(Text("On hand", justify="right"), key="quantity", width=7)
-        table.add_column(Text("Value", justify="right"), key="value", width=12)
-        table.focus()
+        self.query_one(ProductTable).focus()
         self.reload(categories=True)
 
     # -- loading ----------------------------------------------------------------------------
 
-    def reload(self, *, categories: bool = False, focus_product: int | None = None, summary: bool = True) -> None:
-        """Fetch the first page again (after any write, so no view is stale). The value summary
-        does not depend on the filter: a new filter passes summary=False."""
+    def reload(self, *, categories: bool = False, focus_product: int | None = None, summary: bool = True,
+               keep_position: bool = True) -> None:
+        """Show the rows as stored now (after any write, so no view is stale), at the same place in the
+        list; a new query starts at the top. The value summary does not depend on the filter: a new
+        filter passes summary=False."""
         self._generation += 1
-        self._focus_product = focus_product
         if categories:
             self._load_categories()
-        self._load_page(self._query, None, self._generation, append=False, summary=summary)
+        self.query_one(ProductTable).set_source(ProductRows(self.catalog, self._query), keep_position=keep_position,
+                                                focus=focus_product)
+        if summary:
+            self._load_summary(self._generation)
 
-    @work(thread=True, exclusive=True, group="products-load", exit_on_error=False)
-    def _load_page(
-        self, query: ProductQuery, after: ProductCursor | None, generation: int, append: bool, summary: bool = False
-    ) -> None:
-        rows = self.catalog.find_products(query, after, PAGE_SIZE)
-        self.post_message(ProductsLoaded(generation, rows, append))
-        if not append:  # totals scan every matching row: show the page first, then them
-            total = self.catalog.count_products(query)
-            values = self.catalog.value_by_category() if summary else None
-            self.post_message(ProductsLoaded(generation, [], True, total, values))
+    @work(thread=True, exclusive=True, group="products-summary", exit_on_error=False)
+    def _load_summary(self, generation: int) -> None:
+        self.post_message(ValueSummaryLoaded(generation, self.catalog.value_by_category()))
 
     @work(thread=True, exclusive=True, group="categories-load", exit_on_error=False)
     def _load_categories(self) -> None:
         categories = self.catalog.categories()
         self.app.call_from_thread(self._show_categories, categories)
 
-    @on(ProductsLoaded)
-    def _show_rows(self, message: ProductsLoaded) -> None:
-        if message.generation != self._generation:
-            return  # an older query's answer
-        table = self.query_one(ProductTable)
-        self._loading_more = False
-        if not message.append:
-            self._rows = []
-            self._total = None
-            table.clear()
-        self._rows.extend(message.rows)
-        for row in message.rows:
-            style = "" if row.active else "dim"
-            table.add_row(
-                Text(row.sku, style=style),
-                Text(row.name, style=style),
-                Text(row.category or "—", style=style),
-                Text(format_grouped(row.price_minor), justify="right", style=style),
-                Text(f"{row.quantity:,}", justify="right", style=style),
-                Text(format_grouped(row.value_minor), justify="right", style=style),
-                key=str(row.id),
-            )
-        if message.total is not None:
-            self._total = message.total
-        if message.summary is not None:
+    @on(ValueSummaryLoaded)
+    def _show_loaded_summary(self, message: ValueSummaryLoaded) -> None:
+        if message.generation == self._generation:
             self._show_summary(message.summary)
-        if self._focus_product is not None:
-            index = next((i for i, r in enumerate(self._rows) if r.id == self._focus_product), None)
-            if index is not None:
-                table.move_cursor(row=index)
-            self._focus_product = None
-        self._show_status()
 
+    @on(VirtualTable.Changed, "#products")
     def _show_status(self) -> None:
+        table = self.query_one(ProductTable)
+        total = table.total
         filtered = bool(self._query.text.strip()) or self._selected_category is not None
-        if self._total is None:
-            self.query_one("#status", Static).update(Text(f"{len(self._rows):,}{'+' if self._has_more() else ''} products · counting…"))
+        if total is None:
+            self.query_one("#status", Static).update(Text(f"{table.row_count:,}+ products · counting…"))
             return
         if self._query.deleted:
             self.query_one("#status", Static).update(Text(
-                f"Deleted products: {self._total:,} · u restores · d purges for good · t back to the list"
+                f"Deleted products: {total:,} · u restores · d purges for good · t back to the list"
             ))
             return
-        if self._total == 0 and not filtered and not self._query.include_inactive:
+        if total == 0 and not filtered and not self._query.include_inactive:
             self.query_one("#status", Static).update(
                 Text("No products yet: n adds one, c adds a category, i imports a CSV, a shows inactive ones")
             )
             return
-        parts = [f"{self._total:,} products" if self._total != 1 else "1 product"]
-        if len(self._rows) < self._total:
-            parts.append(f"{len(self._rows):,} loaded (scroll for more)")
+        parts = [f"{total:,} products" if total != 1 else "1 product"]
         if self._query.text.strip():
             parts.append(f"filter “{self._query.text.strip()}”")
         if self._selected_category is not None:
@@ -182,11 +188,6 @@ class ProductsScreen(AppScreen):
             parts.append(f"in {name}")
         parts.append("inactive shown" if self._query.include_inactive else "active only (a: show inactive)")
         self.query_one("#status", Static).update(Text(" · ".join(parts)))
-
-    def _has_more(self) -> bool:
-        if self._total is None:  # not counted yet: a full page means there may be more
-            return len(self._rows) > 0 and len(self._rows) % PAGE_SIZE == 0
-        return len(self._rows) < self._total
 
     def _show_summary(self, values: list[CategoryValue]) -> None:
         total = sum(v.value_minor for v in values)
@@ -216,16 +217,6 @@ class ProductsScreen(AppScreen):
         add(tree.root, None)
         tree.root.expand()
 
-    @on(DataTable.RowHighlighted, "#products")
-    def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
-        if (
-            not self._loading_more
-            and self._has_more()
-            and event.cursor_row >= len(self._rows) - PREFETCH_MARGIN
-        ):
-            self._loading_more = True
-            self._load_page(self._query, ProductCursor.after(self._rows[-1]), self._generation, append=True)
-
     # -- filter -----------------------------------------------------------------------------
 
     def action_filter(self) -> None:
@@ -234,7 +225,7 @@ class ProductsScreen(AppScreen):
     @on(FilterBox.Applied)
     def _apply_filter(self, event: FilterBox.Applied) -> None:
         self._query = replace(self._query, text=event.text)
-        self.reload(summary=False)
+        self.reload(summary=False, keep_position=False)
 
     @on(FilterBox.Done)
     def _filter_done(self) -> None:
@@ -252,16 +243,16 @@ class ProductsScreen(AppScreen):
         ids = subtree_ids(self._categories, self._selected_category) if self._selected_category is not None else ()
         if ids != self._query.category_ids:
             self._query = replace(self._query, category_ids=ids)
-            self.reload(summary=False)
+            self.reload(summary=False, keep_position=False)
 
     def action_toggle_inactive(self) -> None:
         self._query = replace(self._query, include_inactive=not self._query.include_inactive)
-        self.reload(summary=False)
+        self.reload(summary=False, keep_position=False)
 
     def action_toggle_deleted(self) -> None:
         """The deleted view: soft-deleted products, where `u` restores and `d` purges for good."""
         self._query = replace(self._query, deleted=not self._query.deleted, include_inactive=not self._query.deleted)
-        self.reload(summary=False)
+        self.reload(summary=False, keep_position=False)
 
     def action_refresh(self) -> None:
         self.reload(categories=True)
@@ -270,17 +261,14 @@ class ProductsScreen(AppScreen):
     # -- create / edit / delete -------------------------------------------------------------
 
     def _current_row(self) -> ProductListing | None:
-        table = self.query_one(ProductTable)
-        if not self._rows or table.cursor_row < 0 or table.cursor_row >= len(self._rows):
-            return None
-        return self._rows[table.cursor_row]
+        return self.query_one(ProductTable).current_row
 
     def action_new_product(self) -> None:
         from tui_app.widgets.forms import ProductForm  # forms load on first use, not at start-up
 
         self.app.push_screen(ProductForm(self._categories), self._after_product_saved)
 
-    @on(DataTable.RowSelected, "#products")
+    @on(VirtualTable.RowSelected, "#products")
     def _edit_selected(self) -> None:
         row = self._current_row()
         if row is not None and self._query.deleted:

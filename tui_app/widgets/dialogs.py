@@ -58,7 +58,7 @@ def own_bindings(screen: Screen):
     """(node, binding, where) for every binding of ours (they all carry an id) on the screen, its
     lists and the app: what help shows and what the command palette offers."""
     seen: set[str] = set()
-    sources = [("this screen", screen), *((f"in {w.id or 'list'}", w) for w in screen.query("DataTable, Tree"))]
+    sources = [("this screen", screen), *((f"in {w.id or 'list'}", w) for w in screen.query("DataTable, VirtualTable, Tree"))]
     sources.append(("everywhere", screen.app))
     for where, node in sources:
         for bindings in node._bindings.key_to_bindings.values():  # noqa: SLF001 - no public lister
