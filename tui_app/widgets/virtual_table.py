@@ -137,6 +137,8 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         self._want_last = False  # End pressed before the count came
         self._focus_key: Any = None
         self._width = sum(c.width for c in self.columns) + len(self.columns) - 1
+        self._strips: dict[tuple[int, bool, int], Strip] = {}
+        self._styles: dict[str, Style] = {}
 
     # -- what screens and tests read ------------------------------------------------------------------
 
@@ -186,6 +188,7 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         offset = self.cursor_row if keep_position else 0
         top = round(self.scroll_y) if keep_position else 0
         self._rows.clear()
+        self._strips.clear()
         self._total = None
         self._end = None
         self._fetching = False
@@ -312,6 +315,7 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         middle = round(self.scroll_y) + self._body_height // 2
         for offset in sorted(self._rows, key=lambda i: abs(i - middle))[KEEP:]:
             del self._rows[offset]
+        self._strips.clear()
 
     # -- cursor and scrolling ---------------------------------------------------------------------
 
@@ -403,30 +407,52 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         segments = list(line.render(self.app.console))
         return Strip(Segment.apply_style(segments, style, cursor), line.cell_len)
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_lines(self, crop):
+        """Styles are looked up once a frame, not once a line."""
+        self._styles = {name: self.get_component_rich_style(f"virtual-table--{name}")
+                        for name in ("header", "even-row", "cursor", "loading")}
+        return super().render_lines(crop)
+
+    def _row_strip(self, offset: int) -> Strip:
+        """A row's whole line, cached while the row, its stripe and the cursor on it stay the same."""
+        row = self._rows.get(offset)
+        cursor = offset == self.cursor_row
+        key = (offset, cursor, id(row))
+        strip = self._strips.get(key)
+        if strip is not None:
+            return strip
+        styles = self._styles
+        style = self.rich_style
+        if offset % 2:
+            style += styles["even-row"]
+        over = styles["cursor"] if cursor else None
+        if row is None:
+            strip = self._line(["…"] + [""] * (len(self.columns) - 1), style + styles["loading"], over)
+        else:
+            strip = self._line(self._cells(row), style, over)
+        strip = strip.extend_cell_length(max(self._width, self.size.width) + 1, style + over if over else style)
+        if len(self._strips) > 4 * max(self.size.height, 1):
+            self._strips.clear()
+        self._strips[key] = strip
+        return strip
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x = round(self.scroll_x)
-        base = self.rich_style
         if y == 0:
-            style = base + self.get_component_rich_style("virtual-table--header")
-            strip = self._line([Text(c.label, justify=c.justify) for c in self.columns], style)
+            style = self.rich_style + self._styles["header"]
+            strip = self._line([Text(c.label) for c in self.columns], style)
+            strip = strip.extend_cell_length(scroll_x + width, style)
         else:
             offset = round(self.scroll_y) + y - 1
             if offset >= self.row_count:
-                return Strip.blank(width, base)
-            row = self._rows.get(offset)
-            style = base
-            if offset % 2:
-                style += self.get_component_rich_style("virtual-table--even-row")
-            cursor = self.get_component_rich_style("virtual-table--cursor") if offset == self.cursor_row else None
-            if row is None:
-                style += self.get_component_rich_style("virtual-table--loading")
-                strip = self._line(["…"] + [""] * (len(self.columns) - 1), style, cursor)
-            else:
-                strip = self._line(self._cells(row), style, cursor)
-            if cursor is not None:
-                style += cursor
-        return strip.extend_cell_length(scroll_x + width, style).crop(scroll_x, scroll_x + width)
+                return Strip.blank(width, self.rich_style)
+            strip = self._row_strip(offset)
+        return strip.crop(scroll_x, scroll_x + width)
 
 
 __all__ = ["Column", "RowSource", "VirtualTable", "PAGE", "KEEP"]
