@@ -1,7 +1,9 @@
 """Raw sqlite3 adapter: URL options, a small connection pool, schema check, unit of work.
 
 Writes take the lock up front with BEGIN IMMEDIATE (a deferred read-then-write fails with
-SQLITE_BUSY even with a busy timeout); reads use BEGIN for one consistent snapshot.
+SQLITE_BUSY even with a busy timeout); reads use BEGIN for one consistent snapshot. Writer threads of
+one store share write transactions and their fsync (group commit, storage/sqlite/group.py) unless the
+URL says `group_commit=off`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import parse_qsl
 from domain.errors import Busy, Corrupt, DomainError, NotFound, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
 from storage.sqlite.errors import translate, translating
+from storage.sqlite.group import WRITE_CACHE as _WRITE_CACHE, GroupCommit
 from storage.sqlite.audit import SqliteAudit
 from storage.sqlite.repositories import (
     SqliteAccounts,
@@ -29,8 +32,8 @@ from storage.sqlite.repositories import (
 )
 
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
-_WRITE_CACHE = "PRAGMA cache_size=-32768"
 _READ_CACHE = "PRAGMA cache_size=-2000"
+_SWITCH = {"on": True, "off": False, "yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,12 @@ class SqliteOptions:
     busy_timeout_ms: int = 5000
     migrate: bool = True
     attachments: str = "file"  # where new attachment bytes go: "file" (content-addressed, next to the db) or "blob"
+    group_commit: bool = True  # writer threads share write transactions and their fsync (storage/sqlite/group.py)
 
 
 def parse_url(url: str) -> SqliteOptions:
     """`sqlite:///relative.db`, `sqlite:////abs/path.db`, options as query: synchronous, busy_timeout, migrate,
-    attachments (file|blob).
+    attachments (file|blob), group_commit (on|off).
 
     Raises: ValidationError for an unknown option or value.
     """
@@ -67,6 +71,8 @@ def parse_url(url: str) -> SqliteOptions:
             opts["migrate"] = value.lower() in ("yes", "true", "1")
         elif key == "attachments" and value.lower() in ("file", "blob"):
             opts["attachments"] = value.lower()
+        elif key == "group_commit" and value.lower() in _SWITCH:
+            opts["group_commit"] = _SWITCH[value.lower()]
         else:
             raise ValidationError(f"unknown sqlite URL option {key}={value!r}", field="db")
     return SqliteOptions(**opts)  # type: ignore[arg-type]
@@ -86,6 +92,8 @@ class SqliteStore:
         self.created, self.revision = prepare_schema(self.options)
         self._users_have_created_at = self.revision != "0001"
         self._audit_chained = self.revision >= "0005"  # and soft deletes: both came with revision 0005
+        self._group = (GroupCommit(self._checkout, self._checkin, self._discard, self.options.busy_timeout_ms / 1000)
+                       if self.options.group_commit else None)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -168,12 +176,16 @@ class SqliteStore:
 
 
 class SqliteUnitOfWork:
-    """One transaction on one pooled connection; a nested unit of work becomes a SAVEPOINT."""
+    """One transaction on one pooled connection; a nested unit of work becomes a SAVEPOINT. With group
+    commit, a top-level write is a turn on the store's shared write transaction instead (its own
+    SAVEPOINT when it joins one); commit() returns once that transaction is committed. Do not use a
+    unit of work after commit(): the connection may already be another writer's."""
 
     def __init__(self, store: SqliteStore, tenant: str, write: bool):
         self._store = store
         self._tenant = tenant
         self._write = write
+        self._turn = None
 
     def __enter__(self) -> SqliteUnitOfWork:
         local = self._store._local
@@ -183,28 +195,33 @@ class SqliteUnitOfWork:
             # SQLite would upgrade the read snapshot to a write lock without waiting: a busy error
             # under load. Services never nest this way; refuse it loudly instead of failing randomly.
             raise StorageError("a write unit of work cannot start inside a read one on the same thread")
-        conn = outer if outer is not None else self._store._checkout()
-        self._conn = conn
-        try:
-            if self._nested:
-                local.depth += 1
-                self._savepoint = f"sp{local.depth}"
-                conn.execute(f"SAVEPOINT {self._savepoint}")
-            else:
-                # Writes get 32 MiB of page cache (SQLite's default is 2 MiB): a 1M-row import keeps its
-                # indexes in memory instead of re-reading pages. Reads keep the default, so a streamed
-                # export stays small.
-                conn.execute(_WRITE_CACHE if self._write else _READ_CACHE)
-                conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
-                local.conn, local.depth, local.write = conn, 0, self._write
-        except sqlite3.Error as e:
-            if not self._nested:
-                self._store._checkin(conn)
-            raise translate(e) from e
+        group = self._store._group
+        if not self._nested and self._write and group is not None:
+            self._turn = group.begin()  # raises Busy, StorageError
+            conn = self._conn = self._turn.conn
+            local.conn, local.depth, local.write = conn, 0, True
+        else:
+            conn = self._conn = outer if outer is not None else self._store._checkout()
+            try:
+                if self._nested:
+                    local.depth += 1
+                    self._savepoint = f"sp{local.depth}"
+                    conn.execute(f"SAVEPOINT {self._savepoint}")
+                else:
+                    # Writes get 32 MiB of page cache (SQLite's default is 2 MiB): a 1M-row import keeps its
+                    # indexes in memory instead of re-reading pages. Reads keep the default, so a streamed
+                    # export stays small.
+                    conn.execute(_WRITE_CACHE if self._write else _READ_CACHE)
+                    conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+                    local.conn, local.depth, local.write = conn, 0, self._write
+            except sqlite3.Error as e:
+                if not self._nested:
+                    self._store._checkin(conn)
+                raise translate(e) from e
         self._done = False
         t = self._tenant
         self.categories = SqliteCategories(conn, t)
-        self.products = SqliteProducts(conn, t, self._store._audit_chained)
+        self.products = SqliteProducts(conn, t, self._store._audit_chained, self._store.revision >= "0007")
         self.users = SqliteUsers(conn, t, self._store._users_have_created_at)
         self.audit = SqliteAudit(conn, t, self._store._audit_chained)
         self.accounts = SqliteAccounts(conn, t)
@@ -260,12 +277,18 @@ class SqliteUnitOfWork:
                 local.depth -= 1
             else:
                 local.conn = None
-                if self._conn.in_transaction:  # a failed COMMIT/ROLLBACK: never pool a connection mid-transaction
+                if self._turn is not None:
+                    pass  # the shared transaction's connection goes back to the pool when that transaction ends
+                elif self._conn.in_transaction:  # a failed COMMIT/ROLLBACK: never pool a connection mid-transaction
                     self._store._discard(self._conn)
                 else:
                     self._store._checkin(self._conn)
 
     def commit(self) -> None:
+        if self._turn is not None:
+            self._store._group.commit(self._turn)  # type: ignore[union-attr]
+            self._done = True
+            return
         with translating():
             if self._nested:
                 self._conn.execute(f"RELEASE {self._savepoint}")
@@ -275,6 +298,9 @@ class SqliteUnitOfWork:
 
     def rollback(self) -> None:
         self._done = True
+        if self._turn is not None:
+            self._store._group.rollback(self._turn)  # type: ignore[union-attr]
+            return
         try:
             if self._nested:
                 self._conn.execute(f"ROLLBACK TO {self._savepoint}")
