@@ -1,7 +1,8 @@
 """`python -m bench [--rows N] [--transfers N] [--days N] [--attachments N] [--attachment-kib K] [--repeat K]
-[--lifecycle-products N] [--save-products N] [--pg URL] [--only bank|catalog|simulation|attachments|lifecycle|saves|stores] [--profile]`: the catalog goals of issue #2, the bank goals, the
+[--lifecycle-products N] [--save-products N] [--writer-transfers N] [--demo-products N] [--table-products N] [--pg URL] [--only bank|catalog|simulation|attachments|lifecycle|saves|stores|writers|demo|tables] [--profile]`: the catalog goals of issue #2, the bank goals, the
 simulation figures, and the attachment and soft/hard delete figures of issue #5 (bench/attachments.py,
-bench/lifecycle.py), as ratios
+bench/lifecycle.py), and concurrent writers, the demo catalog and the large lists of issue #8 (bench/writers.py, bench/demo.py,
+bench/tables.py), as ratios
 against raw baselines measured in the same run on this machine. Every measurement runs in its own interpreter (bench/measure.py)."""
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import time
 from pathlib import Path
 
 from bench.attachments import attachment_results
+from bench.demo import demo_results
+from bench.tables import tables_results
 from bench.lifecycle import lifecycle_results
 from bench.saves import saves_results
 from bench.stores import stores_results
+from bench.writers import writers_results
 from bench.measure import BANK_ACCOUNTS
 
 BANK_SETUP_TRANSFERS = BANK_ACCOUNTS  # one opening-balance transfer per account
@@ -196,16 +200,24 @@ def main() -> None:
                         help="products in the soft/hard delete comparison (default 20000; a fifth are deleted)")
     parser.add_argument("--save-products", type=int, default=5000,
                         help="products in the saved and loaded game (default 5000; YAML is slow)")
+    parser.add_argument("--writer-transfers", type=int, default=1200,
+                        help="transfers per concurrent-writers run, split between 1, 2 or 4 writers (default 1200)")
+    parser.add_argument("--demo-products", type=int, default=1_000_000,
+                        help="products of the timed `stockbank demo` (default 1000000; the goal is < 10 s)")
+    parser.add_argument("--table-products", type=int, default=1_000_000,
+                        help="products in the large-list goals against textual-fastdatatable (default 1000000)")
     parser.add_argument("--pg", help="PostgreSQL admin URL for the store goals (default postgresql://postgres@127.0.0.1:5432/postgres)")
-    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle", "saves", "stores"),
+    parser.add_argument("--only", choices=("bank", "catalog", "simulation", "attachments", "lifecycle", "saves", "stores", "writers", "demo", "tables"),
                         help="run one group of goals")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
     args = parser.parse_args()
     if min(args.rows, args.transfers, args.repeat, args.days, args.sim_products, args.customers, args.attachments,
-           args.attachment_kib, args.lifecycle_products, args.save_products) < 1:
-        parser.error("--rows, --transfers, --repeat, --days, --sim-products, --customers, --attachments and "
-                     "--attachment-kib must be at least 1")
+           args.attachment_kib, args.lifecycle_products, args.save_products, args.writer_transfers) < 1:
+        parser.error("--rows, --transfers, --repeat, --days, --sim-products, --customers, --attachments, "
+                     "--attachment-kib, --lifecycle-products, --save-products and --writer-transfers must be at least 1")
+    if args.demo_products < 1 or args.table_products < 1:
+        parser.error("--demo-products and --table-products must be at least 1")
     results = []
     tables: list[str] = []
     profiles: list[tuple[str, str]] = []
@@ -233,6 +245,14 @@ def main() -> None:
             tables.append(table)
         if args.only in (None, "stores"):
             results += stores_results(args, tmpdir)
+        if args.only in (None, "writers"):
+            lines, table = writers_results(args, tmpdir)
+            results += lines
+            tables.append(table)
+        if args.only in (None, "demo"):
+            results += demo_results(args, tmpdir)
+        if args.only in (None, "tables"):
+            results += tables_results(args, tmpdir)
 
     sizes = []
     if args.only in (None, "catalog"):
@@ -249,6 +269,12 @@ def main() -> None:
         sizes.append(f"a game of {args.save_products:,} products saved and loaded")
     if args.only in (None, "stores"):
         sizes.append(f"{args.transfers:,} transfers per store")
+    if args.only in (None, "writers"):
+        sizes.append(f"{args.writer_transfers:,} transfers per concurrent-writers run")
+    if args.only in (None, "demo"):
+        sizes.append(f"a demo of {args.demo_products:,} products")
+    if args.only in (None, "tables"):
+        sizes.append(f"lists of {args.table_products:,} products")
     print(f"\nstockbank bench — {platform.python_implementation()} {platform.python_version()}, "
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} cores, {', '.join(sizes)}, best of {args.repeat}\n")
     width = max(len(r[0]) for r in results)

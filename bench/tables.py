@@ -81,7 +81,7 @@ def fastdatatable(db: str) -> dict:
 
     async def drive() -> None:
         app = Viewer()
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZE):
             grid = app.query_one(DataTable)
             await _until(lambda: grid.is_mounted and grid.row_count == count)
             await _painted(app)

@@ -120,8 +120,16 @@ class AuditLog(Protocol):
     def get(self, entry_id: int) -> AuditEntry | None:
         """One entry, live or archived."""
 
-    def page(self, query: AuditQuery, before_id: int | None, limit: int) -> list[AuditEntry]:
-        """Entries matching the query, newest first, strictly before `before_id` (keyset pages)."""
+    def page(self, query: AuditQuery, before_id: int | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[AuditEntry]:
+        """Entries matching the query, newest first, strictly before (older than) `before_id` (keyset
+        pages). backward: the `limit` entries strictly newer than `before_id` instead (the oldest ones
+        when it is None), still newest first. skip: leave out that many first, counted from the cursor
+        in the direction of travel (a jump into the middle of a long log)."""
+
+    def count(self, query: AuditQuery, before_id: int | None = None) -> int:
+        """How many entries match the query (only those older than `before_id` when given: an
+        entry's place in the list is count(query) - count(query, its id + 1))."""
 
     def stream(self, after_id: int = 0) -> Iterator[AuditEntry]:
         """Every entry after `after_id`, archived and live, in id order, in chunks (for verifying the chain)."""
@@ -194,9 +202,14 @@ class TransferRepository(Protocol):
         """Transfers written by `actor` at or after `since` (rate limiting)."""
 
     def statement(self, account_id: int, before_id: int | None, limit: int,
-                  include_archive: bool = False) -> list[StatementLine]:
-        """The account's transfers, newest first, strictly before `before_id` (keyset pages); archived
-        ones too when asked."""
+                  include_archive: bool = False, *, backward: bool = False, skip: int = 0) -> list[StatementLine]:
+        """The account's transfers, newest first, strictly before (older than) `before_id` (keyset
+        pages); archived ones too when asked. backward: the `limit` lines strictly newer than
+        `before_id` instead (the oldest ones when it is None), still newest first. skip: leave out that
+        many first, counted from the cursor in the direction of travel (a jump by offset)."""
+
+    def count_statement(self, account_id: int, include_archive: bool = False) -> int:
+        """How many lines the account's statement has (two index counts, not a read of the lines)."""
 
     def stream(self) -> Iterator[Transfer]:
         """Every transfer of the tenant, archived ones included, in id order, in chunks (for `check`)."""
@@ -259,17 +272,28 @@ class StockRepository(Protocol):
     def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
         """Unresolved pending moves, oldest first; optionally one product's, or those due by a day."""
 
-    def history(self, product_id: int, before_id: int | None, limit: int,
-                include_archive: bool = False) -> list[StockMove]:
-        """The product's moves, newest first, strictly before `before_id` (keyset pages); archived ones
-        too when asked."""
+    def history(self, product_id: int, before_id: int | None, limit: int, include_archive: bool = False, *,
+                backward: bool = False, skip: int = 0) -> list[StockMove]:
+        """The product's moves, newest first, strictly before `before_id` (older; keyset pages); archived
+        ones too when asked. backward: the `limit` moves strictly after it instead (newer; the oldest
+        moves when it is None), still newest first. skip: leave out that many moves first, counted from
+        the cursor in the direction of travel (a jump into the middle of a long history)."""
+
+    def count_history(self, product_id: int, include_archive: bool = False) -> int:
+        """How many moves `history` walks through for the product."""
 
     def stream_moves(self) -> Iterator[StockMove]:
         """Every move of the tenant in id order, in chunks (for `check`)."""
 
-    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
-        """One page of products with their stock totals, in (lower(name), id) order; `low_only`
-        keeps those at or below a positive reorder level."""
+    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False, *,
+             backward: bool = False, skip: int = 0) -> list[StockRow]:
+        """One page of products with their stock totals, in (lower(name), id) order, strictly after the
+        cursor; `low_only` keeps those at or below a positive reorder level. backward: the `limit` rows
+        strictly before the cursor instead (the last rows when it is None), still in list order. skip:
+        leave out that many rows first, counted from the cursor in the direction of travel."""
+
+    def count_rows(self, query: ProductQuery, low_only: bool = False) -> int:
+        """How many rows `rows` walks through for the query."""
 
     def count_low(self) -> int:
         """Active products at or below a positive reorder level."""

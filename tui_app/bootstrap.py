@@ -7,6 +7,7 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -88,16 +89,8 @@ def seed_demo(sim: Simulator, products: int = 50, seed: int = 7, progress: Calla
         if name.lower() not in existing:
             existing[name.lower()] = sim.catalog.add_category(name, parent)
     ids = {name: existing[name.lower()].id for name, _ in CATEGORIES}
-
-    def rows():
-        for n, (product, category) in enumerate(demo_products(products, seed), start=1):
-            if progress is not None and n % 10_000 == 0:
-                progress(n)
-            yield product._replace(category_id=ids[category])
-
-    result = sim.catalog.bulk_add(rows(), source=f"demo seed={seed}")
-    if progress is not None:
-        progress(products)
+    rows = map(itemgetter(0), demo_products(products, seed, ids))
+    result = sim.catalog.bulk_add(rows, source=f"demo seed={seed}", progress=progress)
     if not sim.bank.accounts():
         seed_demo_bank(sim)
     if not any(fold_case(loc.name) == "shop floor" for loc in sim.inventory.locations()):

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from domain.audit_chain import GENESIS, entry_hash
 from domain.clock import moment_prefix
 from domain.errors import NotFound, ValidationError
-from domain.model import AuditEntry, AuditQuery, ChainReport, is_id
+from domain.model import MAX_ID, AuditEntry, AuditQuery, ChainReport, is_id
 from domain.services.context import ServiceContext
 
 PAGE_MAX = 10_000
@@ -57,6 +57,16 @@ def normalise_query(query: AuditQuery) -> AuditQuery:
     return AuditQuery(**values)
 
 
+def _check_before(before_id: object) -> None:
+    if before_id is not None and not is_id(before_id):
+        raise ValidationError("before: not an entry id", field="before")
+
+
+def _check_skip(skip: object) -> None:
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+        raise ValidationError("skip: must be a whole number, 0 or more", field="skip")
+
+
 UNDOABLE = ("transfer", "stock_move")
 
 
@@ -93,18 +103,33 @@ class AuditService:
                 target = e.details["move_id"]  # a sale's or purchase's payment: undo the goods and the money
         return self._inventory().reverse(target, reason)
 
-    def entries(self, query: AuditQuery = AuditQuery(), before_id: int | None = None, limit: int = 200) -> list[AuditEntry]:
+    def entries(self, query: AuditQuery = AuditQuery(), before_id: int | None = None, limit: int = 200, *,
+                backward: bool = False, skip: int = 0) -> list[AuditEntry]:
         """One page, newest first, strictly before `before_id` (pass the last id of the previous page).
+        backward: the page of entries newer than `before_id` (the oldest page when None), still newest
+        first; skip: leave out that many first (a jump by offset).
 
-        Raises: ValidationError (a bad date, a limit outside 1..10000).
+        Raises: ValidationError (a bad date, a limit outside 1..10000, a bad before id or skip).
         """
         query = normalise_query(query)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= PAGE_MAX:
             raise ValidationError(f"limit: must be 1-{PAGE_MAX}", field="limit")
-        if before_id is not None and not is_id(before_id):
-            raise ValidationError("before: not an entry id", field="before")
+        _check_before(before_id)
+        _check_skip(skip)
+        if backward and before_id is not None and before_id >= MAX_ID:
+            return []  # nothing is newer
         with self._ctx.reading() as uow:
-            return uow.audit.page(query, before_id, limit)
+            return uow.audit.page(query, before_id, limit, backward=backward, skip=skip)
+
+    def count_entries(self, query: AuditQuery = AuditQuery(), before_id: int | None = None) -> int:
+        """How many entries match the query (only those older than `before_id` when given).
+
+        Raises: ValidationError (a bad date, a bad before id).
+        """
+        query = normalise_query(query)
+        _check_before(before_id)
+        with self._ctx.reading() as uow:
+            return uow.audit.count(query, before_id)
 
     def entry(self, entry_id: int) -> AuditEntry:
         """One entry, live or archived. Raises: NotFound."""

@@ -390,23 +390,39 @@ class BankService:
         return found
 
     def statement(self, ref: AccountRef, before_id: int | None = None, limit: int = 100,
-                  include_archive: bool = False) -> list[StatementLine]:
+                  include_archive: bool = False, *, backward: bool = False, skip: int = 0) -> list[StatementLine]:
         """The account's transfers newest first with the posted balance after each, a page at a
         time: pass the last line's transfer_id as `before_id` for the next page. Archived transfers
-        are left out unless `include_archive`.
+        are left out unless `include_archive`. backward: the page of lines newer than `before_id` (the
+        oldest page when None), still newest first; skip: leave out that many first (a jump by offset).
 
-        Raises: NotFound, ValidationError (limit).
+        Raises: NotFound, ValidationError (limit, before_id, skip).
         """
         if not 1 <= limit <= 10_000:
             raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+            raise ValidationError("skip: must be a whole number, 0 or more", field="skip")
+        empty = False  # past either end of the ids: nothing that way, everything the other way
         if before_id is not None:
             if isinstance(before_id, bool) or not isinstance(before_id, int):
                 raise ValidationError("before_id: give a transfer id", field="before_id")
-            if before_id > MAX_MINOR:  # every transfer is before it
-                before_id = None
+            if before_id >= MAX_MINOR:
+                empty, before_id = backward, None
+            elif before_id < 1:
+                empty, before_id = not backward, None
         with self._ctx.reading() as uow:
             account = self._account(uow, ref, "account")
-            return uow.transfers.statement(account.id, before_id, limit, include_archive)
+            if empty:
+                return []
+            return uow.transfers.statement(account.id, before_id, limit, include_archive, backward=backward, skip=skip)
+
+    def count_statement(self, ref: AccountRef, include_archive: bool = False) -> int:
+        """How many lines the account's statement has (archived transfers only when asked).
+
+        Raises: NotFound.
+        """
+        with self._ctx.reading() as uow:
+            return uow.transfers.count_statement(self._account(uow, ref, "account").id, include_archive)
 
     def account_within(self, uow: UnitOfWork, ref: AccountRef, field: str = "account") -> Account:
         """An account by id or name inside the caller's unit of work. Raises: NotFound, ValidationError."""

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from domain.errors import AlreadyExists, NotFound, ValidationError, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, is_id
 from domain.model.catalog import ProductCursor, fold_case, subtree_ids
+from domain.model.stock import ADJUST, ADJUSTMENT, POSTED, NewStockMove
 from domain.services import validation
 from domain.services.context import ServiceContext
-from domain.services.stock_sync import reconcile_counts, write_off
+from domain.services.stock_sync import default_location, reconcile_counts, virtual_location, write_off
 
 if TYPE_CHECKING:
     from domain.ports import ExportRow, UnitOfWork
@@ -54,6 +55,16 @@ def _expected(current: Product, expected_version: int | None) -> int:
         raise VersionConflict(f"{current.sku} was changed by someone else; reload and try again",
                               current_version=current.version)
     return current.version
+
+
+def _reporting(rows: Iterable[NewProduct], progress: Callable[[int], None]) -> Iterator[NewProduct]:
+    """`rows`, calling `progress(count so far)` every IMPORT_BATCH rows."""
+    stream = iter(rows)
+    done = 0
+    while batch := list(islice(stream, IMPORT_BATCH)):
+        yield from batch
+        done += len(batch)
+        progress(done)
 
 
 class CatalogService:
@@ -365,10 +376,28 @@ class CatalogService:
             progress(result.rows)
         return result
 
-    def bulk_add(self, products: Iterable[NewProduct], *, source: str = "demo") -> ImportResult:
-        """Upsert already-validated products (generated in the domain, e.g. demo data) in one transaction."""
+    def bulk_add(self, products: Iterable[NewProduct], *, source: str = "demo",
+                 progress: Callable[[int], None] | None = None) -> ImportResult:
+        """Upsert already-validated products (generated in the domain, e.g. demo data) in one transaction.
+
+        On a store that can insert new products with their opening stock set-based (the optional
+        `products.bulk_insert()`: the sqlite3 store), rows with new SKUs take that path and only the
+        others are upserted; the books come out as `_upsert_in_batches` leaves them.
+
+        Raises: NotFound (category); AlreadyExists (the SKU of a soft-deleted product); Busy.
+        """
+        if progress is not None:
+            products = _reporting(products, progress)
         with self._ctx.writing() as uow:
-            return self._upsert_in_batches(uow, products, source)
+            bulk_insert = getattr(uow.products, "bulk_insert", None)
+            if bulk_insert is None:
+                result = self._upsert_in_batches(uow, products, source)
+            else:
+                with bulk_insert() as add_new:
+                    result = self._add_in_batches(uow, add_new, products, source)
+        if progress is not None:
+            progress(result.rows)
+        return result
 
     def _upsert_in_batches(self, uow: UnitOfWork, products: Iterable[NewProduct], source: str) -> ImportResult:
         """Feed the store IMPORT_BATCH rows at a time (memory stays flat) and audit the import once."""
@@ -383,4 +412,47 @@ class CatalogService:
                 reconcile_counts(self._ctx, uow, [p.sku for p in batch], f"on hand set by {source}")
         result = ImportResult(total, inserted, updated)
         self._ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
+        return result
+
+    def _add_in_batches(self, uow: UnitOfWork, add_new: Callable[..., tuple[int, int]], products: Iterable[NewProduct],
+                        source: str) -> ImportResult:
+        """`_upsert_in_batches` with a fast path for new SKUs: the store inserts a batch's rows in order,
+        no lookups, with their opening adjustments and levels (what `reconcile_counts` posts for products
+        with no stock yet). If it meets a SKU it already holds, it stops there and posts nothing; the rest
+        of the batch is upserted and the whole batch reconciled, as the general path does. The same rows
+        and audit entries, in the same order."""
+        ctx = self._ctx
+        memo = f"on hand set by {source}"
+        total = inserted = updated = 0
+        stream = iter(products)
+        locations: tuple[int, int] | None = None
+
+        def template() -> NewStockMove:
+            return NewStockMove(POSTED, ADJUST, 0, 0, 0, 0, None, None, None, uow.game.get().day, memo, None,
+                                ctx.actor, ctx.now(), None, None)
+
+        while batch := list(islice(stream, IMPORT_BATCH)):
+            total += len(batch)
+            added = posted = 0
+            move = None
+            # Until something is inserted, a batch that starts with a known SKU goes the general way
+            # (which creates the default locations only if it changes anything).
+            if locations is not None or uow.products.get_by_sku(batch[0].sku) is None:
+                if locations is None:
+                    locations = default_location(ctx, uow).id, virtual_location(ctx, uow, ADJUSTMENT).id
+                move = template()
+                added, posted = add_new(batch, *locations, move)
+                inserted += added
+            if added < len(batch):
+                ins, upd = uow.products.upsert_many(batch[added:])
+                inserted += ins
+                updated += upd
+                if added or ins or upd:
+                    if locations is None:
+                        locations = default_location(ctx, uow).id, virtual_location(ctx, uow, ADJUSTMENT).id
+                    posted = uow.stock.reconcile([p.sku for p in batch], *locations, move or template())
+            if posted:
+                ctx.audit(uow, "stock_move", "*", "reconcile", after={"memo": memo, "adjusted": posted})
+        result = ImportResult(total, inserted, updated)
+        ctx.audit(uow, "product", "*", "import", after={"source": source, **result.__dict__})
         return result

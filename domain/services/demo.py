@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from domain.model import NewProduct
 
@@ -23,20 +23,48 @@ _NOUNS = {
     "Office": ("Stapler", "Notebook", "Desk lamp", "Binder", "Pen set", "Paper tray"),
 }
 _ADJECTIVES = ("Classic", "Compact", "Heavy-duty", "Pro", "Eco", "Mini", "Deluxe", "Steel", "Oak", "Blue")
+_PRICE_LOW, _PRICE_SPAN = 99, 25_000 - 99  # minor units: randrange(99, 25_000)
+_QUANTITY_SPAN = 120  # randrange(0, 120)
+_PRICE_BITS, _QUANTITY_BITS = _PRICE_SPAN.bit_length(), _QUANTITY_SPAN.bit_length()
 
 
-def demo_products(count: int, seed: int = 7) -> Iterator[tuple[NewProduct, str]]:
-    """`count` products with their category name; SKUs are unique and stable for a seed."""
-    rng = random.Random(seed)
-    categories = list(_NOUNS)
+def demo_products(
+    count: int, seed: int = 7, category_ids: Mapping[str, int] | None = None
+) -> Iterator[tuple[NewProduct, str]]:
+    """`count` products with their category name; SKUs are unique and stable for a seed. `category_ids`
+    (category name -> id) fills in each product's category_id; without it, it stays None.
+
+    Valid by construction (upper-case unique SKUs, names under 200 characters, prices 0.99-249.99,
+    quantities 0-119), so bulk_add takes them without a validation pass per row; the tests check a
+    sample against the product rules. A million take about a second: each draw is what
+    `rng.choice(seq)` / `rng.randrange(a, b)` make of `getrandbits` (rejection sampling), inlined,
+    so a seed gives the same catalog as it always has."""
+    bits = random.Random(seed).getrandbits
+    ids = category_ids or {}
+    order = list(_NOUNS)
+    # product n (from 1) is in category order[n % len(order)]
+    cycle = [(c, _NOUNS[c], len(_NOUNS[c]), len(_NOUNS[c]).bit_length(), f"{c[:3].upper()}-", ids.get(c))
+             for c in order[1:] + order[:1]]
+    adjectives, n_adj = _ADJECTIVES, len(_ADJECTIVES)
+    k_adj = n_adj.bit_length()
+    numbered = count > 60
+    make = tuple.__new__
     for n in range(1, count + 1):
-        category = categories[n % len(categories)]
-        noun = rng.choice(_NOUNS[category])
-        name = f"{rng.choice(_ADJECTIVES)} {noun}" + (f" {n}" if count > 60 else "")
-        sku = f"{category[:3].upper()}-{n:07d}"
-        price = rng.randrange(99, 25_000)
-        quantity = rng.randrange(0, 120)
-        yield NewProduct(sku, name, None, price, quantity, True), category
+        category, nouns, n_nouns, k_nouns, prefix, category_id = cycle[(n - 1) % len(cycle)]
+        noun = bits(k_nouns)
+        while noun >= n_nouns:
+            noun = bits(k_nouns)
+        adjective = bits(k_adj)
+        while adjective >= n_adj:
+            adjective = bits(k_adj)
+        price = bits(_PRICE_BITS)
+        while price >= _PRICE_SPAN:
+            price = bits(_PRICE_BITS)
+        quantity = bits(_QUANTITY_BITS)
+        while quantity >= _QUANTITY_SPAN:
+            quantity = bits(_QUANTITY_BITS)
+        name = f"{adjectives[adjective]} {nouns[noun]} {n}" if numbered else f"{adjectives[adjective]} {nouns[noun]}"
+        yield make(NewProduct, (f"{prefix}{n:07d}", name, category_id, _PRICE_LOW + price, quantity, True)), category
 
 
 # name, kind, opening balance (minor units)

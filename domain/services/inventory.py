@@ -152,13 +152,22 @@ class InventoryService:
 
     def stock(
         self, query: ProductQuery = ProductQuery(), after: ProductCursor | None = None, limit: int = 100,
-        *, low_only: bool = False,
+        *, low_only: bool = False, backward: bool = False, skip: int = 0,
     ) -> list[StockRow]:
-        """One page of products with their totals (on hand, in transit), in name order."""
-        if not 1 <= limit <= 10_000:
-            raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        """One page of products with their totals (on hand, in transit), in name order, after `after`
+        (keyset pagination); backward: the page before it (the last page when None); skip: leave out
+        that many first (a jump by offset).
+
+        Raises: ValidationError (limit, skip).
+        """
+        _check_page(limit, skip)
         with self._ctx.reading() as uow:
-            return uow.stock.rows(query, after, limit, low_only)
+            return uow.stock.rows(query, after, limit, low_only, backward=backward, skip=skip)
+
+    def count_stock_rows(self, query: ProductQuery = ProductQuery(), *, low_only: bool = False) -> int:
+        """How many rows `stock` pages through for the query (what a list shows as its length)."""
+        with self._ctx.reading() as uow:
+            return uow.stock.count_rows(query, low_only)
 
     def stock_row(self, product: ProductRef) -> StockRow:
         """One product's totals, cost and reorder level. Raises: NotFound."""
@@ -181,21 +190,38 @@ class InventoryService:
         return found or StockLevel(p.id, loc.id if loc else 0, 0, 0, 0)
 
     def history(self, product: ProductRef, before_id: int | None = None, limit: int = 100,
-                include_archive: bool = False) -> list[StockMove]:
+                include_archive: bool = False, *, backward: bool = False, skip: int = 0) -> list[StockMove]:
         """The product's moves newest first, a page at a time (pass the last id as `before_id`); a
-        deleted product's too. Archived moves are left out unless `include_archive`.
+        deleted product's too. backward: the page of moves newer than `before_id` (the oldest moves
+        when None), still newest first; skip: leave out that many first (a jump by offset). Archived
+        moves are left out unless `include_archive`.
 
-        Raises: NotFound, ValidationError (limit).
+        Raises: NotFound, ValidationError (limit, skip, before_id).
         """
-        if not 1 <= limit <= 10_000:
-            raise ValidationError("limit: must be between 1 and 10000", field="limit")
+        _check_page(limit, skip)
         if before_id is not None and (isinstance(before_id, bool) or not isinstance(before_id, int)):
             raise ValidationError("before_id: give a move id", field="before_id")
-        if before_id is not None and before_id > MAX_ID:  # every move is before it
+        if before_id is not None and before_id > MAX_ID:  # every move is before it, none after it
+            if backward:
+                return []
             before_id = None
+        elif before_id is not None and before_id < 0:  # every move is after it, none before it
+            before_id = 0
         with self._ctx.reading() as uow:
             found = self._product(uow, product, allow_deleted=True)
-            return uow.stock.history(found.id, before_id, limit, include_archive)
+            return uow.stock.history(found.id, before_id, limit, include_archive, backward=backward, skip=skip)
+
+    def count_history(self, product: ProductRef, include_archive: bool = False) -> int:
+        """How many moves `history` pages through for the product. Raises: NotFound."""
+        with self._ctx.reading() as uow:
+            return uow.stock.count_history(self._product(uow, product, allow_deleted=True).id, include_archive)
+
+    def resolutions(self, pending_ids: list[int]) -> dict[int, StockMove]:
+        """The received or cancelled move that resolved each of these pending moves, for those resolved
+        (one page of a history at a time: the resolution may be on another page)."""
+        with self._ctx.reading() as uow:
+            found = {pid: uow.stock.resolution(pid) for pid in dict.fromkeys(pending_ids) if is_id(pid)}
+        return {pid: move for pid, move in found.items() if move is not None}
 
     def pending_moves(self, product: ProductRef | None = None) -> list[StockMove]:
         """Goods in transit (unresolved pending moves), oldest first."""
@@ -629,6 +655,14 @@ def _in_our_terms(fields: dict[str, str], pay: Callable[[], Transfer]) -> Transf
             e.message = e.message.replace(f"{e.field}:", f"{ours}:", 1)
             e.field = ours
         raise
+
+
+def _check_page(limit: Any, skip: Any) -> None:
+    """A page's size and offset, as every listing takes them. Raises: ValidationError."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+        raise ValidationError("limit: must be between 1 and 10000", field="limit")
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise ValidationError("skip: must be a whole number, 0 or more", field="skip")
 
 
 def _amount(unit_minor: int, quantity: int) -> int:

@@ -29,16 +29,30 @@ class MemoryAudit(Repo):
     def get(self, entry_id: int) -> AuditEntry | None:
         return next((e for e in self._all() if e.id == entry_id), None)
 
-    def page(self, query: AuditQuery, before_id: int | None, limit: int) -> list[AuditEntry]:
-        sources = [self._data.audit, self._data.audit_archive] if query.include_archive else [self._data.audit]
-        newest_first = heapq.merge(*(reversed(s) for s in sources), key=lambda e: -e.id)
+    def page(self, query: AuditQuery, before_id: int | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[AuditEntry]:
+        sources = self._sources(query)
+        if backward:  # oldest first from the cursor, turned round at the end
+            walk = heapq.merge(*sources, key=lambda e: e.id)
+            inside = (lambda e: e.id > before_id) if before_id is not None else (lambda e: True)
+        else:
+            walk = heapq.merge(*(reversed(s) for s in sources), key=lambda e: -e.id)
+            inside = (lambda e: e.id < before_id) if before_id is not None else (lambda e: True)
         found: list[AuditEntry] = []
-        for entry in newest_first:
-            if len(found) >= limit:
+        for entry in walk:
+            if len(found) >= skip + limit:
                 break
-            if (before_id is None or entry.id < before_id) and _matches(entry, query):
+            if inside(entry) and _matches(entry, query):
                 found.append(entry)
-        return found
+        found = found[skip:]
+        return found[::-1] if backward else found
+
+    def count(self, query: AuditQuery, before_id: int | None = None) -> int:
+        return sum(1 for s in self._sources(query) for e in s
+                   if (before_id is None or e.id < before_id) and _matches(e, query))
+
+    def _sources(self, query: AuditQuery) -> list[list[AuditEntry]]:
+        return [self._data.audit, self._data.audit_archive] if query.include_archive else [self._data.audit]
 
     def stream(self, after_id: int = 0) -> Iterator[AuditEntry]:
         return (e for e in list(self._all()) if e.id > after_id)

@@ -118,36 +118,56 @@ class MemoryStock(Repo):
             and (due_by_day is None or (m.due_day is not None and m.due_day <= due_by_day))
         ]
 
-    def history(self, product_id: int, before_id: int | None, limit: int,
-                include_archive: bool = False) -> list[StockMove]:
-        moves = [
+    def history(self, product_id: int, before_id: int | None, limit: int, include_archive: bool = False, *,
+                backward: bool = False, skip: int = 0) -> list[StockMove]:
+        moves = self._product_moves(product_id, include_archive)  # newest first
+        if backward:
+            if before_id is not None:
+                moves = [m for m in moves if m.id > before_id]
+            return moves[max(len(moves) - skip - limit, 0):max(len(moves) - skip, 0)]
+        if before_id is not None:
+            moves = [m for m in moves if m.id < before_id]
+        return moves[skip:skip + limit]
+
+    def count_history(self, product_id: int, include_archive: bool = False) -> int:
+        return len(self._product_moves(product_id, include_archive))
+
+    def _product_moves(self, product_id: int, include_archive: bool) -> list[StockMove]:
+        return [
             m for m in sorted(self._data.moves.values(), key=lambda m: -m.id)
-            if m.product_id == product_id and (before_id is None or m.id < before_id)
-            and (include_archive or m.id not in self._data.archived_moves)
+            if m.product_id == product_id and (include_archive or m.id not in self._data.archived_moves)
         ]
-        return moves[:limit]
 
     def stream_moves(self) -> Iterator[StockMove]:
         yield from sorted(self._data.moves.values(), key=lambda m: m.id)
 
-    def _matching(self, query: ProductQuery) -> list[int]:
-        found = [p for p in self._data.products.values() if is_listed(p, query)]
+    def _matching(self, query: ProductQuery, low_only: bool = False) -> list[int]:
+        """The ids of the listed products in list order; the low test needs only the total and the level."""
+        planning = self._data.planning
+        found = [p for p in self._data.products.values() if is_listed(p, query)
+                 and (not low_only or 0 < planning.get(p.id, (0, 0))[1] >= p.quantity)]
         found.sort(key=lambda p: (fold_case(p.name), p.id))
         return [p.id for p in found]
 
-    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
-        result: list[StockRow] = []
-        for product_id in self._matching(query):
-            p = self._data.products[product_id]
-            if after is not None and (fold_case(p.name), p.id) <= (after.name_key, after.id):
-                continue
-            row = self._row(product_id)
-            if low_only and not row.low:
-                continue
-            result.append(row)
-            if len(result) == limit:
-                break
-        return result
+    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False, *,
+             backward: bool = False, skip: int = 0) -> list[StockRow]:
+        ids = self._matching(query, low_only)
+        if after is not None:
+            products = self._data.products
+
+            def key(pid: int) -> tuple[str, int]:
+                return fold_case(products[pid].name), pid
+
+            cursor = (after.name_key, after.id)
+            ids = [pid for pid in ids if (key(pid) < cursor if backward else key(pid) > cursor)]
+        if backward:
+            ids = ids[max(len(ids) - skip - limit, 0):max(len(ids) - skip, 0)]
+        else:
+            ids = ids[skip:skip + limit]
+        return [self._row(pid) for pid in ids]
+
+    def count_rows(self, query: ProductQuery, low_only: bool = False) -> int:
+        return len(self._matching(query, low_only))
 
     def count_low(self) -> int:
         return sum(1 for p in self._data.products.values() if p.active and p.deleted_at is None and self._row(p.id).low)

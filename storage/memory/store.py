@@ -419,19 +419,26 @@ class _Transfers(Repo):
         return any(account_id in (t.debit_account_id, t.credit_account_id) for t in self._data.transfers.values())
 
     def statement(self, account_id: int, before_id: int | None, limit: int,
-                  include_archive: bool = False) -> list[StatementLine]:
+                  include_archive: bool = False, *, backward: bool = False, skip: int = 0) -> list[StatementLine]:
         lines: list[StatementLine] = []
-        for t in sorted(self._data.transfers.values(), key=lambda t: -t.id):
-            if before_id is not None and t.id >= before_id:
-                continue
-            if not include_archive and t.id in self._data.archived_transfers:
-                continue
-            if account_id not in (t.debit_account_id, t.credit_account_id):
+        # backward: oldest first from the cursor, turned round at the end
+        for t in sorted(self._statement_transfers(account_id, include_archive), key=lambda t: t.id if backward else -t.id):
+            if before_id is not None and (t.id <= before_id if backward else t.id >= before_id):
                 continue
             lines.append(_statement_line(t, account_id, self._data.accounts))
-            if len(lines) == limit:
+            if len(lines) == skip + limit:
                 break
-        return lines
+        lines = lines[skip:]
+        return lines[::-1] if backward else lines
+
+    def count_statement(self, account_id: int, include_archive: bool = False) -> int:
+        return sum(1 for _ in self._statement_transfers(account_id, include_archive))
+
+    def _statement_transfers(self, account_id: int, include_archive: bool) -> Iterator[Transfer]:
+        archived = self._data.archived_transfers
+        return (t for t in self._data.transfers.values()
+                if account_id in (t.debit_account_id, t.credit_account_id)
+                and (include_archive or t.id not in archived))
 
     def stream(self) -> Iterator[Transfer]:
         yield from sorted(self._data.transfers.values(), key=lambda t: t.id)

@@ -1,12 +1,13 @@
-"""SQLAlchemy audit log: append-only writes, keyset pages newest first, and reads that span the archive
-table (ids are kept when entries are archived, so id order is chain order)."""
+"""SQLAlchemy audit log: append-only writes, keyset pages newest first (or the other way, from the
+oldest), counts with the same filters, and reads that span the archive table (ids are kept when entries
+are archived, so id order is chain order)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, insert, select, union_all
+from sqlalchemy import Select, String, bindparam, func, insert, select, union_all
 
 from domain.model import AuditEntry, AuditQuery
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
@@ -34,6 +35,14 @@ _TAIL = tuple(
 _APPEND = insert(AuditRow.__table__).returning(AuditRow.__table__.c.id)
 
 
+def _merge(branches: list[Select[Any]], newest_first: bool, limit: int) -> Select[Any]:
+    """One branch as it is, or the branches merged in id order and cut at `limit`."""
+    if len(branches) == 1:
+        return branches[0]
+    merged = union_all(*(select(b.subquery().c) for b in branches)).subquery()
+    return select(merged).order_by(merged.c.id.desc() if newest_first else merged.c.id).limit(limit)
+
+
 def audit_entry(row: Any) -> AuditEntry:
     """A selected row (columns as in audit_columns) as the domain entry."""
     return AuditEntry._make(row)
@@ -47,12 +56,7 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
 
     def _merged(self, branches: list[Select[Any]], newest_first: bool, limit: int) -> list[AuditEntry]:
         """Each branch is an index walk cut at `limit`; the outer ORDER BY merges at most 2 x limit rows."""
-        if len(branches) == 1:
-            stmt = branches[0]
-        else:
-            merged = union_all(*(select(b.subquery().c) for b in branches)).subquery()
-            stmt = select(merged).order_by(merged.c.id.desc() if newest_first else merged.c.id).limit(limit)
-        return [audit_entry(r) for r in self._execute(stmt)]
+        return [audit_entry(r) for r in self._execute(_merge(branches, newest_first, limit))]
 
     def append(self, entry: AuditEntry) -> AuditEntry:
         values = entry._asdict()
@@ -77,13 +81,31 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
                 return audit_entry(row)
         return None
 
-    def page(self, query: AuditQuery, before_id: int | None, limit: int) -> list[AuditEntry]:
+    def page(self, query: AuditQuery, before_id: int | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[AuditEntry]:
         tables = _TABLES if query.include_archive else _TABLES[:1]
+        if skip:  # a jump: the id of the last entry skipped, read from the indexes, then a keyset page
+            ids = [select(t.id).where(t.tenant_id == self._tenant, *self._filters(t, query, before_id, newer=backward))
+                   .order_by(t.id if backward else t.id.desc()).limit(skip) for t in tables]
+            before_id = self._execute(_merge(ids, not backward, 1).limit(1).offset(skip - 1)).scalar()
+            if before_id is None:
+                return []
+        # Backward walks the same index the other way (oldest first) and the page is turned round here.
         branches = [
-            self._select(t).where(*self._filters(t, query, before_id)).order_by(t.id.desc()).limit(limit)
+            self._select(t).where(*self._filters(t, query, before_id, newer=backward))
+            .order_by(t.id if backward else t.id.desc()).limit(limit)
             for t in tables
         ]
-        return self._merged(branches, True, limit)
+        page = self._merged(branches, not backward, limit)
+        return page[::-1] if backward else page
+
+    def count(self, query: AuditQuery, before_id: int | None = None) -> int:
+        tables = _TABLES if query.include_archive else _TABLES[:1]
+        return sum(
+            self._execute(select(func.count()).select_from(t).where(
+                t.tenant_id == self._tenant, *self._filters(t, query, before_id))).scalar_one()
+            for t in tables
+        )
 
     def stream(self, after_id: int = 0) -> Iterator[AuditEntry]:
         last = after_id
@@ -97,8 +119,9 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
             yield from rows
             last = rows[-1].id  # type: ignore[assignment]
 
-    def _filters(self, table: Any, query: AuditQuery, before_id: int | None) -> list[Any]:
-        """The query's conditions on one table (the tenant is in _select)."""
+    def _filters(self, table: Any, query: AuditQuery, before_id: int | None, newer: bool = False) -> list[Any]:
+        """The query's conditions on one table (the tenant is in _select), and the cursor's: older than
+        `before_id`, or newer with `newer`."""
         clauses: list[Any] = []
         for column in ("actor", "entity", "action"):
             value = getattr(query, column)
@@ -115,7 +138,7 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
                 | self._like(table.after, pattern) | self._like(table.request_key, pattern)
             )
         if before_id is not None:
-            clauses.append(table.id < bigint(before_id))
+            clauses.append(table.id > bigint(before_id) if newer else table.id < bigint(before_id))
         return clauses
 
     def _like(self, column: Any, pattern: Any) -> Any:

@@ -285,25 +285,43 @@ class SqlAlchemyTransfers(_BankRepo):
         return self._run(_COUNT_BY_ACTOR, {"tenant": self._tenant, "actor": actor, "since": since}).scalar_one()
 
     def statement(self, account_id: int, before_id: int | None, limit: int,
-                  include_archive: bool = False) -> list[StatementLine]:
-        lines = self._statement(TransferRow, account_id, before_id, limit)
-        if include_archive:  # both lists are newest first and cut at `limit`: merge them
-            lines += self._statement(TransferArchiveRow, account_id, before_id, limit)
-            lines.sort(key=lambda line: -line.transfer_id)
-        return lines[:limit]
+                  include_archive: bool = False, *, backward: bool = False, skip: int = 0) -> list[StatementLine]:
+        tables = (TransferRow, TransferArchiveRow) if include_archive else (TransferRow,)
+        if skip:  # a jump: the id of the last line skipped, read from the indexes alone, then a keyset page
+            sides = [select(side.subquery().c) for t in tables for side in self._sides(t, account_id, before_id, skip, backward)]
+            ids = union_all(*sides).subquery()
+            before_id = self._execute(select(ids.c.id).order_by(ids.c.id if backward else ids.c.id.desc())
+                                      .limit(1).offset(skip - 1)).scalar()
+            if before_id is None:
+                return []
+        if len(tables) == 1:
+            stmt = self._statement(tables[0], account_id, before_id, limit, backward)
+        else:  # both tables' lines cut at `limit`, merged
+            both = union_all(*(select(self._statement(t, account_id, before_id, limit, backward).subquery().c)
+                               for t in tables)).subquery()
+            stmt = select(both).order_by(both.c.id if backward else both.c.id.desc()).limit(limit)
+        lines = [to_statement_line(r) for r in self._execute(stmt)]
+        return lines[::-1] if backward else lines  # backward walked oldest first: turned round here
 
-    def _statement(self, t: Any, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
-        # Two ordered index ranges (as debit, as credit), each cut at `limit`, merged: O(page), not O(history).
+    def _sides(self, t: Any, account_id: int, before_id: int | None, limit: int, backward: bool) -> list[Any]:
+        """The account's transfer ids in one table as debit and as credit: two ordered index ranges, each
+        cut at `limit` (backward walks them the other way)."""
         sides = []
         for leg in (t.debit_account_id, t.credit_account_id):
             side = select(t.id).where(t.tenant_id == self._tenant, leg == account_id)
             if before_id is not None:
-                side = side.where(t.id < literal(before_id, BigInteger))
-            sides.append(select(side.order_by(t.id.desc()).limit(limit).subquery()))
+                bound = literal(before_id, BigInteger)
+                side = side.where(t.id > bound if backward else t.id < bound)
+            sides.append(side.order_by(t.id if backward else t.id.desc()).limit(limit))
+        return sides
+
+    def _statement(self, t: Any, account_id: int, before_id: int | None, limit: int, backward: bool) -> Any:
+        # The two index ranges merged: O(page), not O(history).
+        sides = [select(side.subquery()) for side in self._sides(t, account_id, before_id, limit, backward)]
         incoming = t.credit_account_id == account_id
-        stmt = (
+        return (
             select(
-                t.id, t.created_at, t.kind, AccountRow.name, t.memo,
+                t.id.label("id"), t.created_at, t.kind, AccountRow.name, t.memo,
                 case((incoming, t.amount_minor), else_=-t.amount_minor),
                 case((incoming, t.credit_balance_after), else_=t.debit_balance_after),
                 t.kind == "pending",
@@ -311,10 +329,21 @@ class SqlAlchemyTransfers(_BankRepo):
             .join(AccountRow, and_(AccountRow.tenant_id == self._tenant,
                                    AccountRow.id == case((incoming, t.debit_account_id), else_=t.credit_account_id)))
             .where(t.id.in_(union_all(*sides)))
-            .order_by(t.id.desc())
+            .order_by(t.id if backward else t.id.desc())
             .limit(limit)
         )
-        return [to_statement_line(r) for r in self._execute(stmt)]
+
+    def count_statement(self, account_id: int, include_archive: bool = False) -> int:
+        # Two index-only counts per table: a transfer never debits and credits the same account.
+        tables = (TransferRow, TransferArchiveRow) if include_archive else (TransferRow,)
+        counts = [
+            select(func.count()).select_from(t).where(t.tenant_id == self._tenant, leg == account_id).scalar_subquery()
+            for t in tables for leg in (t.debit_account_id, t.credit_account_id)
+        ]
+        total = counts[0]
+        for more in counts[1:]:
+            total = total + more
+        return self._execute(select(total)).scalar_one()
 
     def stream(self) -> Iterator[Transfer]:
         last = 0

@@ -311,15 +311,32 @@ class SqlAlchemyStock(SqlAlchemyRepo):
             where.extend((m.due_day.is_not(None), m.due_day <= due_by_day))
         return [stock_move(row) for row in self._execute(self._moves(m, *where).order_by(m.id))]
 
-    def history(self, product_id: int, before_id: int | None, limit: int,
-                include_archive: bool = False) -> list[StockMove]:
-        through = MAX_ID if before_id is None else before_id - 1
+    def history(self, product_id: int, before_id: int | None, limit: int, include_archive: bool = False, *,
+                backward: bool = False, skip: int = 0) -> list[StockMove]:
+        # Both ways walk the index (tenant_id, product_id, id); backward reads oldest first and the page
+        # is turned round here.
         tables = _MOVE_TABLES if include_archive else _MOVE_TABLES[:1]
-        pages = [self._moves(t, t.product_id == product_id, t.id <= literal(through, BigInteger))
-                 .order_by(t.id.desc()).limit(limit) for t in tables]
-        found = [stock_move(row) for page in pages for row in self._execute(page)]
-        found.sort(key=lambda m: -m.id)
-        return found[:limit]
+
+        def page(t: Any, n: int) -> Select[Any]:
+            if backward:
+                after = 0 if before_id is None else before_id
+                return self._moves(t, t.product_id == product_id, t.id > literal(after, BigInteger)).order_by(t.id).limit(n)
+            through = MAX_ID if before_id is None else before_id - 1
+            return (self._moves(t, t.product_id == product_id, t.id <= literal(through, BigInteger))
+                    .order_by(t.id.desc()).limit(n))
+
+        if len(tables) == 1:
+            stmt = page(tables[0], limit)
+        else:  # each table's first skip + limit in order, merged: the offset is taken over both
+            merged = union_all(*(select(page(t, skip + limit).subquery().c) for t in tables)).subquery()
+            stmt = select(merged).order_by(merged.c.id if backward else merged.c.id.desc()).limit(limit)
+        found = [stock_move(row) for row in self._execute(stmt.offset(skip) if skip else stmt)]
+        return found[::-1] if backward else found
+
+    def count_history(self, product_id: int, include_archive: bool = False) -> int:
+        tables = _MOVE_TABLES if include_archive else _MOVE_TABLES[:1]
+        return sum(self._execute(select(func.count()).select_from(t).where(
+            t.tenant_id == self._tenant, t.product_id == product_id)).scalar_one() for t in tables)
 
     def stream_moves(self) -> Iterator[StockMove]:
         last = 0
@@ -333,13 +350,21 @@ class SqlAlchemyStock(SqlAlchemyRepo):
             yield from (stock_move(r) for r in rows)
             last = rows[-1][0]
 
-    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
-        # The product list's own keyset page (same filters, same order), with the stock columns.
+    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False, *,
+             backward: bool = False, skip: int = 0) -> list[StockRow]:
+        # The product list's own keyset page (same filters, same order, both ways), with the stock columns.
         products = SqlAlchemyProducts(self._session, self._tenant, self._dialect)
-        stmt = products._page(_STOCK_ROW_COLS, query, after, limit)
+        stmt = products._page(_STOCK_ROW_COLS, query, after, limit, backward, skip)
         if low_only:
             stmt = stmt.where(*_LOW)
-        return [stock_row(r) for r in self._execute(stmt)]
+        page = [stock_row(r) for r in self._execute(stmt)]
+        return page[::-1] if backward else page
+
+    def count_rows(self, query: ProductQuery, low_only: bool = False) -> int:
+        products = SqlAlchemyProducts(self._session, self._tenant, self._dialect)
+        stmt = select(func.count()).select_from(ProductRow).where(ProductRow.tenant_id == self._tenant,
+                                                                   *products._filters(query))
+        return self._execute(stmt.where(*_LOW) if low_only else stmt).scalar_one()
 
     def count_low(self) -> int:
         p = ProductRow

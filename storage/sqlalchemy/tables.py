@@ -91,6 +91,8 @@ class ProductRow(Base):
         Index("ix_products_tenant_lower_name", "tenant_id", func.lower(text("name")), "id"),
         Index("ix_products_active_category", "tenant_id", "category_id", func.lower(text("name")), "id",
               **_partial("active")),
+        Index("ix_products_listed", "tenant_id", func.lower(text("name")), "id",
+              **_partial("active AND deleted_at IS NULL")),
         {"sqlite_autoincrement": True},
     )
 

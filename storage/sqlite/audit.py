@@ -1,20 +1,16 @@
-"""sqlite3 audit log: append-only writes, keyset pages newest first, and reads that span the
-archive table (ids are kept when entries are archived, so id order is chain order)."""
+"""sqlite3 audit log: append-only writes, keyset pages newest first (or the other way, from the
+oldest), counts with the same filters, and reads that span the archive table (ids are kept when
+entries are archived, so id order is chain order)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from domain.model import AuditEntry, AuditQuery
-from storage.sqlite.repositories import STREAM_CHUNK, _Repo
+from storage.sqlite.repositories import STREAM_CHUNK, _Repo, like_pattern
 
 _COLS = "at, actor, entity, entity_id, action, before, after, request_key, id, prev_hash, hash"
 _UNCHAINED_COLS = "at, actor, entity, entity_id, action, before, after, request_key, id, NULL, NULL"
-
-
-def like_pattern(text: str) -> str:
-    """`text` as a LIKE pattern matching it anywhere, with LIKE's wildcards escaped (ESCAPE '\\')."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def until_bound(until: str) -> str:
@@ -72,18 +68,39 @@ class SqliteAudit(_Repo):
                 return AuditEntry(*row)
         return None
 
-    def page(self, query: AuditQuery, before_id: int | None, limit: int) -> list[AuditEntry]:
+    def page(self, query: AuditQuery, before_id: int | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[AuditEntry]:
+        tables = self._tables if query.include_archive else self._tables[:1]
+        order = "" if backward else " DESC"  # backward walks the same index the other way
+        if skip:  # a jump: the id of the last entry skipped, read from the indexes, then a keyset page
+            before_id = self._last_skipped(query, before_id, backward, skip, tables, order)
+            if before_id is None:
+                return []
+        where, params = _where(self._tenant, query, before_id, newer=backward)
+        # Each branch is an index walk that stops after `limit` rows; the outer ORDER BY merges at most
+        # 2 x limit rows.
+        branches = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT {self._cols} FROM {t} WHERE {where} ORDER BY id{order} LIMIT ?)" for t in tables
+        )
+        rows = self._run(f"{branches} ORDER BY id{order} LIMIT ?", [*[*params, limit] * len(tables), limit]).fetchall()
+        page = [AuditEntry(*r) for r in rows]
+        return page[::-1] if backward else page
+
+    def _last_skipped(self, query: AuditQuery, before_id: int | None, backward: bool, skip: int,
+                      tables: tuple[str, ...], order: str) -> int | None:
+        """The id `skip` entries from the cursor (ids only: no entry is read whole on the way)."""
+        where, params = _where(self._tenant, query, before_id, newer=backward)
+        branches = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT id FROM {t} WHERE {where} ORDER BY id{order} LIMIT ?)" for t in tables
+        )
+        row = self._run(f"{branches} ORDER BY id{order} LIMIT 1 OFFSET ?",
+                        [*[*params, skip] * len(tables), skip - 1]).fetchone()
+        return None if row is None else row[0]
+
+    def count(self, query: AuditQuery, before_id: int | None = None) -> int:
         where, params = _where(self._tenant, query, before_id)
         tables = self._tables if query.include_archive else self._tables[:1]
-        # Each branch is an index walk newest first that stops after `limit` rows; the outer ORDER BY
-        # merges at most 2 x limit rows.
-        branches = " UNION ALL ".join(
-            f"SELECT * FROM (SELECT {self._cols} FROM {t} WHERE {where} ORDER BY id DESC LIMIT ?)" for t in tables
-        )
-        rows = self._run(
-            f"{branches} ORDER BY id DESC LIMIT ?", [*[*params, limit] * len(tables), limit]
-        ).fetchall()
-        return [AuditEntry(*r) for r in rows]
+        return sum(self._run(f"SELECT COUNT(*) FROM {t} WHERE {where}", params).fetchone()[0] for t in tables)
 
     def stream(self, after_id: int = 0) -> Iterator[AuditEntry]:
         last = after_id
@@ -102,7 +119,8 @@ class SqliteAudit(_Repo):
             last = rows[-1][8]
 
 
-def _where(tenant: str, query: AuditQuery, before_id: int | None) -> tuple[str, list[object]]:
+def _where(tenant: str, query: AuditQuery, before_id: int | None, newer: bool = False) -> tuple[str, list[object]]:
+    """The query's conditions, and those of the cursor: older than `before_id`, or newer with `newer`."""
     clauses, params = ["tenant_id = ?"], [tenant]
     for column in ("actor", "entity", "action"):
         value = getattr(query, column)
@@ -123,6 +141,6 @@ def _where(tenant: str, query: AuditQuery, before_id: int | None) -> tuple[str, 
         )
         params += [pattern] * 4
     if before_id is not None:
-        clauses.append("id < ?")
+        clauses.append("id > ?" if newer else "id < ?")
         params.append(before_id)
     return " AND ".join(clauses), params

@@ -3,23 +3,31 @@ subquery that is)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from domain.errors import AlreadyExists, InUse, NotFound, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model import MAX_ID
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
-from domain.model.catalog import ProductCursor
+from domain.model.catalog import ProductCursor, fold_case
 from storage.rowfolds import category_values, upsert_by_distinct_sku
 from storage.sqlite.errors import translate
 
 if TYPE_CHECKING:
+    from domain.model.stock import NewStockMove
     from domain.ports import ExportRow
 
 STREAM_CHUNK = 2000
 _IN_CHUNK = 900  # SKUs per IN (...) lookup: well under SQLite's bound-parameter limit
+
+
+def like_pattern(text: str) -> str:
+    """`text` as a LIKE pattern matching it anywhere, with LIKE's wildcards escaped (ESCAPE '\\')."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class _Repo:
@@ -113,12 +121,36 @@ _EXPORT_SELECT = (
 )
 
 
+# Random-order indexes (by name): bulk_insert() builds those the schema has once, sorted, after loading an
+# empty table.
+_DEFERRED_INDEXES = ("ix_products_active_category", "ix_products_listed", "ix_products_tenant_lower_name")
+_INSERT_PRODUCT = (
+    "INSERT INTO products (tenant_id, sku, name, category_id, price_minor, quantity, active, version)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
+)
+# add_new_stocked(): the opening adjustment (adjustment -> location) and the level of every product
+# inserted above :last that has stock, as reconcile() posts them for a product with no levels yet. The unary
+# + keeps the planner on the rowid range: on tenant_id it would walk an index over the whole catalog.
+_OPENING_MOVES = (
+    "INSERT INTO stock_moves (tenant_id, kind, reason, product_id, from_location_id, to_location_id, quantity, day,"
+    " memo, idempotency_key, actor, created_at, from_after, to_after)"
+    " SELECT :tenant, :kind, :reason, id, :adj, :loc, quantity, :day, :memo, NULL, :actor, :at, NULL, quantity"
+    " FROM products WHERE id > :last AND +tenant_id = :tenant AND quantity > 0 ORDER BY id"
+)
+_OPENING_LEVELS = (
+    "INSERT INTO stock_levels (tenant_id, product_id, location_id, on_hand, incoming, outgoing)"
+    " SELECT :tenant, id, :loc, quantity, 0, 0 FROM products WHERE id > :last AND +tenant_id = :tenant AND quantity > 0"
+    " ORDER BY id"
+)
+
+
 def _product(row: tuple[Any, ...]) -> Product:
     pid, sku, name, cat, price, qty, active, version, deleted_at = row
     return Product(pid, sku, name, cat, price, qty, bool(active), version, deleted_at)
 
 
-def _where(tenant: str, query: ProductQuery, soft_deletes: bool = True) -> tuple[str, list[Any]]:
+def _where(tenant: str, query: ProductQuery, soft_deletes: bool = True,
+           with_text: bool = True) -> tuple[str, list[Any]]:
     clauses = ["p.tenant_id = ?"]
     params: list[Any] = [tenant]
     if soft_deletes and query.deleted is not None:  # False only on a file opened with migrate=no below 0005
@@ -128,17 +160,26 @@ def _where(tenant: str, query: ProductQuery, soft_deletes: bool = True) -> tuple
     if query.category_ids:
         clauses.append(f"p.category_id IN ({', '.join('?' * len(query.category_ids))})")
         params.extend(query.category_ids)
-    if query.needle:
-        clauses.append("(instr(lower(p.name), ?) > 0 OR instr(lower(p.sku), ?) > 0)")
-        params.extend((query.needle, query.needle))
+    if query.needle and with_text:
+        clauses.append(_TEXT_MATCH)
+        params.extend((like_pattern(query.needle),) * 2)
     return " WHERE " + " AND ".join(clauses), params
 
 
+# LIKE folds ASCII letters only, as lower() and domain fold_case do, and is cheaper than instr(lower()).
+_TEXT_MATCH = "(p.name LIKE ? ESCAPE '\\' OR p.sku LIKE ? ESCAPE '\\')"
+# How many rows of the list, in list order, a text filter reads before it scans the whole table instead:
+# a common word fills its page within the first rows of the list (milliseconds), a rare one is found
+# faster by one sequential pass over the table than by the index walk, which visits every row's page.
+TEXT_WINDOW = 5_000
+
+
 class SqliteProducts(_Repo):
-    def __init__(self, conn: sqlite3.Connection, tenant: str, soft_deletes: bool = True):
+    def __init__(self, conn: sqlite3.Connection, tenant: str, soft_deletes: bool = True, listed_index: bool = True):
         super().__init__(conn, tenant)
         self._soft = soft_deletes
         self._cols = _PRODUCT_COLS if soft_deletes else _PRODUCT_COLS_0004
+        self._listed_index = listed_index  # ix_products_listed (revision 0007)
 
     def _check_category(self, category_id: int | None) -> None:
         if category_id is not None and not self._run(
@@ -217,22 +258,61 @@ class SqliteProducts(_Repo):
 
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
              skip: int = 0) -> list[ProductListing]:
-        where, params = _where(self._tenant, query, self._soft)
+        if skip and after is None and not backward and not query.needle:
+            # A jump: the row before the offset found in the index alone (no table reads), then a keyset page.
+            where, params = _where(self._tenant, query, self._soft)
+            found = self._run(f"SELECT p.id FROM {self._source(query)}{where} ORDER BY lower(p.name), p.id"
+                              " LIMIT 1 OFFSET ?", (*params, skip - 1)).fetchone()
+            if found is None:
+                return []
+            name = self._run("SELECT name FROM products WHERE id = ?", (found[0],)).fetchone()[0]
+            return self.find(query, ProductCursor(fold_case(name), found[0]), limit)
+        if query.needle:
+            # The list's first TEXT_WINDOW rows from the cursor, filtered; if they hold no full page, a scan.
+            page = self._page(query, after, limit, backward, skip, window=True)
+            if len(page) == limit:
+                return page
+        return self._page(query, after, limit, backward, skip)
+
+    def _page(self, query: ProductQuery, after: ProductCursor | None, limit: int, backward: bool, skip: int,
+              window: bool = False) -> list[ProductListing]:
         # Spelled out so SQLite seeks into the index; the row value (lower(name), id) > (?, ?) is only
         # filtered. Backward walks the same index the other way and the page is turned round here.
         op, order = ("<", " DESC") if backward else (">", "")
+        keyset, key_params = "", []
         if after is not None:
-            where += f" AND lower(p.name) {op}= ? AND (lower(p.name) {op} ? OR p.id {op} ?)"
-            params.extend((after.name_key, after.name_key, after.id))
-        rows = self._run(f"{_LISTING_SELECT}{where} ORDER BY lower(p.name){order}, p.id{order} LIMIT ? OFFSET ?",
-                         (*params, limit, skip))
+            keyset = f" AND lower(p.name) {op}= ? AND (lower(p.name) {op} ? OR p.id {op} ?)"
+            key_params = [after.name_key, after.name_key, after.id]
+        order_by = f" ORDER BY lower(p.name){order}, p.id{order}"
+        if window:
+            where, params = _where(self._tenant, query, self._soft, with_text=False)
+            sql = (f"{_LISTING_SELECT} WHERE p.id IN (SELECT p.id FROM products p{where}{keyset}{order_by}"
+                   f" LIMIT {TEXT_WINDOW}) AND {_TEXT_MATCH}{order_by} LIMIT ? OFFSET ?")
+            params = [*params, *key_params, *(like_pattern(query.needle),) * 2]
+        else:
+            where, params = _where(self._tenant, query, self._soft)
+            source = _LISTING_SELECT.replace("products p", "products p NOT INDEXED") if query.needle else _LISTING_SELECT
+            sql = f"{source}{where}{keyset}{order_by} LIMIT ? OFFSET ?"
+            params = [*params, *key_params]
+        rows = self._run(sql, (*params, limit, skip))
         make = ProductListing._make
         page = [make(r[:7] + (bool(r[7]), r[8])) for r in rows]
         return page[::-1] if backward else page
 
     def count(self, query: ProductQuery) -> int:
         where, params = _where(self._tenant, query, self._soft)
-        return self._run(f"SELECT COUNT(*) FROM products p{where}", params).fetchone()[0]
+        return self._run(f"SELECT COUNT(*) FROM {self._source(query)}{where}", params).fetchone()[0]
+
+    def _source(self, query: ProductQuery) -> str:
+        """Where a count or an offset reads: the default list (active, not deleted, any category) from its
+        partial index alone; a text filter from one sequential pass over the table (it reads every row
+        either way, and the index walk would visit the table's pages in name order)."""
+        if query.needle:
+            return "products p NOT INDEXED"
+        if self._listed_index and self._soft and query.deleted is False and not query.include_inactive \
+                and not query.category_ids:
+            return "products p INDEXED BY ix_products_listed"
+        return "products p"
 
     def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
         where, params = _where(self._tenant, query, self._soft)
@@ -295,11 +375,7 @@ class SqliteProducts(_Repo):
             elif old[2:] != (r.name, r.category_id, r.price_minor, r.quantity, int(r.active)):
                 updates.append((r.name, r.category_id, r.price_minor, r.quantity, r.active, old[1]))
         try:
-            self._conn.executemany(
-                "INSERT INTO products (tenant_id, sku, name, category_id, price_minor, quantity, active, version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
-                inserts,
-            )
+            self._conn.executemany(_INSERT_PRODUCT, inserts)
             self._conn.executemany(
                 "UPDATE products SET name = ?, category_id = ?, price_minor = ?, quantity = ?, active = ?,"
                 " version = version + 1 WHERE tenant_id = ? AND id = ?",
@@ -308,6 +384,96 @@ class SqliteProducts(_Repo):
         except sqlite3.Error as e:
             raise translate(e) from e
         return len(inserts), len(updates)
+
+    @contextmanager
+    def bulk_insert(self) -> Iterator[Callable[[Sequence[NewProduct], int, int, NewStockMove], tuple[int, int]]]:
+        """An optional capability (the catalog's bulk_add looks for it): yields `add_new_stocked` for a
+        run of calls in this transaction. When the products table is empty (every tenant's), the indexes
+        by name are dropped first and built again from their stored SQL at the end: one sorted build
+        each instead of a million random inserts, in the same transaction, so a rollback or a kill
+        leaves the schema as it was. The SKU index stays: it refuses repeats."""
+        conn = self._conn
+        deferred: list[str] = []
+        try:
+            if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM products)").fetchone()[0]:
+                deferred = [sql for (sql,) in conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'products'"
+                    f" AND name IN ({', '.join('?' * len(_DEFERRED_INDEXES))}) ORDER BY name", _DEFERRED_INDEXES)]
+            if deferred:
+                conn.execute("SAVEPOINT defer_indexes")
+                try:
+                    for name in _DEFERRED_INDEXES:
+                        conn.execute(f"DROP INDEX IF EXISTS {name}")
+                except sqlite3.OperationalError:  # a read still open on this connection: keep them
+                    conn.execute("ROLLBACK TO defer_indexes")
+                    deferred = []
+                conn.execute("RELEASE defer_indexes")
+        except sqlite3.Error as e:
+            raise translate(e) from e
+        try:
+            yield self.add_new_stocked
+        except BaseException:
+            # Normally rolled back with everything else; never left missing should a caller carry on.
+            try:
+                for sql in deferred:
+                    conn.execute(sql)
+            except sqlite3.Error:
+                pass
+            raise
+        if not deferred:
+            return
+        try:
+            # A helper thread for the sorts (SQLite's `threads`): a quarter less time per index when a
+            # second core is free.
+            threads = conn.execute("PRAGMA threads").fetchone()[0]
+            conn.execute(f"PRAGMA threads={1 if (os.cpu_count() or 1) > 1 else 0}")
+            try:
+                for sql in deferred:
+                    conn.execute(sql)
+            finally:
+                conn.execute(f"PRAGMA threads={threads}")
+        except sqlite3.Error as e:
+            raise translate(e) from e
+
+    def add_new_stocked(self, rows: Sequence[NewProduct], location_id: int, adjustment_id: int,
+                        move: NewStockMove) -> tuple[int, int]:
+        """Insert `rows` in order as new products, each with its opening stock: for a quantity above zero,
+        an adjustment from `adjustment_id` into `location_id` (`move` is the template: kind, reason,
+        day, memo, actor, time) and its level there, as `SqliteStock.reconcile` posts them for a
+        product with no levels. Returns (products inserted, adjustments posted).
+
+        At the first row whose SKU the tenant already holds (a repeat included) it stops and posts no
+        stock at all: the caller upserts the rest and reconciles the whole batch.
+
+        Raises: NotFound (category).
+        """
+        # No lookups: plain INSERTs until the SKU index refuses one; then the opening stock of what
+        # went in, set-based from the rows just written (ids above `last`).
+        if not rows:
+            return 0, 0
+        tenant = self._tenant
+        for category_id in {r[2] for r in rows} - {None}:
+            self._check_category(category_id)
+        conn = self._conn
+        try:
+            last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM products").fetchone()[0]
+            before = conn.total_changes
+            try:
+                conn.executemany(_INSERT_PRODUCT, map((tenant,).__add__, rows))  # (tenant, *row), at C speed
+            except sqlite3.IntegrityError as e:
+                if "UNIQUE" not in str(e):
+                    raise
+            inserted = conn.total_changes - before
+            if inserted < len(rows):
+                return inserted, 0
+            params = {"tenant": tenant, "last": last, "loc": location_id, "adj": adjustment_id, "kind": move.kind,
+                      "reason": move.reason, "day": move.day, "memo": move.memo, "actor": move.actor,
+                      "at": move.created_at}
+            posted = conn.execute(_OPENING_MOVES, params).rowcount
+            conn.execute(_OPENING_LEVELS, params)
+        except sqlite3.Error as e:
+            raise translate(e) from e
+        return inserted, posted
 
 
 class SqliteUsers(_Repo):
@@ -489,21 +655,37 @@ class SqliteTransfers(_Repo):
         ).fetchone()[0]
 
     def statement(self, account_id: int, before_id: int | None, limit: int,
-                  include_archive: bool = False) -> list[StatementLine]:
-        lines = self._statement("transfers", account_id, before_id, limit)
-        if include_archive:  # both lists are newest first and cut at `limit`: merge them
-            lines += self._statement("transfers_archive", account_id, before_id, limit)
-            lines.sort(key=lambda line: -line.transfer_id)
-        return lines[:limit]
+                  include_archive: bool = False, *, backward: bool = False, skip: int = 0) -> list[StatementLine]:
+        tables = ("transfers", "transfers_archive") if include_archive else ("transfers",)
+        # Inclusive bounds (the first page has none); backward walks the same indexes the other way and
+        # the page is turned round here.
+        if backward:
+            op, order, bound = ">=", "", 0 if before_id is None else before_id + 1
+        else:
+            op, order, bound = "<=", " DESC", MAX_ID if before_id is None else before_id - 1
+        if skip:  # a jump: the id of the last line skipped, read from the indexes alone, then a keyset page
+            sides = [f"SELECT * FROM (SELECT id FROM {t} WHERE tenant_id = ? AND {col} = ? AND id {op} ?"
+                     f" ORDER BY id{order} LIMIT ?)" for t in tables for col in ("debit_account_id", "credit_account_id")]
+            last = self._run(f"{' UNION ALL '.join(sides)} ORDER BY id{order} LIMIT 1 OFFSET ?",
+                             (*(self._tenant, account_id, bound, skip) * len(sides), skip - 1)).fetchone()
+            if last is None:
+                return []
+            bound = last[0] + 1 if backward else last[0] - 1
+        parts = [self._statement(t, account_id, op, order, bound, limit) for t in tables]
+        sql = parts[0][0] if len(parts) == 1 else (  # both tables' lines cut at `limit`, merged
+            " UNION ALL ".join(f"SELECT * FROM ({part})" for part, _ in parts) + f" ORDER BY id{order} LIMIT ?")
+        params = parts[0][1] if len(parts) == 1 else (*parts[0][1], *parts[1][1], limit)
+        lines = [StatementLine(*r[:7], bool(r[7])) for r in self._run(sql, params)]
+        return lines[::-1] if backward else lines
 
-    def _statement(self, table: str, account_id: int, before_id: int | None, limit: int) -> list[StatementLine]:
-        through = MAX_ID if before_id is None else before_id - 1  # inclusive bound: the first page has none
+    def _statement(self, table: str, account_id: int, op: str, order: str, bound: int,
+                   limit: int) -> tuple[str, tuple[Any, ...]]:
         # Two ordered index ranges (as debit, as credit), each cut at `limit`, merged: O(page), not O(history).
         side = (
-            f"SELECT id FROM {table} WHERE tenant_id = ? AND {{col}} = ? AND id <= ? ORDER BY id DESC LIMIT ?"
+            f"SELECT id FROM {table} WHERE tenant_id = ? AND {{col}} = ? AND id {op} ? ORDER BY id{order} LIMIT ?"
         )
-        rows = self._run(
-            "SELECT t.id, t.created_at, t.kind, a.name, t.memo,"
+        sql = (
+            "SELECT t.id AS id, t.created_at, t.kind, a.name, t.memo,"
             " CASE WHEN t.credit_account_id = ? THEN t.amount_minor ELSE -t.amount_minor END,"
             " CASE WHEN t.credit_account_id = ? THEN t.credit_balance_after ELSE t.debit_balance_after END,"
             " t.kind = 'pending'"
@@ -511,11 +693,22 @@ class SqliteTransfers(_Repo):
             " THEN t.debit_account_id ELSE t.credit_account_id END"
             f" WHERE t.id IN (SELECT id FROM ({side.format(col='debit_account_id')})"
             f" UNION ALL SELECT id FROM ({side.format(col='credit_account_id')}))"
-            " ORDER BY t.id DESC LIMIT ?",
-            (account_id, account_id, account_id, self._tenant, account_id, through, limit,
-             self._tenant, account_id, through, limit, limit),
+            f" ORDER BY t.id{order} LIMIT ?"
         )
-        return [StatementLine(*r[:7], bool(r[7])) for r in rows]
+        return sql, (account_id, account_id, account_id, self._tenant, account_id, bound, limit,
+                     self._tenant, account_id, bound, limit, limit)
+
+    def count_statement(self, account_id: int, include_archive: bool = False) -> int:
+        # Two index-only counts per table: a transfer never debits and credits the same account.
+        tables = ("transfers", "transfers_archive") if include_archive else ("transfers",)
+        return sum(
+            self._run(
+                f"SELECT (SELECT COUNT(*) FROM {t} WHERE tenant_id = ? AND debit_account_id = ?)"
+                f" + (SELECT COUNT(*) FROM {t} WHERE tenant_id = ? AND credit_account_id = ?)",
+                (self._tenant, account_id, self._tenant, account_id),
+            ).fetchone()[0]
+            for t in tables
+        )
 
     def stream(self) -> Iterator[Transfer]:
         last = 0

@@ -206,15 +206,29 @@ class SqliteStock(_Repo):
             params += (due_by_day,)
         return self._moves(where, params, " ORDER BY id")
 
-    def history(self, product_id: int, before_id: int | None, limit: int,
-                include_archive: bool = False) -> list[StockMove]:
-        through = MAX_ID if before_id is None else before_id - 1
+    def history(self, product_id: int, before_id: int | None, limit: int, include_archive: bool = False, *,
+                backward: bool = False, skip: int = 0) -> list[StockMove]:
+        # Both ways walk the index (tenant_id, product_id, id); backward reads oldest first and the page
+        # is turned round here.
+        if backward:
+            where, order, bound = "product_id = ? AND id > ?", "id", 0 if before_id is None else before_id
+        else:
+            where, order, bound = "product_id = ? AND id <= ?", "id DESC", MAX_ID if before_id is None else before_id - 1
+        if not include_archive:
+            found = self._moves(where, (product_id, bound, limit, skip), f" ORDER BY {order} LIMIT ? OFFSET ?")
+        else:
+            # Each table's first skip + limit in order, merged: the offset is taken over both.
+            branch = f"SELECT * FROM (SELECT {_MOVE_COLS} FROM {{}} WHERE tenant_id = ? AND {where} ORDER BY {order} LIMIT ?)"
+            params = (self._tenant, product_id, bound, skip + limit)
+            found = [StockMove(*r) for r in self._run(
+                f"{branch.format('stock_moves')} UNION ALL {branch.format('stock_moves_archive')}"
+                f" ORDER BY {order} LIMIT ? OFFSET ?", (*params, *params, limit, skip))]
+        return found[::-1] if backward else found
+
+    def count_history(self, product_id: int, include_archive: bool = False) -> int:
         tables = ("stock_moves", "stock_moves_archive") if include_archive else ("stock_moves",)
-        found = [m for table in tables
-                 for m in self._moves("product_id = ? AND id <= ? ORDER BY id DESC LIMIT ?", (product_id, through, limit),
-                                      table=table)]
-        found.sort(key=lambda m: -m.id)
-        return found[:limit]
+        return sum(self._run(f"SELECT COUNT(*) FROM {table} WHERE tenant_id = ? AND product_id = ?",
+                             (self._tenant, product_id)).fetchone()[0] for table in tables)
 
     def stream_moves(self) -> Iterator[StockMove]:
         last = 0
@@ -230,14 +244,24 @@ class SqliteStock(_Repo):
             yield from (StockMove(*r) for r in rows)
             last = rows[-1][0]
 
-    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False) -> list[StockRow]:
+    def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False, *,
+             backward: bool = False, skip: int = 0) -> list[StockRow]:
         where, params = _where(self._tenant, query)
         if low_only:
             where += _LOW
+        # The product list's keyset, spelled out so SQLite seeks into the index (lower(name), id);
+        # backward walks it the other way and the page is turned round here.
+        op, order = ("<", " DESC") if backward else (">", "")
         if after is not None:
-            where += " AND lower(p.name) >= ? AND (lower(p.name) > ? OR p.id > ?)"
+            where += f" AND lower(p.name) {op}= ? AND (lower(p.name) {op} ? OR p.id {op} ?)"
             params.extend((after.name_key, after.name_key, after.id))
-        return [StockRow(*r) for r in self._run(f"{_ROW_SELECT}{where} ORDER BY lower(p.name), p.id LIMIT ?", (*params, limit))]
+        page = [StockRow(*r) for r in self._run(
+            f"{_ROW_SELECT}{where} ORDER BY lower(p.name){order}, p.id{order} LIMIT ? OFFSET ?", (*params, limit, skip))]
+        return page[::-1] if backward else page
+
+    def count_rows(self, query: ProductQuery, low_only: bool = False) -> int:
+        where, params = _where(self._tenant, query)
+        return self._run(f"SELECT COUNT(*) FROM products p{where}{_LOW if low_only else ''}", params).fetchone()[0]
 
     def count_low(self) -> int:
         return self._run(

@@ -30,8 +30,15 @@ GOALS = (
     *(f"Save + load, {fmt}: time vs the bare library" for fmt in ("json", "yaml", "pickle")),
     "Transfers, PostgreSQL store vs raw psycopg",
     "Transfers, SQLAlchemy store on SQLite vs the sqlite3 store",
+    *(f"Writers, {mode} x {n}, ours vs raw sqlite3" for mode in ("threads", "processes") for n in (1, 2, 4)),
+    "Demo data, stockbank demo --products",
+    "Products list, first paint vs fastdatatable load+mount",
+    "Products list, jump to the end vs fastdatatable",
+    "Products list, peak RSS vs fastdatatable",
+    "Products list, RSS while browsing",
+    "Text filter, first results",
 )
-LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s)) ")
+LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s|s| ms| MiB)) ")
 
 
 def run_bench(*argv: str) -> str:
@@ -46,12 +53,12 @@ def run_bench(*argv: str) -> str:
 def test_bench_prints_a_line_for_every_goal() -> None:
     out = run_bench("--rows", "2000", "--transfers", "200", "--repeat", "1", "--days", "3", "--sim-products", "40",
                     "--customers", "10", "--attachments", "3", "--attachment-kib", "4", "--lifecycle-products", "50",
-                    "--save-products", "40")
+                    "--save-products", "40", "--writer-transfers", "8", "--demo-products", "200", "--table-products", "300")
     lines = [m for m in map(LINE.match, out.splitlines()) if m]
     for goal in GOALS:
         assert [m for m in lines if goal in m.group(2)], f"no PASS/MISS line for {goal!r}:\n{out}"
     assert len(lines) == len(GOALS), out
-    assert "200 transfers" in out and "2,000 rows" in out
+    assert "200 transfers" in out and "2,000 rows" in out and "300 products" in out
 
 
 @pytest.mark.slow

@@ -277,6 +277,90 @@ def test_pages_are_newest_first_keyset_pages_of_what_the_filter_matches(log: Sim
     assert alice.audit.entries(query, limit=PAGE_MAX) == want  # one big page is the same list
 
 
+WALKS = ["none", "actor", "action", "text, case-insensitive", "actor + entity + since"]
+
+
+def backward_pages(sim: Simulator, query: AuditQuery, limit: int) -> list[list[AuditEntry]]:
+    """What a virtual table does after jumping to the end: the oldest page, then each page of the
+    entries newer than the newest one it has, until an empty page; in list order (newest first)."""
+    pages: list[list[AuditEntry]] = []
+    page = sim.audit.entries(query, None, limit, backward=True)
+    while page:
+        assert len(page) <= limit
+        assert [e.id for e in page] == sorted((e.id for e in page), reverse=True)
+        pages.insert(0, page)
+        page = sim.audit.entries(query, page[0].id, limit, backward=True)
+        assert len(pages) < 1000, "paging never ends"
+    return pages
+
+
+@pytest.mark.parametrize("size", [1, 3, 7])
+@pytest.mark.parametrize("name", WALKS)
+def test_walking_backward_from_the_oldest_page_gives_the_forward_order(log: Simulator, name: str, size: int) -> None:
+    query, keep = FILTERS[name]
+    forward = [e.id for e in expected(chain(log), keep)]
+    pages = backward_pages(log, query, size)
+    assert [e.id for page in pages for e in page] == forward
+    assert [e.id for e in pages[-1]] == forward[-size:]  # the oldest page is full, the newest one may not be
+    assert all(len(p) == size for p in pages[1:])
+    middle = forward[len(forward) // 2]  # from any entry, backward gives the entries just newer than it
+    assert [e.id for e in log.audit.entries(query, middle, size, backward=True)] == [
+        i for i in forward if i > middle][-size:]
+
+
+@pytest.mark.parametrize("skip", [0, 1, 4, 9, 30, 1000])
+@pytest.mark.parametrize("name", ["none", "actor", "text, case-insensitive"])
+def test_skip_jumps_into_the_log_by_offset_both_ways(log: Simulator, name: str, skip: int) -> None:
+    query, keep = FILTERS[name]
+    forward = [e.id for e in expected(chain(log), keep)]
+    assert [e.id for e in log.audit.entries(query, None, 3, skip=skip)] == forward[skip:skip + 3]
+    end = max(len(forward) - skip, 0)
+    assert [e.id for e in log.audit.entries(query, None, 3, backward=True, skip=skip)] == forward[max(end - 3, 0):end]
+    cursor = forward[2]  # counted from the cursor, in the direction of travel
+    assert [e.id for e in log.audit.entries(query, cursor, 4, skip=skip)] == forward[3 + skip:3 + skip + 4]
+    cursor = forward[-3]
+    end = max(len(forward) - 3 - skip, 0)
+    assert [e.id for e in log.audit.entries(query, cursor, 4, backward=True, skip=skip)] == forward[max(end - 4, 0):end]
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_the_count_applies_the_filter_and_an_entrys_place_follows_from_it(log: Simulator, name: str) -> None:
+    query, keep = FILTERS[name]
+    forward = [e.id for e in expected(chain(log), keep)]
+    assert log.audit.count_entries(query) == len(forward)
+    for place in (0, len(forward) // 2, len(forward) - 1):
+        entry_id = forward[place]
+        assert log.audit.count_entries(query, entry_id) == len(forward) - place - 1  # the older ones
+        assert log.audit.count_entries(query) - log.audit.count_entries(query, entry_id + 1) == place  # its offset
+    assert log.audit.count_entries(AuditQuery(actor="carol")) == 0
+
+
+def test_backward_from_the_newest_entry_or_beyond_every_id_is_empty(log: Simulator) -> None:
+    newest = chain(log)[-1].id
+    assert log.audit.entries(AuditQuery(), newest, 5, backward=True) == []
+    assert log.audit.entries(AuditQuery(), 2**63 - 1, 5, backward=True) == []
+    oldest = chain(log)[0]
+    assert log.audit.entries(AuditQuery(), oldest.id, 1, backward=True) == [chain(log)[1]]
+
+
+BAD_SKIPS: list[Any] = [-1, 1.5, True, "2", None]
+
+
+def test_a_bad_skip_is_refused(sim: Simulator) -> None:
+    sim.catalog.add_category("Tools")
+    before = world(sim)
+    for skip in BAD_SKIPS:
+        for backward in (False, True):
+            with pytest.raises(DomainError) as caught:
+                sim.audit.entries(AuditQuery(), None, 3, backward=backward, skip=skip)
+            assert caught.value.code == "validation" and caught.value.field == "skip", (skip, caught.value.message)
+    for bad in (0, -5, "7", True):
+        with pytest.raises(DomainError) as caught:
+            sim.audit.count_entries(AuditQuery(), bad)
+        assert caught.value.code == "validation" and caught.value.field == "before", bad
+    assert world(sim) == before
+
+
 def test_the_text_filter_takes_like_wildcards_literally(log: Simulator) -> None:
     alice = log
     for needle in ("50% off_sale", "50%", "off_s"):
@@ -406,6 +490,22 @@ def test_include_archive_on_and_off_after_an_archive(store: Store) -> None:
     assert_chain_is_sound(after_archive)
     with alice.store.unit_of_work(TENANT) as uow:
         assert [e.id for e in uow.audit.latest(100_000)] == [e.id for e in live]
+
+
+def test_backward_pages_skip_and_count_cross_the_archive_boundary(store: Store) -> None:
+    alice, _bob = build_log(store)
+    alice.lifecycle.archive("2026-01-02T12", batch_size=7)
+    for query in (AuditQuery(), AuditQuery(actor="bob"), AuditQuery(include_archive=False)):
+        forward = [e.id for e in alice.audit.entries(query, limit=PAGE_MAX)]
+        assert alice.audit.count_entries(query) == len(forward)
+        assert [e.id for page in backward_pages(alice, query, 4) for e in page] == forward
+        for skip in (0, 5, len(forward) // 2, len(forward) - 2):
+            assert [e.id for e in alice.audit.entries(query, None, 4, skip=skip)] == forward[skip:skip + 4]
+            end = len(forward) - skip
+            assert [e.id for e in alice.audit.entries(query, None, 4, backward=True, skip=skip)] == \
+                forward[max(end - 4, 0):end]
+    live = alice.audit.count_entries(AuditQuery(include_archive=False))
+    assert 0 < live < alice.audit.count_entries(AuditQuery())
 
 
 def test_the_chain_continues_from_an_archived_tail(store: Store) -> None:

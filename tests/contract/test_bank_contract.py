@@ -827,6 +827,100 @@ def test_statement_arguments_are_checked(sim: Simulator, ab) -> None:
     refuse(sim, lambda: sim.bank.statement(2**64), "not_found")
 
 
+def busy_account(sim: Simulator, alice: Account, bob: Account, n: int = 23) -> list[int]:
+    """Alice's statement with lines of every kind (in and out, pending, void); her transfer ids,
+    newest first."""
+    for i in range(1, n + 1):
+        if i % 3 == 0:
+            sim.bank.transfer(bob.id, alice.id, i, memo=f"back {i}")
+        else:
+            sim.bank.transfer(alice.id, bob.id, i * 10, memo=f"pay {i}")
+        if i % 7 == 0:
+            sim.bank.void(sim.bank.transfer(alice.id, bob.id, 5, pending=True).id)
+    return [line.transfer_id for line in sim.bank.statement(alice.id, limit=10_000)]
+
+
+def statement_backward(sim: Simulator, ref: int | str, limit: int, include_archive: bool = False) -> list[list[Any]]:
+    """What a virtual table does after jumping to the end: the oldest page, then each page of the
+    lines newer than the newest one it has, until an empty page; in list order (newest first)."""
+    pages: list[list[Any]] = []
+    page = sim.bank.statement(ref, None, limit, include_archive, backward=True)
+    while page:
+        assert len(page) <= limit
+        pages.insert(0, page)
+        page = sim.bank.statement(ref, page[0].transfer_id, limit, include_archive, backward=True)
+        assert len(pages) < 1000, "paging never ends"
+    return pages
+
+
+@pytest.mark.parametrize("size", [1, 4, 10])
+def test_a_statement_walked_backward_from_the_oldest_page_is_the_forward_order(sim: Simulator, ab, size: int) -> None:
+    alice, bob = ab
+    forward = busy_account(sim, alice, bob)
+    full = sim.bank.statement(alice.id, limit=10_000)
+    pages = statement_backward(sim, "alice", size)
+    assert [line for page in pages for line in page] == full  # whole lines, balances included
+    assert [line.transfer_id for line in pages[-1]] == forward[-size:]
+    assert all(len(p) == size for p in pages[1:])
+    middle = forward[len(forward) // 2]
+    assert [line.transfer_id for line in sim.bank.statement(alice.id, middle, 3, backward=True)] == [
+        i for i in forward if i > middle][-3:]
+    assert sim.bank.statement(alice.id, forward[0], 3, backward=True) == []  # nothing newer than the newest
+    assert sim.bank.statement(alice.id, 2**64, 3, backward=True) == []
+    assert sim.bank.statement(alice.id, 0, 3, backward=True) == full[-3:]  # everything is newer than 0
+    assert sim.bank.statement(alice.id, 0, 3) == []
+    bob_forward = [line.transfer_id for line in sim.bank.statement(bob.id, limit=10_000)]
+    assert [i.transfer_id for p in statement_backward(sim, bob.id, size) for i in p] == bob_forward
+
+
+@pytest.mark.parametrize("skip", [0, 1, 5, 17, 100])
+def test_statement_skip_jumps_by_offset_both_ways_and_the_count_is_the_number_of_lines(sim: Simulator, ab, skip: int) -> None:
+    alice, bob = ab
+    forward = busy_account(sim, alice, bob)
+    assert sim.bank.count_statement(alice.id) == len(forward) == sim.bank.count_statement("ALICE")
+    assert sim.bank.count_statement(bob.id) == len(sim.bank.statement(bob.id, limit=10_000))
+    assert [line.transfer_id for line in sim.bank.statement(alice.id, None, 4, skip=skip)] == forward[skip:skip + 4]
+    end = max(len(forward) - skip, 0)
+    assert [line.transfer_id for line in sim.bank.statement(alice.id, None, 4, backward=True, skip=skip)] == \
+        forward[max(end - 4, 0):end]
+    cursor = forward[2]  # counted from the cursor, in the direction of travel
+    assert [line.transfer_id for line in sim.bank.statement(alice.id, cursor, 4, skip=skip)] == forward[3 + skip:7 + skip]
+    cursor = forward[-3]
+    end = max(len(forward) - 3 - skip, 0)
+    assert [line.transfer_id for line in sim.bank.statement(alice.id, cursor, 4, backward=True, skip=skip)] == \
+        forward[max(end - 4, 0):end]
+    assert sim.bank.count_statement(sim.bank.open_account("Dora").id) == 0
+
+
+def test_statement_paging_both_ways_skip_and_count_cross_the_archive(sim: Simulator, ab) -> None:
+    alice, bob = ab
+    busy_account(sim, alice, bob, 12)
+    archived = sim.lifecycle.archive(sim.ctx.now()[:19])
+    assert archived.transfers > 5
+    busy_account(sim, alice, bob, 9)
+    live = [line.transfer_id for line in sim.bank.statement(alice.id, limit=10_000)]
+    every = [line.transfer_id for line in sim.bank.statement(alice.id, limit=10_000, include_archive=True)]
+    assert 0 < len(live) < len(every) and every[:len(live)] == live
+    assert sim.bank.count_statement(alice.id) == len(live)
+    assert sim.bank.count_statement(alice.id, include_archive=True) == len(every)
+    assert [i.transfer_id for p in statement_backward(sim, alice.id, 4, True) for i in p] == every
+    assert [i.transfer_id for p in statement_backward(sim, alice.id, 4) for i in p] == live
+    for skip in (0, 3, len(live) - 1, len(live) + 2, len(every)):
+        assert [line.transfer_id for line in sim.bank.statement(alice.id, None, 4, True, skip=skip)] == every[skip:skip + 4]
+        end = max(len(every) - skip, 0)
+        assert [line.transfer_id for line in sim.bank.statement(alice.id, None, 4, True, backward=True, skip=skip)] == \
+            every[max(end - 4, 0):end]
+
+
+def test_a_bad_statement_skip_is_refused(sim: Simulator, ab) -> None:
+    alice, _ = ab
+    for skip in (-1, 1.5, True, "3", None):
+        for backward in (False, True):
+            refuse(sim, lambda: sim.bank.statement(alice.id, None, 3, skip=skip, backward=backward),  # type: ignore[arg-type]
+                   "validation", field="skip")
+    refuse(sim, lambda: sim.bank.count_statement("Nobody"), "not_found")
+
+
 # -- tenants and codes ------------------------------------------------------------------------
 
 

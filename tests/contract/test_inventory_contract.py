@@ -406,6 +406,166 @@ def test_a_history_page_before_an_id_beyond_any_move_gives_the_newest_moves(sim:
         assert sim.inventory.history(shop.apple, before_id=before_id) == sim.inventory.history(shop.apple), before_id
 
 
+# -- paging both ways, and by offset (what the Inventory screen's virtual tables ask for) -------------
+
+LOW = {"low_only": True}
+
+
+@pytest.fixture
+def twelve(sim: Simulator) -> Simulator:
+    """Twelve products whose name order is neither their id nor their SKU order, one inactive, every
+    other one low (on hand at or below a reorder level of 5), names that tie apart from their case."""
+    names = ["pear", "Apple", "fig", "apple", "Kiwi", "date", "Lime", "banana", "Cherry", "grape", "Melon", "elder"]
+    for n, name in enumerate(names):
+        sim.catalog.add_product(f"P-{n:02d}", name, "1.00", quantity=3 if n % 2 else 9)
+        sim.inventory.set_planning(f"P-{n:02d}", reorder_level=5)
+    date = sim.catalog.get_product_by_sku("P-05")  # a low one
+    sim.catalog.update_product(date.id, date.version, active=False)
+    return sim
+
+
+def _stock_cursor(row: Any) -> Any:
+    from domain.model.catalog import ProductCursor, fold_case
+
+    return ProductCursor(fold_case(row.name), row.product_id)
+
+
+def _stock_backward(sim: Simulator, query: ProductQuery, size: int, **low: bool) -> list[list[int]]:
+    """What a virtual table does after jumping to the end: the last page, then the pages before it."""
+    pages: list[list[int]] = []
+    page = sim.inventory.stock(query, None, size, backward=True, **low)
+    while page:
+        pages.insert(0, [r.product_id for r in page])
+        page = sim.inventory.stock(query, _stock_cursor(page[0]), size, backward=True, **low)
+    return pages
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 11, 12])
+@pytest.mark.parametrize("query, low", [(ALL, {}), (ProductQuery(), {}), (ALL, LOW), (ProductQuery(text="e"), {})],
+                         ids=["all", "active", "low", "filtered"])
+def test_stock_pages_walked_backward_from_the_end_give_the_forward_order(
+        twelve: Simulator, size: int, query: ProductQuery, low: dict[str, bool]) -> None:
+    forward = [r.product_id for r in twelve.inventory.stock(query, limit=100, **low)]
+    assert forward
+    pages = _stock_backward(twelve, query, size, **low)
+    assert [i for p in pages for i in p] == forward
+    assert pages[-1] == forward[-size:] and all(len(p) == size for p in pages[1:])
+    assert twelve.inventory.count_stock_rows(query, **low) == len(forward)
+    # backward from a row in the middle: the rows just before it
+    middle = twelve.inventory.stock(query, None, 1, skip=len(forward) // 2, **low)[0]
+    assert [r.product_id for r in twelve.inventory.stock(query, _stock_cursor(middle), size, backward=True, **low)] \
+        == forward[max(len(forward) // 2 - size, 0):len(forward) // 2]
+
+
+@pytest.mark.parametrize("skip", [0, 1, 4, 10, 11, 30])
+def test_stock_skip_jumps_into_the_list_by_offset_also_in_the_low_view_and_backward(twelve: Simulator, skip: int) -> None:
+    inv = twelve.inventory
+    forward = [r.product_id for r in inv.stock(ALL)]
+    assert len(forward) == 12
+    assert [r.product_id for r in inv.stock(ALL, None, 3, skip=skip)] == forward[skip:skip + 3]
+    low = [r.product_id for r in inv.stock(ALL, low_only=True)]
+    assert [r.product_id for r in inv.stock(ALL, None, 2, low_only=True, skip=skip)] == low[skip:skip + 2]
+    # backward, the skip counts from the end
+    end = len(forward) - skip
+    assert [r.product_id for r in inv.stock(ALL, None, 3, backward=True, skip=skip)] == forward[max(end - 3, 0):max(end, 0)]
+    # and from a cursor: the rows after it, that many left out
+    first = inv.stock(ALL, None, 1)[0]
+    assert [r.product_id for r in inv.stock(ALL, _stock_cursor(first), 3, skip=skip)] == forward[1 + skip:4 + skip]
+
+
+def test_the_number_of_stock_rows_follows_the_filter_and_the_low_view(twelve: Simulator) -> None:
+    inv = twelve.inventory
+    assert inv.count_stock_rows() == 11 and inv.count_stock_rows(ALL) == 12
+    assert inv.count_stock_rows(low_only=True) == inv.count_low() == len(inv.low_stock()) == 5
+    assert inv.count_stock_rows(ALL, low_only=True) == 6
+    assert inv.count_stock_rows(ProductQuery(text="APPLE")) == 2
+    assert inv.count_stock_rows(ProductQuery(text="nothing like it")) == 0
+
+
+def _history_backward(sim: Simulator, product: int, size: int, include_archive: bool = False) -> list[list[int]]:
+    """From the oldest page up to the newest, each page newest first (a virtual table after End)."""
+    pages: list[list[int]] = []
+    page = sim.inventory.history(product, None, size, include_archive, backward=True)
+    while page:
+        pages.insert(0, [m.id for m in page])
+        page = sim.inventory.history(product, page[0].id, size, include_archive, backward=True)
+    return pages
+
+
+def _eleven_moves(sim: Simulator, shop: Shop) -> list[int]:
+    """Eleven moves of the apple (its opening one and ten more), interleaved with the pear's."""
+    inv = sim.inventory
+    for n in range(5):
+        inv.move_stock(shop.apple, 1, "Warehouse", "Shelf")
+        inv.receive(shop.pear, 1)
+        inv.move_stock(shop.apple, 1, "Shelf", "Warehouse", pending=n % 2 == 1)
+    found = [m.id for m in inv.history(shop.apple, limit=10_000)]
+    assert len(found) == 11
+    return found
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 10, 11, 12])
+def test_history_pages_walked_backward_from_the_oldest_give_the_newest_first_order(
+        sim: Simulator, shop: Shop, size: int) -> None:
+    full = _eleven_moves(sim, shop)
+    pages = _history_backward(sim, shop.apple, size)
+    assert [i for p in pages for i in p] == full
+    assert pages[-1] == full[-size:]  # the oldest moves first of all
+    assert sim.inventory.count_history(shop.apple) == 11 and sim.inventory.count_history(shop.pear) == 5
+    # newer than a move: the moves just above it in the list, nearest last
+    at = full.index(full[6])
+    assert [m.id for m in sim.inventory.history(shop.apple, full[6], size, backward=True)] == full[max(at - size, 0):at]
+
+
+@pytest.mark.parametrize("skip", [0, 1, 5, 10, 11, 40])
+def test_history_skip_jumps_by_offset_both_ways(sim: Simulator, shop: Shop, skip: int) -> None:
+    full = _eleven_moves(sim, shop)
+    inv = sim.inventory
+    assert [m.id for m in inv.history(shop.apple, None, 3, skip=skip)] == full[skip:skip + 3]
+    end = len(full) - skip
+    assert [m.id for m in inv.history(shop.apple, None, 3, backward=True, skip=skip)] == full[max(end - 3, 0):max(end, 0)]
+    assert [m.id for m in inv.history(shop.apple, full[0], 2, skip=skip)] == full[1 + skip:3 + skip]
+
+
+def test_history_pages_both_ways_across_the_archive(sim: Simulator, shop: Shop) -> None:
+    first = _eleven_moves(sim, shop)
+    report = sim.lifecycle.archive(sim.ctx.now())
+    assert report.moves > 0 and len(sim.inventory.history(shop.apple)) < 11
+    inv = sim.inventory
+    for _ in range(3):  # newer ones stay live
+        inv.move_stock(shop.apple, 1, "Warehouse", "Shelf")
+    full = [m.id for m in inv.history(shop.apple, limit=10_000, include_archive=True)]
+    assert full[3:] == first and inv.count_history(shop.apple, include_archive=True) == 14
+    assert inv.count_history(shop.apple) == len(inv.history(shop.apple, limit=10_000))
+    for size in (1, 4, 14):
+        assert [i for p in _history_backward(sim, shop.apple, size, True) for i in p] == full, size
+    for skip in (0, 2, 5, 13, 20):
+        assert [m.id for m in inv.history(shop.apple, None, 4, True, skip=skip)] == full[skip:skip + 4], skip
+        end = len(full) - skip
+        assert [m.id for m in inv.history(shop.apple, None, 4, True, backward=True, skip=skip)] == \
+            full[max(end - 4, 0):max(end, 0)], skip
+
+
+def test_history_newer_than_an_id_beyond_any_move_is_empty_and_older_than_none_is_empty(
+        sim: Simulator, shop: Shop) -> None:
+    full = _eleven_moves(sim, shop)
+    inv = sim.inventory
+    for before_id in (2**63 - 1, 2**63, 2**64):
+        assert inv.history(shop.apple, before_id, backward=True) == [], before_id
+    for before_id in (0, -1, -(2**64)):
+        assert inv.history(shop.apple, before_id) == [], before_id
+        assert [m.id for m in inv.history(shop.apple, before_id, 3, backward=True)] == full[-3:], before_id
+
+
+@pytest.mark.parametrize("skip", [-1, 1.5, True, "2", None])
+def test_a_bad_skip_is_refused(sim: Simulator, shop: Shop, skip: object) -> None:
+    inv = sim.inventory
+    refuse(sim, lambda: inv.stock(ALL, None, 3, skip=skip), "validation", field="skip")
+    refuse(sim, lambda: inv.stock(ALL, None, 3, low_only=True, backward=True, skip=skip), "validation", field="skip")
+    refuse(sim, lambda: inv.history(shop.apple, None, 3, skip=skip), "validation", field="skip")
+    refuse(sim, lambda: inv.history(shop.apple, None, 3, backward=True, skip=skip), "validation", field="skip")
+
+
 def test_valuation_is_on_hand_times_cost_by_category_and_by_location(sim: Simulator) -> None:
     cat = sim.catalog
     fruit, veg = cat.add_category("Fruit"), cat.add_category("Veg")

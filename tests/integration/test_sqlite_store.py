@@ -156,11 +156,20 @@ def _category_id(seeded: SqliteStore, name: str) -> int:
         return uow.categories.get_by_name(name).id
 
 
+NAME_INDEXES = ("ix_products_listed", "ix_products_tenant_lower_name")
+
+
 def test_default_active_list_walks_the_name_index_without_sorting(seeded: SqliteStore) -> None:
     (sql,) = _traced(seeded, lambda products: products.find(ProductQuery(), None, 100))
     plan = _plan(seeded, sql)
-    assert "ix_products_tenant_lower_name" in _products_step(plan)
+    assert any(index in _products_step(plan) for index in NAME_INDEXES), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_a_jump_by_offset_finds_its_row_in_the_listed_index(seeded: SqliteStore) -> None:
+    offset_sql, *page_sql = _traced(seeded, lambda products: products.find(ProductQuery(), None, 100, skip=5))
+    assert "ix_products_listed" in _products_step(_plan(seeded, offset_sql))
+    assert page_sql, "then a keyset page from the row found"
 
 
 def test_next_page_after_a_cursor_seeks_into_the_name_index(seeded: SqliteStore) -> None:
@@ -198,11 +207,16 @@ def test_list_including_inactive_products_walks_the_name_index_without_sorting(s
     assert not any("TEMP B-TREE" in s for s in plan), plan
 
 
-def test_text_filter_walks_the_name_index_without_sorting(seeded: SqliteStore) -> None:
-    (sql,) = _traced(seeded, lambda products: products.find(ProductQuery(text="hammer"), None, 100))
-    plan = _plan(seeded, sql)
-    assert "ix_products_tenant_lower_name" in _products_step(plan)
-    assert not any("TEMP B-TREE" in s for s in plan), plan
+def test_a_text_filter_reads_a_window_of_the_name_index_then_one_pass_over_the_table(seeded: SqliteStore) -> None:
+    """A common word fills its page from the first rows in name order; a rare one is looked for in one
+    sequential pass (the index walk would visit the table's pages in name order)."""
+    window_sql, *scan_sql = _traced(seeded, lambda products: products.find(ProductQuery(text="no such"), None, 100))
+    window = _plan(seeded, window_sql)
+    assert any(index in step for step in window for index in NAME_INDEXES), window
+    (scan,) = scan_sql
+    assert any(step.startswith("SCAN p") for step in _plan(seeded, scan)), _plan(seeded, scan)
+    (common,) = _traced(seeded, lambda products: products.find(ProductQuery(text="-"), None, 5))
+    assert common == window_sql.replace("'%no such%'", "'%-%'").replace("LIMIT 100", "LIMIT 5")
 
 
 def test_single_category_filter_uses_the_partial_active_category_index(seeded: SqliteStore) -> None:
@@ -229,9 +243,9 @@ def test_category_subtree_filter_uses_an_index_and_never_scans_the_table(seeded:
         assert step.startswith("SEARCH") and "INDEX ix_products_" in step, step
 
 
-def test_active_count_uses_the_partial_active_index(seeded: SqliteStore) -> None:
+def test_active_count_reads_the_listed_index(seeded: SqliteStore) -> None:
     (sql,) = _traced(seeded, lambda products: products.count(ProductQuery()))
-    assert "ix_products_active_category" in _products_step(_plan(seeded, sql))
+    assert "ix_products_listed" in _products_step(_plan(seeded, sql))
 
 
 def test_value_by_category_groups_along_the_partial_active_index(seeded: SqliteStore) -> None:

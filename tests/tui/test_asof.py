@@ -3,12 +3,12 @@ back to the live view, prefilled with the moment shown) and escape, on both scre
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from domain.services.lifecycle import Moment
 from tests.tui.conftest import settle
 from tui_app.screens.bank import BankScreen
-from tui_app.screens.inventory import InventoryScreen
+from tui_app.screens.inventory import InventoryScreen, StockTable
 from tui_app.widgets.asof import AsOf, AsOfBanner, AsOfForm
 
 
@@ -98,7 +98,7 @@ async def test_escape_in_the_filter_clears_it_before_it_leaves_the_past(app_fact
         screen.query_one("#stock-filter", Input).value = "chisel"  # one change: one debounced reload
         await pilot.pause(0.3)
         await settle(pilot)
-        assert screen.query_one("#stock", DataTable).row_count == 3
+        assert screen.query_one("#stock", StockTable).row_count == 3
         await pilot.press("escape")
         await settle(pilot)
         assert screen.as_of is not None and screen.query_one("#stock-filter", Input).value == ""

@@ -1,5 +1,5 @@
-"""Pilot tests: the Audit screen (key 5) — the log newest first, paged from the store as the cursor
-nears the end, the detail pane's diff, the filter (and a bad date refused inline), the CSV export of
+"""Pilot tests: the Audit screen (key 5) — the log newest first on a virtual table paged from the
+store both ways (End and Home over a few hundred entries), the detail pane's diff, the filter (and a bad date refused inline), the CSV export of
 what the filter shows, the chain check (ok, and broken after editing the sqlite file behind the
 app's back), and undo of a transfer. Checks that matter are made against the store or the file."""
 
@@ -19,9 +19,10 @@ from domain.clock import FixedClock
 from domain.model import AuditQuery
 from tests.tui.conftest import settle
 from tests.tui.test_inventory_screen import palette, toasts
-from tui_app.screens.audit import PAGE_SIZE, AuditScreen
+from tui_app.screens.audit import BROKEN, AuditScreen, AuditTable, filter_summary
 from tui_app.widgets.audit_forms import AuditFilterForm
 from tui_app.widgets.dialogs import ConfirmDialog, HelpScreen
+from tui_app.widgets.virtual_table import KEEP, PAGE
 
 SIZE = (120, 40)
 DEMO_ENTRIES = 83  # what the demo data writes to the log
@@ -38,14 +39,20 @@ async def open_audit(pilot) -> AuditScreen:
     return pilot.app.screen
 
 
-def table(app) -> DataTable:
+def table(app) -> AuditTable:
     screen = next(s for s in reversed(app.screen_stack) if isinstance(s, AuditScreen))
-    return screen.query_one("#audit-log", DataTable)
+    return screen.query_one("#audit-log", AuditTable)
 
 
 def shown_ids(app) -> list[int]:
+    """The ids of the entries the table has loaded, in list order."""
+    return [e.id for e in table(app).loaded_rows()]
+
+
+def cells(app, offset: int) -> list[Text]:
+    """The cells of the row at `offset` as the table draws them."""
     t = table(app)
-    return [int(str(t.get_row_at(i)[0])) for i in range(t.row_count)]
+    return list(t.entry_cells(t.row_at(offset)))
 
 
 def text(app, selector: str) -> str:
@@ -103,51 +110,56 @@ async def test_key_5_shows_the_log_newest_first_with_the_top_entry_in_the_detail
         assert shown_ids(app) == store_ids(app) and len(shown_ids(app)) == DEMO_ENTRIES
         assert shown_ids(app) == sorted(shown_ids(app), reverse=True)
         top = app.backend.sim.audit.entry(shown_ids(app)[0])
-        row = [str(c) for c in table(app).get_row_at(0)]
+        row = [str(c) for c in cells(app, 0)]
         assert row == [str(top.id), top.at[:19].replace("T", " "), top.actor, top.entity, top.entity_id, top.action]
+        assert table(app).total == DEMO_ENTRIES and table(app).current_row == top
         pane = detail(app).plain
         assert f"#{top.id}" in pane and top.request_key in pane and top.hash[:20] in pane
-        assert text(app, "#audit-status").startswith(f"{DEMO_ENTRIES} entries loaded")
+        assert text(app, "#audit-status") == f"{DEMO_ENTRIES} entries · all entries (/ filters)"
         assert "not verified yet" in text(app, "#audit-summary")
         await pilot.press("down")
         await pilot.pause()
         assert f"#{shown_ids(app)[1]}" in detail(app).plain  # the pane follows the cursor
 
 
-async def test_scrolling_to_the_end_loads_the_next_page_only(app_factory):
+async def test_end_and_home_page_from_the_store_both_ways_in_the_stores_order(app_factory):
     app = app_factory()
     sim = app.backend.sim
-    for i in range(2 * PAGE_SIZE + 50):
+    for i in range(350):
         sim.catalog.add_category(f"Shelf {i:03}")
-    total = DEMO_ENTRIES + 2 * PAGE_SIZE + 50
-    calls: list[tuple[int | None, int]] = []
+    total = DEMO_ENTRIES + 350
+    calls: list[dict] = []
     entries = sim.audit.entries
 
-    def spy(query=AuditQuery(), before_id=None, limit=200):
-        calls.append((before_id, limit))
-        return entries(query, before_id, limit)
+    def spy(query=AuditQuery(), before_id=None, limit=200, **options):
+        calls.append({"before_id": before_id, "limit": limit, **options})
+        return entries(query, before_id, limit, **options)
 
     sim.audit.entries = spy
+    in_order = store_ids(app)
     async with app.run_test(size=SIZE) as pilot:
         await open_audit(pilot)
-        assert table(app).row_count == PAGE_SIZE
-        assert text(app, "#audit-status").startswith(f"{PAGE_SIZE}+ entries loaded (scroll for more)")
-        await pilot.press("pagedown")
+        t = table(app)
+        assert t.total == total and text(app, "#audit-status").startswith(f"{total} entries ·")
+        assert shown_ids(app) == in_order[:len(shown_ids(app))] and len(shown_ids(app)) < total  # a page or two
+        await pilot.press("end")  # the oldest page, by a reversed query: nothing in between is read
         await settle(pilot)
-        assert table(app).row_count == PAGE_SIZE  # far from the end: nothing more fetched
-        await pilot.press("end")  # the cursor nears the end of what is loaded: the next page comes
+        assert t.cursor_row == total - 1 and t.current_row.id == in_order[-1] == 1
+        assert [e.id for e in t.visible_rows()] == in_order[-len(t.visible_rows()):]
+        assert f"#{in_order[-1]}" in detail(app).plain
+        assert {"before_id": None, "limit": PAGE, "backward": True} in calls
+        for _ in range(3):  # back up from the end: keyset pages of the newer entries
+            await pilot.press("pageup")
+            await settle(pilot)
+        assert t.current_row.id == in_order[t.cursor_row]
+        assert [e.id for e in t.visible_rows()] == in_order[round(t.scroll_y):round(t.scroll_y) + len(t.visible_rows())]
+        await pilot.press("home")
         await settle(pilot)
-        assert table(app).row_count == 2 * PAGE_SIZE
-        await pilot.press("end")
-        await settle(pilot)
-        assert table(app).row_count == total
-        assert shown_ids(app) == store_ids(app)
-        await pilot.press("end")
-        await settle(pilot)
-        assert text(app, "#audit-status").startswith(f"{total} entries loaded ·")
-    assert all(limit == PAGE_SIZE for _before, limit in calls if limit != 1)  # never everything at once
-    assert [before for before, limit in calls if limit == PAGE_SIZE][:3] == [None, *(
-        store_ids(app)[n * PAGE_SIZE - 1] for n in (1, 2))]
+        assert t.cursor_row == 0 and t.current_row.id == in_order[0]
+        assert [e.id for e in t.visible_rows()] == in_order[:len(t.visible_rows())]
+        loaded = t.loaded_rows()
+        assert len(loaded) <= KEEP and [e.id for e in loaded] == sorted((e.id for e in loaded), reverse=True)
+    assert calls and all(c["limit"] in (1, PAGE) for c in calls)  # never everything at once
 
 
 async def test_other_screens_writes_show_when_coming_back(app_factory):
@@ -159,7 +171,7 @@ async def test_other_screens_writes_show_when_coming_back(app_factory):
         app.backend.sim.catalog.add_category("Fresh")
         await open_audit(pilot)
         assert shown_ids(app)[0] == store_ids(app)[0] and table(app).row_count == DEMO_ENTRIES + 1
-        assert "category" in [str(c) for c in table(app).get_row_at(0)]
+        assert "category" in [str(c) for c in cells(app, 0)]
 
 
 # -- detail pane ---------------------------------------------------------------------------------
@@ -194,7 +206,7 @@ async def test_markup_in_user_data_is_shown_literally(app_factory):
     second_user(app, "[b]mallory[/b]").catalog.add_category("ok")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await open_audit(pilot)
-        assert str(table(app).get_row_at(0)[2]) == "[b]mallory[/b]"
+        assert str(cells(app, 0)[2]) == "[b]mallory[/b]"
         assert "who     [b]mallory[/b]" in detail(app).plain
         await pilot.press("down")
         await pilot.pause()
@@ -219,7 +231,7 @@ async def test_filter_by_actor_entity_action_and_text(app_factory):
         assert "filter: actor alice" in text(app, "#audit-status")
         await set_filter(pilot, actor="", entity="transfer", action="posted")
         assert shown_ids(app) == store_ids(app, AuditQuery(entity="transfer", action="posted"))
-        assert {str(table(app).get_row_at(i)[5]) for i in range(table(app).row_count)} == {"posted"}
+        assert {e.action for e in table(app).loaded_rows()} == {"posted"} and table(app).total == 7
         assert len(shown_ids(app)) == 7
         await set_filter(pilot, entity="", action="", text="demo-stock-3")
         (only,) = shown_ids(app)
@@ -355,43 +367,53 @@ async def test_verify_after_editing_the_sqlite_file_points_at_the_broken_entry(a
         assert app.screen.query_one("#audit-alert").has_class("-shown")
         assert text(app, "#audit-summary").startswith(f" ✗ Chain broken at entry #{victim}")
         assert any(f"entry #{victim}" in t for t in toasts(app, "Verify chain"))
-        assert shown_ids(app)[table(app).cursor_row] == victim  # the cursor jumped to it
+        assert table(app).cursor_row == 10 and table(app).current_row.id == victim  # the cursor jumped to it
         assert detail(app).plain.startswith(" ✗ chain broken here: the entry was changed")
-        assert "bold white on dark_red" in str(table(app).get_row_at(10)[0].style)
-        assert not str(table(app).get_row_at(9)[0].style)
-        assert str(table(app).get_row_at(10)[2]) == "mallory"  # the entry as the file now holds it
+        assert str(cells(app, 10)[0].style) == BROKEN
+        assert not str(cells(app, 9)[0].style)
+        assert str(cells(app, 10)[2]) == "mallory"  # the entry as the file now holds it
         assert "who     mallory" in detail(app).plain
         tamper(db, f"UPDATE audit_log SET actor = 'tester' WHERE id = {victim}")  # put back: whole again
         await pilot.press("v")
         await settle(pilot)
         assert text(app, "#audit-summary").startswith("✓ Chain ok")
         assert not app.screen.query_one("#audit-alert").has_class("-shown")
-        assert not str(table(app).get_row_at(10)[0].style)
-        assert str(table(app).get_row_at(10)[2]) == "tester"
+        assert not str(cells(app, 10)[0].style)
+        assert str(cells(app, 10)[2]) == "tester"
+        assert table(app).current_row.id == victim  # still on it
 
 
-async def test_a_broken_entry_that_is_not_loaded_is_loaded_around_it(app_factory, tmp_path: Path):
+async def test_a_broken_entry_far_down_the_list_gets_the_cursor_and_a_filter_hiding_it_is_cleared(app_factory,
+                                                                                                 tmp_path: Path):
     db = tmp_path / "shop.db"
     app = app_factory(url=f"sqlite:///{db}")
     sim = app.backend.sim
-    for i in range(PAGE_SIZE + 20):
+    for i in range(3 * PAGE + 20):
         sim.catalog.add_category(f"Shelf {i:03}")
-    victim = store_ids(app)[-3]  # among the demo's first entries: far beyond the first page
+    victim = store_ids(app)[-3]  # among the demo's first entries (a category's): far beyond the first pages
     tamper(db, f"DELETE FROM audit_log WHERE id = {victim - 1}")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await open_audit(pilot)
-        await set_filter(pilot, entity="category")  # and a filter that hides the entry
-        assert victim not in shown_ids(app)
-        await pilot.press("v")
+        t = table(app)
+        for shown, query in ((AuditQuery(entity="category"), AuditQuery(entity="category")),  # kept: it shows it
+                             (AuditQuery(entity="product"), AuditQuery())):  # cleared: it hides it
+            await set_filter(pilot, entity=shown.entity)
+            assert victim not in shown_ids(app)
+            await pilot.press("v")
+            for _ in range(3):  # verify, locate, the list from the top and counted, then the page of the entry
+                await settle(pilot)
+            assert f"BROKEN at entry #{victim}: the link to the previous entry is broken" in text(app, "#audit-alert")
+            in_order = store_ids(app, query)
+            assert t.current_row.id == victim and t.cursor_row == in_order.index(victim) > 2 * PAGE
+            top = round(t.scroll_y)
+            assert [e.id for e in t.visible_rows()] == in_order[top:top + len(t.visible_rows())]
+            assert str(cells(app, t.cursor_row)[0].style) == BROKEN
+            assert detail(app).plain.startswith(" ✗ chain broken here")
+            assert filter_summary(query) in text(app, "#audit-status")
+        assert "all entries" in text(app, "#audit-status")
+        await pilot.press("home")
         await settle(pilot)
-        assert f"BROKEN at entry #{victim}: the link to the previous entry is broken" in text(app, "#audit-alert")
-        ids = shown_ids(app)
-        assert shown_ids(app)[table(app).cursor_row] == victim
-        assert ids[0] == victim + 10 and ids[-1] == 1  # ten newer ones above it, then down to the oldest
-        assert "all entries" in text(app, "#audit-status") and "(r: newest first)" in text(app, "#audit-status")
-        await pilot.press("r")
-        await settle(pilot)
-        assert shown_ids(app)[0] == store_ids(app)[0]
+        assert shown_ids(app)[0] == store_ids(app)[0] and t.current_row.id == store_ids(app)[0]
 
 
 # -- undo ----------------------------------------------------------------------------------------

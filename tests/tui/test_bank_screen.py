@@ -9,9 +9,10 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from domain.money import format_grouped
 from tests.tui.conftest import settle
-from tui_app.screens.bank import BankScreen, StatementScreen
+from tui_app.screens.bank import BankScreen, StatementScreen, StatementTable
 from tui_app.widgets.bank_forms import TransferForm
 from tui_app.widgets.dialogs import ConfirmDialog
+from tui_app.widgets.virtual_table import KEEP, PAGE
 
 
 async def open_bank(pilot) -> None:
@@ -119,7 +120,11 @@ async def test_enter_opens_the_statement_and_x_exports_it(app_factory, tmp_path:
         await settle(pilot)
         assert isinstance(app.screen, StatementScreen)
         lines = app.backend.sim.bank.statement("Alice")
-        assert app.screen.query_one("#statement", DataTable).row_count == len(lines)
+        table = app.screen.query_one("#statement", StatementTable)
+        assert table.row_count == table.total == len(lines) and table.loaded_rows() == lines
+        assert table.current_row == lines[0]
+        status = str(app.screen.query_one("#statement-status", Static).render())
+        assert status.startswith(f"{len(lines)} transfers · ")
         await pilot.press("x")
         await settle(pilot)
         await pilot.pause(0.3)
@@ -132,6 +137,77 @@ async def test_enter_opens_the_statement_and_x_exports_it(app_factory, tmp_path:
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, BankScreen)
+
+
+async def open_statement(pilot, name: str) -> StatementTable:
+    app = pilot.app
+    await open_bank(pilot)
+    app.screen.query_one("#accounts", DataTable).move_cursor(
+        row=next(i for i, a in enumerate(app.backend.sim.bank.accounts()) if a.name == name))
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(app.screen, StatementScreen)
+    return app.screen.query_one("#statement", StatementTable)
+
+
+async def test_a_long_statement_pages_from_the_store_to_the_end_and_back_in_the_stores_order(app_factory):
+    app = app_factory()
+    bank = app.backend.sim.bank
+    for i in range(320):
+        if i % 5:
+            bank.transfer("Alice", "Shop", "0.01", memo=f"n{i}")
+        else:
+            bank.transfer("Shop", "Alice", "0.02", memo=f"back {i}")
+    in_order = [line.transfer_id for line in bank.statement("Alice", limit=10_000)]
+    calls: list[dict] = []
+    statement = bank.statement
+
+    def spy(ref, before_id=None, limit=100, include_archive=False, **options):
+        calls.append({"before_id": before_id, "limit": limit, **options})
+        return statement(ref, before_id, limit, include_archive, **options)
+
+    bank.statement = spy
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_statement(pilot, "Alice")
+        assert table.total == len(in_order) > 320
+        assert [line.transfer_id for line in table.loaded_rows()] == in_order[:table.known_rows]
+        assert table.known_rows < len(in_order)  # a page or two, not the whole history
+        await pilot.press("end")  # the opening deposit, by a reversed query
+        await settle(pilot)
+        assert table.cursor_row == len(in_order) - 1 and table.current_row.transfer_id == in_order[-1]
+        assert table.current_row.memo == "opening balance"
+        assert [line.transfer_id for line in table.visible_rows()] == in_order[-len(table.visible_rows()):]
+        assert {"before_id": None, "limit": PAGE, "backward": True} in calls
+        for _ in range(3):
+            await pilot.press("pageup")
+            await settle(pilot)
+        top = round(table.scroll_y)
+        assert [line.transfer_id for line in table.visible_rows()] == in_order[top:top + len(table.visible_rows())]
+        assert table.current_row.transfer_id == in_order[table.cursor_row]
+        await pilot.press("home")
+        await settle(pilot)
+        assert table.cursor_row == 0 and table.current_row.transfer_id == in_order[0]
+        assert [line.transfer_id for line in table.visible_rows()] == in_order[:len(table.visible_rows())]
+        assert table.current_row.balance_after == bank.get_account("Alice").balance
+        assert table.known_rows <= KEEP
+    assert calls and all(c["limit"] == PAGE for c in calls)  # never everything at once
+
+
+async def test_refresh_shows_a_new_transfer_and_keeps_the_cursor_on_its_line(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_statement(pilot, "Alice")
+        await pilot.press("down")
+        await settle(pilot)
+        kept = table.current_row
+        count = table.total
+        app.backend.sim.bank.transfer("Alice", "Shop", "1.00", memo="while looking")
+        await pilot.press("r")
+        await settle(pilot)
+        assert table.total == count + 1 and table.loaded_rows()[0].memo == "while looking"
+        assert table.current_row == kept and table.cursor_row == 2
+        head = str(app.screen.query_one("#statement-head", Static).render())
+        assert format_grouped(app.backend.sim.bank.get_account("Alice").balance) in head
 
 
 async def test_pending_transfers_are_posted_in_part_and_voided_from_the_list(app_factory):

@@ -10,13 +10,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from textual.command import CommandPalette
-from textual.widgets import Checkbox, DataTable, Input, Select, Static
+from textual.widgets import Checkbox, Input, Select, Static
 
 from domain.money import format_grouped
 from tests.tui.conftest import settle
-from tui_app.screens.inventory import HistoryScreen, InventoryScreen
+from tui_app.screens.inventory import HistoryScreen, HistoryTable, InventoryScreen, StockTable, history_cells
 from tui_app.widgets.dialogs import ConfirmDialog
 from tui_app.widgets.stock_forms import CountForm, MoveForm, ReceiveForm, SellForm
+from tui_app.widgets.virtual_table import PAGE
 
 CHISEL = "HAN-0000030"  # Blue Chisel: the first row by name, 105 in the Warehouse, nothing on the shop floor
 SANDER = "POW-0000001"  # Heavy-duty Sander: 83 in the Warehouse, the demo's delivery of 3 in transit
@@ -51,26 +52,33 @@ def levels(app, sku: str) -> dict[str, tuple[int, int, int]]:
     return {name: found.get(name, (0, 0, 0)) for name in names.values()}
 
 
-def table(app) -> DataTable:
+def table(app) -> StockTable:
     """The stock list, also while a form is open over it."""
     screen = next(s for s in reversed(app.screen_stack) if isinstance(s, InventoryScreen))
-    return screen.query_one("#stock", DataTable)
+    return screen.query_one("#stock", StockTable)
+
+
+def labels(app) -> list[str]:
+    return [c.label for c in table(app).columns]
 
 
 def cell(app, sku: str, column: str) -> str:
     """The text of one cell of a product's row; `column` is a location name or a column key."""
     key = f"loc-{loc_ids(app)[column]}" if column in loc_ids(app) else column
-    return str(table(app).get_cell(str(inv(app).stock_row(sku).product_id), key))
+    t = table(app)
+    (line,) = [line for line in t.loaded_rows() if line.row.sku == sku]
+    index = next(i for i, c in enumerate(t.columns) if c.key == key)
+    return str(t.line_cells(line)[index])
 
 
 def shown_skus(app) -> list[str]:
-    t = table(app)
-    return [str(t.get_row_at(i)[0]) for i in range(t.row_count)]
+    """The SKUs of the rows the table has loaded (at most a thousand, the demo's fifty all), in list order."""
+    return [line.row.sku for line in table(app).loaded_rows()]
 
 
 def select(app, sku: str) -> None:
     t = table(app)
-    t.move_cursor(row=t.get_row_index(str(inv(app).stock_row(sku).product_id)))
+    t.move_cursor(shown_skus(app).index(sku))
 
 
 def text(app, selector: str) -> str:
@@ -147,9 +155,13 @@ async def palette(pilot, command: str) -> None:
     await settle(pilot)
 
 
+def history_table(app) -> HistoryTable:
+    return app.screen.query_one("#history", HistoryTable)
+
+
 def history_rows(app) -> list[list[str]]:
-    t = app.screen.query_one("#history", DataTable)
-    return [[str(c) for c in t.get_row_at(i)] for i in range(t.row_count)]
+    """The cells of the moves the history has loaded, newest first."""
+    return [[str(c) for c in history_cells(line)] for line in history_table(app).loaded_rows()]
 
 
 def read_csv(folder: Path, pattern: str) -> list[list[str]]:
@@ -182,10 +194,9 @@ async def test_key_3_shows_stock_per_location_status_low_stock_alert_low_view_fi
     async with app.run_test(size=SIZE) as pilot:
         await open_inventory(pilot)
         t = table(app)
-        assert [str(c.label) for c in t.columns.values()] == [
-            "SKU", "Name", "Warehouse", "Shop floor", "Transit", "Total", "Reorder", "Value"]
+        assert labels(app) == ["SKU", "Name", "Warehouse", "Shop floor", "Transit", "Total", "Reorder", "Value"]
         stored = inv(app).stock(limit=200)
-        assert t.row_count == len(stored) == 50
+        assert t.row_count == t.total == len(stored) == 50
         assert shown_skus(app) == [r.sku for r in stored]  # name order, like the store
         # The demo moved 5 Compact Rakes to the shop floor and left it low (12 <= 25):
         rake = "GAR-0000002"
@@ -232,7 +243,7 @@ async def test_key_3_shows_stock_per_location_status_low_stock_alert_low_view_fi
         # after a pause in the typing (under load the pause may come mid-word: wait for the whole of it)
         await wait_until(pilot, lambda: "filter “chis”" in text(app, "#stock-status"), "filtering")
         assert box.value == "chis"
-        names = [str(table(app).get_row_at(i)[1]) for i in range(table(app).row_count)]
+        names = [line.row.name for line in table(app).loaded_rows()]
         assert names == ["Blue Chisel", "Heavy-duty Chisel", "Oak Chisel"]
         assert "filter “chis”" in text(app, "#stock-status")
         await pilot.press("enter")  # back to the list, the filter stays
@@ -569,13 +580,12 @@ async def test_x_exports_stock_and_history_whose_goods_in_transit_are_received_o
         assert history_rows(app)[0][4] == "cancelled"
 
         # r on a row that is not in transit: a warning, nothing happens
-        history_table = app.screen.query_one("#history", DataTable)
-        history_table.move_cursor(row=len(history_rows(app)) - 1)
+        history_table(app).move_cursor(len(history_rows(app)) - 1)
         await pilot.press("r")
         await settle(pilot)
         assert "Select a move that is in transit" in toasts(app)
         # r on the demo delivery: it arrives
-        history_table.move_cursor(row=history_table.get_row_index(str(demo.id)))
+        history_table(app).move_cursor([line.move.id for line in history_table(app).loaded_rows()].index(demo.id))
         await pilot.press("r")
         await settle(pilot)
         assert inv(app).pending_moves(SANDER) == []
@@ -605,6 +615,92 @@ async def test_two_exports_in_the_same_second_keep_both_files(app_factory, tmp_p
         assert len(files) == 2
 
 
+# -- long lists: paged from the store -------------------------------------------------------------
+
+
+async def test_the_stock_list_pages_from_the_store_to_the_end_and_back_and_jumps_into_the_middle(app_factory):
+    app = app_factory(demo=False)
+    from tui_app.bootstrap import seed_demo
+
+    seed_demo(app.backend.sim, products=450)
+    in_order = [r.sku for r in inv(app).stock(limit=1000)]
+    async with app.run_test(size=SIZE) as pilot:
+        await open_inventory(pilot)
+        t = table(app)
+        assert t.total == 450 and text(app, "#stock-status").startswith("450 products · all products")
+        assert shown_skus(app) == in_order[:PAGE]  # one page asked for, not the whole list
+        await pilot.press("end")
+        await settle(pilot)
+        assert t.cursor_row == 449 and t.current_row.row.sku == in_order[-1]
+        visible = [line.row.sku for line in t.visible_rows()]
+        assert len(visible) > 20 and visible == in_order[-len(visible):]
+        assert len(shown_skus(app)) < 450  # the first pages and the last ones, not what lies between
+        for _ in range(3):  # back up from the end: keyset pages before the rows it has
+            await pilot.press("pageup")
+            await settle(pilot)
+        assert t.current_row.row.sku == in_order[t.cursor_row] and t.cursor_row < 449 - 2 * 30
+        await pilot.press("home")
+        await settle(pilot)
+        assert t.cursor_row == 0 and t.current_row.row.sku == in_order[0]
+        t.scroll_to(y=220, animate=False, immediate=True)  # a scrollbar drag into the middle: a page at an offset
+        await settle(pilot)
+        shown = [line.row.sku for line in t.visible_rows()]
+        assert shown and shown == in_order[220:220 + len(shown)]
+        # the stock numbers come with each page, also for a row found at the end
+        await pilot.press("end")
+        await settle(pilot)
+        last = inv(app).stock_row(in_order[-1])
+        assert cell(app, in_order[-1], "total") == (f"{last.on_hand:,}" if last.on_hand else "·")
+        # a write, then f5 (as after any form): the rows as stored now, where the user was
+        visible = [line.row.sku for line in t.visible_rows()]
+        inv(app).receive(in_order[-1], 2)
+        await pilot.press("f5")
+        await settle(pilot)
+        assert t.cursor_row == 449 and [line.row.sku for line in t.visible_rows()] == visible
+        assert cell(app, in_order[-1], "total") == f"{last.on_hand + 2:,}"
+        # the low view pages the same way, with its own count
+        low = [r.sku for r in inv(app).stock(limit=1000, low_only=True)]
+        await pilot.press("l")
+        await settle(pilot)
+        assert t.total == len(low) == inv(app).count_stock_rows(low_only=True)
+        await pilot.press("end")
+        await settle(pilot)
+        assert t.current_row.row.sku == low[-1]
+        await pilot.press("home")
+        await settle(pilot)
+        assert t.current_row.row.sku == low[0]
+
+
+async def test_a_long_history_pages_from_the_newest_to_the_oldest_move_and_back(app_factory):
+    app = app_factory()
+    for n in range(240):
+        inv(app).receive(SEED_TRAY, 1, memo=f"delivery {n}")
+    moves = [m.id for m in inv(app).history(SEED_TRAY, limit=1000)]
+    assert len(moves) > 240
+    async with app.run_test(size=SIZE) as pilot:
+        await open_inventory(pilot)
+        select(app, SEED_TRAY)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        h = history_table(app)
+        assert h.total == len(moves) and text(app, "#history-status").startswith(f"{len(moves):,} moves")
+        assert [line.move.id for line in h.loaded_rows()] == moves[:PAGE]
+        await pilot.press("end")
+        await settle(pilot)
+        assert h.current_row.move.id == moves[-1]  # the oldest: the demo's opening adjustment
+        assert history_rows(app)[-1][3] == "adjust"
+        visible = [line.move.id for line in h.visible_rows()]
+        assert len(visible) > 20 and visible == moves[-len(visible):]
+        await pilot.press("pageup")
+        await settle(pilot)
+        assert h.current_row.move.id == moves[h.cursor_row]
+        await pilot.press("home")
+        await settle(pilot)
+        assert h.cursor_row == 0 and h.current_row.move.id == moves[0]
+        assert history_rows(app)[0][7] == "delivery 239"
+
+
 # -- as of a past day (time travel) --------------------------------------------------------------
 
 
@@ -628,7 +724,7 @@ async def test_as_of_a_past_day_shows_the_stock_then_refuses_writes_and_escape_r
         await as_of(pilot, "day 0")
         assert screen.as_of is not None and screen.title == "Inventory — as of end of day 0"
         assert "As of end of day 0 — read-only · esc: back to now" in text(app, "#asof-banner")
-        assert [str(c.label) for c in table(app).columns.values()] == [
+        assert labels(app) == [
             "SKU", "Name", "Warehouse", "Shop floor", "Transit", "Total"]  # reorder level and value are today's
         assert [cell(app, CHISEL, c) for c in ("Warehouse", "Shop floor", "transit", "total")] == ["105", "·", "·", "105"]
         for sku in (SANDER, SEED_TRAY, "GAR-0000002"):  # every location, what was in transit
@@ -667,7 +763,7 @@ async def test_as_of_a_past_day_shows_the_stock_then_refuses_writes_and_escape_r
         await pilot.press("escape")
         await settle(pilot)
         assert screen.as_of is None and screen.title == "Inventory"
-        assert [str(c.label) for c in table(app).columns.values()][-2:] == ["Reorder", "Value"]
+        assert labels(app)[-2:] == ["Reorder", "Value"]
         assert [cell(app, CHISEL, c) for c in ("Warehouse", "Shop floor")] == ["95", "10"]
         assert "Day 2" in summary(app)
 

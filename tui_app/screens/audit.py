@@ -1,12 +1,12 @@
-"""Audit screen (key 5): the tamper-evident log newest first, paged from the store as the cursor
-nears the end (a million entries are never counted or loaded at once), a detail pane with the
-selected entry's before/after diff, filters, CSV export, undo of a transfer or stock move, and a
-check of the hash chain that points at the first broken link."""
+"""Audit screen (key 5): the tamper-evident log newest first on a virtual table that pages from the
+store both ways (keyset pages, an offset for jumps; a million entries are never loaded at once, and
+the filters and the count run in the store), a detail pane with the selected entry's before/after
+diff, filters, CSV export, undo of a transfer or stock move, and a check of the hash chain that puts
+the cursor on the first broken link wherever it is."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -14,37 +14,74 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Static
+from textual.widgets import Button, Footer, Header, Static
 
-from domain.errors import NotFound
 from domain.model import AuditEntry, AuditQuery, ChainReport
 from domain.money import format_grouped
 from domain.services.audit import entry_changes
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
+from tui_app.widgets.virtual_table import Column, VirtualTable
 
-PAGE_SIZE = 200
-PREFETCH_MARGIN = 40  # load the next page when the cursor gets this close to the end
-AROUND = 10  # when jumping to an entry that is not loaded: show up to this many newer ones above it
 BROKEN = "bold white on dark_red"
+COLUMNS = (
+    Column("id", "#", 9, "right"),  # a million entries, and the ✗ of a broken one
+    Column("at", "When (UTC)", 19),
+    Column("actor", "Actor", 10),
+    Column("entity", "Entity", 11),
+    Column("entity_id", "Entity id", 9),
+    Column("action", "Action", 14),
+)
 
 
-@dataclass
-class AuditLoaded(Message):
-    """A page of entries for the query of `generation`; `focus_id` puts the cursor on that entry."""
+class AuditRows:
+    """One query's entries as the table pages them: keyset pages both ways from an entry it has, the
+    newest or the oldest page, or a page at an offset (every call runs in the table's worker thread)."""
 
-    generation: int
-    rows: list[AuditEntry]
-    append: bool
-    focus_id: int | None = None
+    def __init__(self, audit, query: AuditQuery):
+        self._audit, self._query = audit, query
+        self.newest: int | None = None  # the newest entry's id when counted: coming back compares it
+
+    def count(self) -> int:
+        total = self._audit.count_entries(self._query)
+        top = self.first(1)
+        self.newest = top[0].id if top else None
+        return total
+
+    def first(self, limit: int) -> list[AuditEntry]:
+        return self._audit.entries(self._query, None, limit)
+
+    def last(self, limit: int) -> list[AuditEntry]:
+        return self._audit.entries(self._query, None, limit, backward=True)
+
+    def after(self, row: AuditEntry, limit: int) -> list[AuditEntry]:
+        return self._audit.entries(self._query, row.id, limit)
+
+    def before(self, row: AuditEntry, limit: int) -> list[AuditEntry]:
+        return self._audit.entries(self._query, row.id, limit, backward=True)
+
+    def skip(self, offset: int, limit: int) -> list[AuditEntry]:
+        return self._audit.entries(self._query, None, limit, skip=offset)
 
 
-class AuditTable(DataTable):
+class AuditTable(VirtualTable[AuditEntry]):
+    """`marked` is the entry a chain check found broken: its row is drawn in BROKEN, and its id with a
+    ✗ that still shows under the cursor (whose colours go over the row's)."""
+
     BINDINGS = [
-        Binding("home", "scroll_top", "First (newest)", id="audit.top", show=False),
-        Binding("end", "scroll_bottom", "Last loaded (fetches more)", id="audit.bottom", show=False),
+        Binding("home", "first", "Newest", id="audit.top", show=False),
+        Binding("end", "last", "Oldest", id="audit.bottom", show=False),
     ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(COLUMNS, self.entry_cells, key=lambda e: e.id, **kwargs)
+        self.marked: int | None = None
+
+    def entry_cells(self, e: AuditEntry) -> tuple[Text, ...]:
+        broken = e.id == self.marked
+        style = BROKEN if broken else ""
+        return (Text(f"✗ {e.id}" if broken else str(e.id), style=style), Text(_when(e.at), style=style), Text(e.actor, style=style),
+                Text(e.entity, style=style), Text(e.entity_id, style=style), Text(e.action, style=style))
 
 
 def _when(at: str) -> str:
@@ -133,14 +170,11 @@ class AuditScreen(AppScreen):
         super().__init__()
         self._query = AuditQuery()
         self._generation = 0
-        self._rows: list[AuditEntry] = []
-        self._more = False
-        self._loading_more = False
-        self._anchor: int | None = None  # showing entries before this id instead of the newest
+        self._source: AuditRows | None = None
+        self._jump: int | None = None  # the offset to put the cursor on once the new list is counted
         self._verifying = False
         self._report: ChainReport | None = None
         self._shown_id: int | None = None
-        self._marked: int | None = None  # the row styled as the broken link
 
     @property
     def audit(self):
@@ -151,7 +185,7 @@ class AuditScreen(AppScreen):
         yield Static("", id="audit-alert")
         with Horizontal(id="audit-body"):
             with Vertical(id="audit-list"):
-                yield AuditTable(id="audit-log", cursor_type="row", zebra_stripes=True)
+                yield AuditTable(id="audit-log")
                 yield Static("", id="audit-status")
             with VerticalScroll(id="audit-detail"):
                 yield Static("", id="audit-detail-body")
@@ -162,40 +196,31 @@ class AuditScreen(AppScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(AuditTable)
-        table.add_column(Text("#", justify="right"), key="id", width=7)
-        table.add_column("When (UTC)", key="at", width=19)
-        table.add_column("Actor", key="actor", width=8)
-        table.add_column("Entity", key="entity", width=10)
-        table.add_column("Entity id", key="entity_id", width=9)
-        table.add_column("Action", key="action", width=12)
-        table.focus()
+        self.query_one(AuditTable).focus()
         self._show_summary()
-        self.reload()
+        self.reload(keep_position=False)
 
     def on_screen_resume(self) -> None:
         """Other screens write entries: coming back shows them, unless the list is where it was."""
-        if self._rows and self._anchor is None:
-            self._check_newer(self._query, self._rows[0].id, self._generation)
+        source = self._source
+        if source is not None and self.query_one(AuditTable).total is not None:
+            self._check_newer(source, self._generation)
 
     # -- loading ----------------------------------------------------------------------------
 
-    def reload(self, *, anchor: int | None = None, focus_id: int | None = None) -> None:
-        """Fetch the first page again: the newest entries, or those before `anchor`."""
+    def reload(self, *, keep_position: bool = True, focus_id: int | None = None) -> None:
+        """Show the entries as stored now, at the same place in the list (keep_position) or from the
+        newest; `focus_id` puts the cursor on that entry when it comes into view."""
         self._generation += 1
-        self._anchor = anchor
-        self._load(self._query, anchor, self._generation, False, focus_id)
-
-    @work(thread=True, exclusive=True, group="audit-load", exit_on_error=False)
-    def _load(self, query: AuditQuery, before_id: int | None, generation: int, append: bool,
-              focus_id: int | None = None) -> None:
-        rows = self.audit.entries(query, before_id, PAGE_SIZE)
-        self.post_message(AuditLoaded(generation, rows, append, focus_id))
+        self._jump = None
+        self._shown_id = None
+        self._source = AuditRows(self.audit, self._query)
+        self.query_one(AuditTable).set_source(self._source, keep_position=keep_position, focus=focus_id)
 
     @work(thread=True, exclusive=True, group="audit-newer", exit_on_error=False)
-    def _check_newer(self, query: AuditQuery, top_id: int, generation: int) -> None:
-        newest = self.audit.entries(query, None, 1)
-        if newest and newest[0].id != top_id:
+    def _check_newer(self, source: AuditRows, generation: int) -> None:
+        newest = source.first(1)
+        if (newest[0].id if newest else None) != source.newest:
             self.app.call_from_thread(self._reload_if_current, generation)
 
     def _reload_if_current(self, generation: int) -> None:
@@ -203,68 +228,45 @@ class AuditScreen(AppScreen):
             current = self._current()
             self.reload(focus_id=current.id if current else None)
 
-    @on(AuditLoaded)
-    def _show(self, message: AuditLoaded) -> None:
-        if message.generation != self._generation:
-            return  # an older query's answer
+    @on(AuditTable.Changed, "#audit-log")
+    def _table_changed(self) -> None:
         table = self.query_one(AuditTable)
-        self._loading_more = False
-        if not message.append:
-            self._rows = []
-            table.clear()
-        self._rows.extend(message.rows)
-        self._more = len(message.rows) == PAGE_SIZE
-        for e in message.rows:
-            table.add_row(*self._cells(e, BROKEN if e.id == self._marked else ""), key=str(e.id))
-        if message.focus_id is not None:
-            index = next((i for i, e in enumerate(self._rows) if e.id == message.focus_id), None)
-            if index is not None:
-                table.move_cursor(row=index, scroll=True)
-        self._show_detail()
+        if self._jump is not None and table.total is not None:
+            offset, self._jump = self._jump, None
+            table.move_cursor(offset)
         self._show_status()
-
-    @staticmethod
-    def _cells(e: AuditEntry, style: str = "") -> list[Text]:
-        return [
-            Text(str(e.id), justify="right", style=style), Text(_when(e.at), style=style),
-            Text(e.actor, style=style), Text(e.entity, style=style), Text(e.entity_id, style=style),
-            Text(e.action, style=style),
-        ]
+        if table.total == 0:
+            self._show_detail()
 
     def _show_status(self) -> None:
-        n = len(self._rows)
-        if n == 0:
+        table = self.query_one(AuditTable)
+        total = table.total
+        if total == 0:
             filtered = self._query != AuditQuery()
             message = "No entries match the filter (/ changes it)" if filtered else "No audit entries yet"
             self.query_one("#audit-status", Static).update(Text(message))
             return
-        parts = [f"{n:,}{'+' if self._more else ''} entr{'y' if n == 1 else 'ies'} loaded"
-                 + (" (scroll for more)" if self._more else "")]
-        if self._anchor is not None:
-            parts.append(f"from #{self._rows[0].id} down (r: newest first)")
-        parts.append(filter_summary(self._query))
-        self.query_one("#audit-status", Static).update(Text(" · ".join(parts)))
+        if total is None:
+            shown = f"{table.row_count:,}+ entries · counting…"
+        else:
+            shown = f"{total:,} entr{'y' if total == 1 else 'ies'}"
+        self.query_one("#audit-status", Static).update(Text(" · ".join((shown, filter_summary(self._query)))))
 
-    @on(DataTable.RowHighlighted, "#audit-log")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(AuditTable.RowHighlighted, "#audit-log")
+    def _highlighted(self) -> None:
         self._show_detail()
-        if self._more and not self._loading_more and event.cursor_row >= len(self._rows) - PREFETCH_MARGIN:
-            self._loading_more = True
-            self._load(self._query, self._rows[-1].id, self._generation, True)
 
     def _current(self) -> AuditEntry | None:
-        table = self.query_one(AuditTable)
-        if not self._rows or not 0 <= table.cursor_row < len(self._rows):
-            return None
-        return self._rows[table.cursor_row]
+        return self.query_one(AuditTable).current_row
 
     def _show_detail(self) -> None:
         """Cheap: the entry is in memory and its diff is a small JSON parse, so no debounce."""
         entry = self._current()
         body = self.query_one("#audit-detail-body", Static)
         if entry is None:
-            self._shown_id = None
-            body.update(Text("Select an entry to see what it changed.", style="dim"))
+            if self.query_one(AuditTable).total == 0:  # else its page is on its way
+                self._shown_id = None
+                body.update(Text("Select an entry to see what it changed.", style="dim"))
             return
         report = self._report
         problem = report.problem if report is not None and report.broken_id == entry.id else ""
@@ -284,10 +286,11 @@ class AuditScreen(AppScreen):
     def _filtered(self, query: AuditQuery | None) -> None:
         if query is not None:
             self._query = query
-            self.reload()
+            self.reload(keep_position=False)
 
     def action_refresh(self) -> None:
-        self.reload()
+        current = self._current()
+        self.reload(focus_id=current.id if current else None)
         self.notify("Refreshed", timeout=1.5)
 
     # -- verify -----------------------------------------------------------------------------
@@ -305,34 +308,26 @@ class AuditScreen(AppScreen):
     def _verify(self) -> None:
         try:
             report = self.audit.verify(progress=lambda n: self.app.call_from_thread(self._show_summary, n))
-            # the broken entry (and one found before) as stored now: the list may hold what was there
-            # before someone edited the file
-            stored = []
-            for entry_id in {report.broken_id, self._marked} - {None}:
-                try:
-                    stored.append(self.audit.entry(entry_id))
-                except NotFound:
-                    pass  # removed from the file
         except BaseException:
             self.app.call_from_thread(self._verify_failed)
             raise
-        self.app.call_from_thread(self._verified, report, stored)
+        self.app.call_from_thread(self._verified, report)
 
     def _verify_failed(self) -> None:
         self._verifying = False
         self._show_summary()
 
-    def _verified(self, report: ChainReport, stored: list[AuditEntry]) -> None:
+    def _verified(self, report: ChainReport) -> None:
         self._verifying = False
         self._report = report
-        fresh = {e.id: e for e in stored}
-        self._rows = [fresh.get(e.id, e) for e in self._rows]  # type: ignore[arg-type]
+        self.query_one(AuditTable).marked = report.broken_id
         self._show_summary()
         alert = self.query_one("#audit-alert", Static)
         if report.ok:
             alert.update("")
             alert.remove_class("-shown")
-            self._restyle_rows()
+            current = self._current()
+            self.reload(focus_id=current.id if current else None)  # unmark, and show the entries as stored now
             self.notify(f"Audit chain ok: {report.checked:,} entries verified", title="Verify chain", timeout=5)
             return
         alert.update(Text(f"✗ Audit chain BROKEN at entry #{report.broken_id}: {report.problem} "
@@ -340,32 +335,28 @@ class AuditScreen(AppScreen):
         alert.add_class("-shown")
         self.notify(f"Chain broken at entry #{report.broken_id}: {report.problem}", title="Verify chain",
                     severity="error", timeout=10)
-        self._restyle_rows()
         self.jump_to(report.broken_id)  # type: ignore[arg-type]
 
-    def _restyle_rows(self) -> None:
-        """Mark the broken entry (and unmark the one a previous check found) where it is loaded."""
-        broken = self._report.broken_id if self._report is not None else None
-        loaded = {e.id: e for e in self._rows}
-        table = self.query_one(AuditTable)
-        for entry_id, style in ((self._marked, ""), (broken, BROKEN)):
-            if entry_id is not None and entry_id in loaded:
-                for column, cell in zip(("id", "at", "actor", "entity", "entity_id", "action"),
-                                        self._cells(loaded[entry_id], style)):
-                    table.update_cell(str(entry_id), column, cell)
-        self._marked = broken
-        self._shown_id = None
-        self._show_detail()
-
     def jump_to(self, entry_id: int) -> None:
-        """Put the cursor on an entry: at once if it is loaded, else load the entries around it
-        (without the filter, which might hide it)."""
-        index = next((i for i, e in enumerate(self._rows) if e.id == entry_id), None)
-        if index is not None:
-            self.query_one(AuditTable).move_cursor(row=index, scroll=True)
-            return
-        self._query = AuditQuery()
-        self.reload(anchor=entry_id + 1 + AROUND, focus_id=entry_id)
+        """Put the cursor on an entry, wherever it is in the list, with the entries read again as stored
+        now; the filter is cleared if it hides the entry."""
+        self._generation += 1
+        self._locate(self._query, entry_id, self._generation)
+
+    @work(thread=True, exclusive=True, group="audit-locate", exit_on_error=False)
+    def _locate(self, query: AuditQuery, entry_id: int, generation: int) -> None:
+        at = self.audit.entries(query, entry_id + 1, 1)  # the entry itself, if the filter shows it
+        if not at or at[0].id != entry_id:
+            query = AuditQuery()
+        offset = self.audit.count_entries(query) - self.audit.count_entries(query, entry_id + 1)
+        self.app.call_from_thread(self._jump_to, query, entry_id, offset, generation)
+
+    def _jump_to(self, query: AuditQuery, entry_id: int, offset: int, generation: int) -> None:
+        if generation != self._generation:
+            return  # the list changed meanwhile (a filter, a refresh)
+        self._query = query
+        self.reload(keep_position=False, focus_id=entry_id)
+        self._jump = offset
 
     def _show_summary(self, progress: int | None = None) -> None:
         summary = self.query_one("#audit-summary", Static)
@@ -408,9 +399,9 @@ class AuditScreen(AppScreen):
         try:
             done = self.audit.undo(entry_id)
         except BaseException:  # refused: show what is stored now, the cursor staying on the entry
-            self.app.call_from_thread(lambda: self.reload(anchor=self._anchor, focus_id=entry_id))
+            self.app.call_from_thread(lambda: self.reload(focus_id=entry_id))
             raise
-        self.app.call_from_thread(self.reload)  # the reversal's entries on top
+        self.app.call_from_thread(lambda: self.reload(keep_position=False))  # the reversal's entries on top
         self.app.call_from_thread(self.notify, f"Undid entry #{entry_id}: {undone(done)}", title="Undo", timeout=5)
 
     @on(Button.Pressed, "#audit-export-button")
@@ -419,4 +410,4 @@ class AuditScreen(AppScreen):
         self.app.export_csv("audit", lambda out: backend.export_audit(query, out))  # type: ignore[attr-defined]
 
 
-__all__ = ["AuditScreen", "detail_text"]
+__all__ = ["AuditRows", "AuditScreen", "AuditTable", "detail_text"]

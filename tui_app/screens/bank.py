@@ -1,6 +1,7 @@
 """Bank screen (key 2): accounts, pending transfers, transfer/open/post/void, delete/restore/purge of
-an account; enter opens an account's statement; `A` shows the accounts as of a past moment
-(read-only). Every write refreshes the views it changes."""
+an account; enter opens an account's statement (a virtual table paged from the store, however long
+the account's history); `A` shows the accounts as of a past moment (read-only). Every write
+refreshes the views it changes."""
 
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.bank_forms import OpenAccountForm, PostForm, TransferForm
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
-
-STATEMENT_PAGE = 200
+from tui_app.widgets.virtual_table import Column, VirtualTable
 
 
 @dataclass
@@ -357,15 +357,66 @@ class BankScreen(TimeTravel, AppScreen):
         self.notify("Refreshed", timeout=1.5)
 
 
-@dataclass
-class StatementLoaded(Message):
-    lines: list[StatementLine]
-    account: Account
-    append: bool
+STATEMENT_COLUMNS = (
+    Column("id", "#", 7),
+    Column("at", "When (UTC)", 19),
+    Column("kind", "Kind", 8),
+    Column("other", "Counterparty", 20),
+    Column("memo", "Memo", 22),
+    Column("amount", "Amount", 12, "right"),
+    Column("balance", "Balance", 13, "right"),
+)
+
+
+def statement_cells(line: StatementLine) -> tuple[Text, ...]:
+    moved = line.kind in ("posted", "post")
+    style = "" if moved else "dim italic"
+    return (
+        Text(str(line.transfer_id)), Text(line.at[:19].replace("T", " ")), Text(line.kind, style=style),
+        Text(line.counterparty, style=style), Text(line.memo, style=style),
+        money(line.amount_minor, "" if moved else "dim"), money(line.balance_after),
+    )
+
+
+class StatementRows:
+    """One account's statement as the table pages it: keyset pages both ways from a line it has, the
+    newest or the oldest page, or a page at an offset (every call runs in the table's worker thread)."""
+
+    def __init__(self, bank, account_id: int):
+        self._bank, self._account = bank, account_id
+
+    def count(self) -> int:
+        return self._bank.count_statement(self._account)
+
+    def first(self, limit: int) -> list[StatementLine]:
+        return self._bank.statement(self._account, None, limit)
+
+    def last(self, limit: int) -> list[StatementLine]:
+        return self._bank.statement(self._account, None, limit, backward=True)
+
+    def after(self, row: StatementLine, limit: int) -> list[StatementLine]:
+        return self._bank.statement(self._account, row.transfer_id, limit)
+
+    def before(self, row: StatementLine, limit: int) -> list[StatementLine]:
+        return self._bank.statement(self._account, row.transfer_id, limit, backward=True)
+
+    def skip(self, offset: int, limit: int) -> list[StatementLine]:
+        return self._bank.statement(self._account, None, limit, skip=offset)
+
+
+class StatementTable(VirtualTable[StatementLine]):
+    BINDINGS = [
+        Binding("home", "first", "Newest", id="statement.top", show=False),
+        Binding("end", "last", "Oldest", id="statement.bottom", show=False),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(STATEMENT_COLUMNS, statement_cells, key=lambda line: line.transfer_id, **kwargs)
 
 
 class StatementScreen(AppScreen):
-    """One account's transfers, newest first, with the posted balance after each."""
+    """One account's transfers, newest first, with the posted balance after each, on a virtual table
+    that pages from the store (End jumps to the opening line without reading what is in between)."""
 
     CSS_PATH = "bank.tcss"
     BINDINGS = [
@@ -377,76 +428,65 @@ class StatementScreen(AppScreen):
     def __init__(self, account: Account):
         super().__init__()
         self._account = account
-        self._lines: list[StatementLine] = []
-        self._more = True
-        self._loading = False
         self.title = f"Statement — {account.name}"
+
+    @property
+    def bank(self):
+        return self.app.backend.sim.bank  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="statement-head")
-        yield DataTable(id="statement", cursor_type="row", zebra_stripes=True)
+        yield StatementTable(id="statement")
         with Horizontal(id="bank-bar"):
             yield Static("", id="statement-status")
             yield Button("Export CSV", id="statement-export", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#statement", DataTable)
-        table.add_column("#", key="id", width=7)
-        table.add_column("When (UTC)", key="at", width=19)
-        table.add_column("Kind", key="kind", width=8)
-        table.add_column("Counterparty", key="other", width=20)
-        table.add_column("Memo", key="memo", width=22)
-        table.add_column(Text("Amount", justify="right"), key="amount", width=12)
-        table.add_column(Text("Balance", justify="right"), key="balance", width=13)
-        table.focus()
-        self._load(None)
+        self.query_one(StatementTable).focus()
+        self._show_head(self._account)
+        self.reload(keep_position=False)
+
+    def reload(self, *, keep_position: bool = True) -> None:
+        """The lines and the account as stored now, at the same place in the list (the same line under
+        the cursor) or from the newest."""
+        table = self.query_one(StatementTable)
+        current = table.current_row
+        table.set_source(StatementRows(self.bank, self._account.id), keep_position=keep_position,
+                         focus=current.transfer_id if current is not None and keep_position else None)
+        self._load_account()
 
     def action_refresh(self) -> None:
-        self._lines, self._more = [], True
-        self._load(None)
+        self.reload()
+        self.notify("Refreshed", timeout=1.5)
 
-    @work(thread=True, exclusive=True, group="statement-load", exit_on_error=False)
-    def _load(self, before: int | None) -> None:
-        bank = self.app.backend.sim.bank  # type: ignore[attr-defined]
-        account = bank.get_account(self._account.id)
-        self.post_message(StatementLoaded(bank.statement(account.id, before, STATEMENT_PAGE), account, before is not None))
+    @work(thread=True, exclusive=True, group="statement-account", exit_on_error=False)
+    def _load_account(self) -> None:
+        account = self.bank.get_account(self._account.id)
+        self.app.call_from_thread(self._show_head, account)
 
-    @on(StatementLoaded)
-    def _show(self, message: StatementLoaded) -> None:
-        table = self.query_one("#statement", DataTable)
-        self._loading = False
-        if not message.append:
-            self._lines = []
-            table.clear()
-        self._account = message.account
-        self._lines.extend(message.lines)
-        self._more = len(message.lines) == STATEMENT_PAGE
-        for line in message.lines:
-            moved = line.kind in ("posted", "post")
-            style = "" if moved else "dim italic"
-            table.add_row(
-                str(line.transfer_id), line.at[:19].replace("T", " "), Text(line.kind, style=style),
-                Text(line.counterparty, style=style), Text(line.memo, style=style),
-                money(line.amount_minor, "" if moved else "dim"), money(line.balance_after),
-                key=str(line.transfer_id),
-            )
-        a = self._account
+    def _show_head(self, a: Account) -> None:
+        self._account = a
         self.query_one("#statement-head", Static).update(Text.assemble(
             (f"{a.name}  ", "bold"), f"{a.kind} · {a.currency} · {a.status}", ("   balance ", "bold"),
             format_grouped(a.balance), ("   available ", "bold"),
             format_grouped(a.available) if a.limited else "—", ("   reserved ", "bold"),
             format_grouped(a.debits_pending),
         ))
-        shown = f"{len(self._lines):,} transfers" + (" (scroll for more)" if self._more else "")
-        self.query_one("#statement-status", Static).update(Text(shown + " · pending/void/expire lines do not move the balance"))
 
-    @on(DataTable.RowHighlighted, "#statement")
-    def _maybe_more(self, event: DataTable.RowHighlighted) -> None:
-        if self._more and not self._loading and self._lines and event.cursor_row >= len(self._lines) - 40:
-            self._loading = True
-            self._load(self._lines[-1].transfer_id)
+    @on(StatementTable.Changed, "#statement")
+    def _show_status(self) -> None:
+        table = self.query_one(StatementTable)
+        total = table.total
+        if total is None:
+            shown = f"{table.row_count:,}+ transfers · counting…"
+        elif total == 0:
+            shown = "No transfers yet"
+        else:
+            shown = f"{total:,} transfer{'' if total == 1 else 's'}"
+        self.query_one("#statement-status", Static).update(
+            Text(shown + " · pending/void/expire lines do not move the balance"))
 
     @on(Button.Pressed, "#statement-export")
     def action_export(self) -> None:

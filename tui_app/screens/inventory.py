@@ -1,11 +1,12 @@
 """Inventory screen (key 3): stock by product x location, moves, stocktakes, receipts, sales, a
 low-stock view and alert, and the simulation's day key. `enter` opens a product's move history;
 `A` shows the stock as of a past moment (read-only). Every write refreshes the rows and the status
-bar (day, cash, stock value, low count)."""
+bar (day, cash, stock value, low count). Both lists are virtual tables: they page from the store
+(keyset both ways, an offset for jumps) and render only the visible rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
@@ -14,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Input, Static
+from textual.widgets import Button, Footer, Header, Input, Static
 
 from domain.model import ProductQuery
 from domain.model.bank import Account
@@ -34,10 +35,7 @@ from domain.money import format_grouped
 from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.filter_box import FilterBox
-
-PAGE_SIZE = 200
-PREFETCH_MARGIN = 40
-HISTORY_PAGE = 200
+from tui_app.widgets.virtual_table import Column, VirtualTable
 
 
 @dataclass(frozen=True)
@@ -49,16 +47,16 @@ class InventoryStatus:
 
 
 @dataclass
-class InventoryLoaded(Message):
+class InventoryContext(Message):
+    """What the stock list needs besides its rows: the locations (its columns), the accounts (the
+    forms' choices) and, in a past view, the levels then."""
+
     generation: int
-    rows: list[StockRow]
-    levels: list[StockLevel]
-    append: bool
-    locations: list[Location] | None = None
-    accounts: list[Account] | None = None
-    as_of: AsOf | None = None
-    past: dict[int, list[StockLevel]] | None = None  # as of then, by product (first page of a past view)
-    past_cash_minor: int | None = None  # the shop accounts' balance then
+    locations: list[Location]
+    accounts: list[Account]
+    as_of: AsOf | None
+    past: dict[int, list[StockLevel]] | None  # as of then, by product (None in the live view)
+    past_cash_minor: int | None = None  # the shop accounts' balance then, when the past was read afresh
 
 
 @dataclass
@@ -66,12 +64,106 @@ class StatusLoaded(Message):
     status: InventoryStatus
 
 
-class StockTable(DataTable):
-    BINDINGS = [Binding("enter", "select_cursor", "History", id="inventory.history")]
+@dataclass(frozen=True)
+class StockLine:
+    """One row of the stock list: a product's totals and its levels by internal location (today's,
+    or in a past view the levels then)."""
+
+    row: StockRow
+    levels: dict[int, StockLevel] = field(default_factory=dict)
+
+
+def cursor_of(row: StockRow) -> ProductCursor:
+    return ProductCursor(fold_case(row.name), row.product_id)
+
+
+class StockRows:
+    """One view's stock rows as the table pages them: keyset pages both ways from a row it has, the
+    first or last page, or a page at an offset, each with its levels (every call runs in the table's
+    worker thread). A past view takes the levels from the ledgers' reading made once for its moment."""
+
+    def __init__(self, inventory, query: ProductQuery, low_only: bool, past: dict[int, list[StockLevel]] | None):
+        self._inventory, self._query, self._low_only, self._past = inventory, query, low_only, past
+
+    def _page(self, after: StockLine | None, limit: int, *, backward: bool = False, skip: int = 0) -> list[StockLine]:
+        rows = self._inventory.stock(self._query, cursor_of(after.row) if after else None, limit,
+                                     low_only=self._low_only, backward=backward, skip=skip)
+        by_product: dict[int, dict[int, StockLevel]] = {}
+        if self._past is None:
+            for lv in self._inventory.levels([r.product_id for r in rows]):
+                by_product.setdefault(lv.product_id, {})[lv.location_id] = lv
+        else:
+            for r in rows:
+                by_product[r.product_id] = {lv.location_id: lv for lv in self._past.get(r.product_id, [])}
+        return [StockLine(r, by_product.get(r.product_id, {})) for r in rows]
+
+    def count(self) -> int:
+        return self._inventory.count_stock_rows(self._query, low_only=self._low_only)
+
+    def first(self, limit: int) -> list[StockLine]:
+        return self._page(None, limit)
+
+    def last(self, limit: int) -> list[StockLine]:
+        return self._page(None, limit, backward=True)
+
+    def after(self, row: StockLine, limit: int) -> list[StockLine]:
+        return self._page(row, limit)
+
+    def before(self, row: StockLine, limit: int) -> list[StockLine]:
+        return self._page(row, limit, backward=True)
+
+    def skip(self, offset: int, limit: int) -> list[StockLine]:
+        return self._page(None, limit, skip=offset)
 
 
 def qty(n: int, style: str = "") -> Text:
-    return Text(f"{n:,}" if n else "·", justify="right", style=style or ("" if n else "dim"))
+    return Text(f"{n:,}" if n else "·", style=style or ("" if n else "dim"))
+
+
+class StockTable(VirtualTable[StockLine]):
+    """A column per internal location; a past view leaves out reorder level and value (today's numbers)."""
+
+    BINDINGS = [Binding("enter", "select", "History", id="inventory.history")]
+
+    def __init__(self, **kwargs) -> None:
+        self.locations: list[Location] = []
+        self.past = False
+        super().__init__(self._columns_for([], False), self.line_cells, key=lambda line: line.row.product_id, **kwargs)
+
+    @staticmethod
+    def _columns_for(locations: list[Location], past: bool) -> list[Column]:
+        columns = [Column("sku", "SKU", 12), Column("name", "Name", 28)]
+        columns += [Column(f"loc-{loc.id}", loc.name[:10], 10, "right") for loc in locations]
+        columns += [Column("transit", "Transit", 7, "right"), Column("total", "Total", 7, "right")]
+        if not past:
+            columns += [Column("reorder", "Reorder", 9, "right"), Column("value", "Value", 11, "right")]
+        return columns
+
+    def show_columns(self, locations: list[Location], past: bool) -> None:
+        if [loc.id for loc in locations] != [loc.id for loc in self.locations] or past != self.past:
+            self.locations, self.past = locations, past
+            self.set_columns(self._columns_for(locations, past))
+
+    def line_cells(self, line: StockLine) -> list[Text]:
+        """The texts of a row's columns, in the order of `columns`."""
+        row, levels = line.row, line.levels
+        cells = [Text(row.sku), Text(row.name)]
+        for loc in self.locations:
+            level = levels.get(loc.id)
+            cells.append(qty(level.on_hand if level else 0))
+        if self.past:  # the totals then, from the levels then
+            incoming = sum(lv.incoming for lv in levels.values())
+            cells.append(qty(incoming, "cyan" if incoming else ""))
+            cells.append(qty(sum(lv.on_hand for lv in levels.values()), "bold"))
+            return cells
+        cells.append(qty(row.incoming, "cyan" if row.incoming else ""))
+        cells.append(qty(row.on_hand, "bold"))
+        if row.low:
+            cells.append(Text(f"LOW ≤{row.reorder_level}", style="bold yellow"))
+        else:
+            cells.append(Text(str(row.reorder_level) if row.reorder_level else "—", style="dim"))
+        cells.append(Text(format_grouped(row.value_minor)))
+        return cells
 
 
 class InventoryScreen(TimeTravel, AppScreen):
@@ -95,17 +187,14 @@ class InventoryScreen(TimeTravel, AppScreen):
         self._generation = 0
         self._query = ProductQuery()
         self._low_only = False
-        self._rows: list[StockRow] = []
-        self._levels: dict[tuple[int, int], StockLevel] = {}
         self._locations: list[Location] = []  # internal ones: the columns and the forms' choices
         self._all_locations: list[Location] = []  # with the virtual ones, for naming moves
         self._accounts: list[Account] = []
-        self._more = False
-        self._loading_more = False
         self._known_low: int | None = None
         self._past: dict[int, list[StockLevel]] = {}  # the past view's levels, by product
         self._past_as_of: AsOf | None = None  # the moment `_past` was read for: a filter reuses it
-        self._columns_shown: tuple[tuple[int, ...], bool] | None = None  # (locations, past) of the columns
+        self._shown_as_of: AsOf | None = None  # the view the table's rows are of
+        self._to_top = False  # another view is on its way: it starts at its first row
 
     @property
     def inventory(self):
@@ -115,7 +204,7 @@ class InventoryScreen(TimeTravel, AppScreen):
         yield Header()
         yield AsOfBanner(id="asof-banner")
         yield FilterBox(placeholder="Filter by name or SKU  ( / )", id="stock-filter")
-        yield StockTable(id="stock", cursor_type="row", zebra_stripes=True)
+        yield StockTable(id="stock")
         yield Static("", id="stock-status")
         with Horizontal(id="inventory-bar"):
             yield Static("", id="inventory-summary")
@@ -131,36 +220,28 @@ class InventoryScreen(TimeTravel, AppScreen):
 
     # -- loading ----------------------------------------------------------------------------
 
-    def reload(self) -> None:
+    def reload(self, *, keep_position: bool = True) -> None:
+        """Show the rows as stored now (after any write, so no view is stale), at the same place in
+        the list; another view (a filter, the low view, another moment) starts at the top."""
         self._generation += 1
+        self._to_top = self._to_top or not keep_position  # until it is shown: a reload meanwhile keeps it
         past = self._past if self.as_of is not None and self._past_as_of == self.as_of else None
-        self._load(self._query, self._low_only, None, self._generation, self.as_of, past)
+        self._load_context(self._generation, self.as_of, past)
         if self.as_of is None:
-            self._load_status()  # a past view's status comes with its first page
+            self._load_status()  # a past view's status comes with its levels
 
     @work(thread=True, exclusive=True, group="inventory-load", exit_on_error=False)
-    def _load(self, query: ProductQuery, low_only: bool, after: ProductCursor | None, generation: int,
-              as_of: AsOf | None, past: dict[int, list[StockLevel]] | None) -> None:
-        inventory, sim = self.inventory, self.app.backend.sim  # type: ignore[attr-defined]
-        first = after is None
+    def _load_context(self, generation: int, as_of: AsOf | None, past: dict[int, list[StockLevel]] | None) -> None:
+        sim = self.app.backend.sim  # type: ignore[attr-defined]
         past_cash = None
-        if as_of is None:
-            rows = inventory.stock(query, after, PAGE_SIZE, low_only=low_only)
-            levels = inventory.levels([r.product_id for r in rows])
-        else:
-            # every product the shop has had, its stock then from the ledgers
-            rows = inventory.stock(ProductQuery(text=query.text, include_inactive=True, deleted=None), after, PAGE_SIZE)
-            if past is None:
-                past = {}
-                for lv in sim.lifecycle.stock_asof(as_of.moment):
-                    past.setdefault(lv.product_id, []).append(lv)
-                past_cash = sum(a.balance for a in sim.lifecycle.balances_asof(as_of.moment) if a.kind == "shop")
-            levels = [lv for r in rows for lv in past.get(r.product_id, [])]
-        self.post_message(InventoryLoaded(
-            generation, rows, levels, not first,
-            inventory.locations(include_virtual=True) if first else None,
-            sim.bank.accounts() if first else None,
-            as_of, past if first else None, past_cash,
+        if as_of is not None and past is None:
+            past = {}
+            for lv in sim.lifecycle.stock_asof(as_of.moment):
+                past.setdefault(lv.product_id, []).append(lv)
+            past_cash = sum(a.balance for a in sim.lifecycle.balances_asof(as_of.moment) if a.kind == "shop")
+        self.post_message(InventoryContext(
+            generation, sim.inventory.locations(include_virtual=True), sim.bank.accounts(), as_of,
+            past if as_of is not None else None, past_cash,
         ))
 
     @work(thread=True, exclusive=True, group="inventory-status", exit_on_error=False)
@@ -171,74 +252,46 @@ class InventoryScreen(TimeTravel, AppScreen):
             sim.simulation.state().day, cash, sim.inventory.stock_value(), sim.inventory.count_low(),
         )))
 
-    @on(InventoryLoaded)
-    def _show(self, message: InventoryLoaded) -> None:
+    @on(InventoryContext)
+    def _show(self, message: InventoryContext) -> None:
         if message.generation != self._generation:
             return
         table = self.query_one(StockTable)
-        self._loading_more = False
         as_of = message.as_of
-        if message.locations is not None:
-            self._all_locations = message.locations
-            internal = [loc for loc in message.locations if loc.internal]
-            self._locations = internal
-            shape = (tuple(loc.id for loc in internal), as_of is not None)
-            if shape != self._columns_shown or not table.columns:
-                self._columns_shown = shape
-                self._columns(table, past=as_of is not None)
+        self._all_locations = message.locations
+        self._locations = [loc for loc in message.locations if loc.internal]
+        self._accounts = message.accounts
         if message.past is not None:
             self._past, self._past_as_of = message.past, as_of
         if message.past_cash_minor is not None:  # the past was read afresh
             self._show_past_status(as_of, message.past or {}, message.past_cash_minor)
-        if message.accounts is not None:
-            self._accounts = message.accounts
-        if not message.append:
-            keep = table.cursor_row
-            self._rows, self._levels = [], {}
-            table.clear()
-        else:
-            keep = None
-        self._rows.extend(message.rows)
-        self._levels.update({(lv.product_id, lv.location_id): lv for lv in message.levels})
-        self._more = len(message.rows) == PAGE_SIZE
-        for row in message.rows:
-            table.add_row(*(self._past_cells(row) if as_of else self._cells(row)), key=str(row.product_id))
-        if keep is not None and self._rows:
-            table.move_cursor(row=min(max(keep, 0), len(self._rows) - 1))
+        table.show_columns(self._locations, past=as_of is not None)
+        if as_of is None:
+            rows = StockRows(self.inventory, self._query, self._low_only, None)
+        else:  # every product the shop has had, its stock then from the ledgers
+            query = ProductQuery(text=self._query.text, include_inactive=True, deleted=None)
+            rows = StockRows(self.inventory, query, False, message.past)
+        self._shown_as_of = as_of
+        table.set_source(rows, keep_position=not self._to_top)
+        self._to_top = False
+
+    @on(VirtualTable.Changed, "#stock")
+    def _show_rows_status(self) -> None:
+        table = self.query_one(StockTable)
+        as_of = self._shown_as_of
         if as_of is not None:
             view = f"stock as of {as_of.label}, from the ledgers · read-only (escape: back to now)"
         elif self._low_only:
             view = "low stock only (l shows all)"
         else:
             view = "all products (l shows low stock)"
-        shown = f"{len(self._rows):,} product{'' if len(self._rows) == 1 else 's'}" + (
-            "+ (scroll for more)" if self._more else "")
+        total = table.total
+        if total is None:
+            shown = f"{table.row_count:,}+ products (counting…)"
+        else:
+            shown = f"{total:,} product{'' if total == 1 else 's'}"
         where = f" · filter “{self._query.text.strip()}”" if self._query.text.strip() else ""
         self.query_one("#stock-status", Static).update(Text(f"{shown} · {view}{where}"))
-
-    def _columns(self, table: DataTable, past: bool = False) -> None:
-        """Reorder level and value are today's numbers: a past view leaves them out."""
-        table.clear(columns=True)
-        table.add_column("SKU", key="sku", width=12)
-        table.add_column("Name", key="name", width=28)
-        for loc in self._locations:
-            table.add_column(Text(loc.name[:10], justify="right"), key=f"loc-{loc.id}", width=10)
-        table.add_column(Text("Transit", justify="right"), key="transit", width=7)
-        table.add_column(Text("Total", justify="right"), key="total", width=7)
-        if not past:
-            table.add_column(Text("Reorder", justify="right"), key="reorder", width=9)
-            table.add_column(Text("Value", justify="right"), key="value", width=11)
-
-    def _past_cells(self, row: StockRow) -> list[Any]:
-        cells: list[Any] = [Text(row.sku), Text(row.name)]
-        for loc in self._locations:
-            level = self._levels.get((row.product_id, loc.id))
-            cells.append(qty(level.on_hand if level else 0))
-        then = self._past.get(row.product_id, [])
-        incoming = sum(lv.incoming for lv in then)
-        cells.append(qty(incoming, "cyan" if incoming else ""))
-        cells.append(qty(sum(lv.on_hand for lv in then), "bold"))
-        return cells
 
     def _show_past_status(self, as_of: AsOf | None, past: dict[int, list[StockLevel]], cash: int | None) -> None:
         if as_of is None:
@@ -249,20 +302,6 @@ class InventoryScreen(TimeTravel, AppScreen):
             ("  ·  on hand ", "bold"), f"{sum(lv.on_hand for lv in levels):,} units",
             ("  ·  in transit ", "bold"), f"{sum(lv.incoming for lv in levels):,}",
         ))
-
-    def _cells(self, row: StockRow) -> list[Any]:
-        cells: list[Any] = [Text(row.sku), Text(row.name)]
-        for loc in self._locations:
-            level = self._levels.get((row.product_id, loc.id))
-            cells.append(qty(level.on_hand if level else 0))
-        cells.append(qty(row.incoming, "cyan" if row.incoming else ""))
-        cells.append(qty(row.on_hand, "bold"))
-        if row.low:
-            cells.append(Text(f"LOW ≤{row.reorder_level}", justify="right", style="bold yellow"))
-        else:
-            cells.append(Text(str(row.reorder_level) if row.reorder_level else "—", justify="right", style="dim"))
-        cells.append(Text(format_grouped(row.value_minor), justify="right"))
-        return cells
 
     @on(StatusLoaded)
     def _show_status(self, message: StatusLoaded) -> None:
@@ -280,19 +319,12 @@ class InventoryScreen(TimeTravel, AppScreen):
                         title="Low stock", severity="warning", timeout=5)
         self._known_low = s.low
 
-    @on(DataTable.RowHighlighted, "#stock")
-    def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
-        if self._more and not self._loading_more and event.cursor_row >= len(self._rows) - PREFETCH_MARGIN:
-            self._loading_more = True
-            last = self._rows[-1]
-            self._load(self._query, self._low_only, ProductCursor(fold_case(last.name), last.product_id), self._generation,
-                       self.as_of, self._past if self.as_of else None)
+    def _selected_line(self) -> StockLine | None:
+        return self.query_one(StockTable).current_row
 
     def _selected(self) -> StockRow | None:
-        table = self.query_one(StockTable)
-        if not self._rows or not 0 <= table.cursor_row < len(self._rows):
-            return None
-        return self._rows[table.cursor_row]
+        line = self._selected_line()
+        return line.row if line is not None else None
 
     # -- filter and views -------------------------------------------------------------------
 
@@ -302,7 +334,7 @@ class InventoryScreen(TimeTravel, AppScreen):
     @on(FilterBox.Applied)
     def _apply_filter(self, event: FilterBox.Applied) -> None:
         self._query = ProductQuery(text=event.text)
-        self.reload()
+        self.reload(keep_position=False)
 
     @on(FilterBox.Done)
     def _filter_done(self) -> None:
@@ -314,7 +346,7 @@ class InventoryScreen(TimeTravel, AppScreen):
                         severity="warning", timeout=4)
             return
         self._low_only = not self._low_only
-        self.reload()
+        self.reload(keep_position=False)
 
     def show_as_of(self) -> None:
         as_of = self.as_of
@@ -322,6 +354,7 @@ class InventoryScreen(TimeTravel, AppScreen):
         self.query_one(AsOfBanner).show(as_of)
         self.query_one("#stock-export", Button).disabled = as_of is not None
         self._past_as_of = None  # another moment: read it afresh
+        self._to_top = True
         if as_of is not None:
             self._low_only = False
             self.query_one("#inventory-summary", Static).update(Text(f"Reading the ledgers as of {as_of.label}…"))
@@ -335,7 +368,9 @@ class InventoryScreen(TimeTravel, AppScreen):
     # -- actions ----------------------------------------------------------------------------
 
     def _skus(self) -> list[str]:
-        return [r.sku for r in self._rows]
+        """The forms' SKU suggestions: the rows the table has at hand (at most a thousand around the
+        cursor), not the whole list."""
+        return [line.row.sku for line in self.query_one(StockTable).loaded_rows()]
 
     def action_move(self) -> None:
         if self.read_only():
@@ -349,9 +384,9 @@ class InventoryScreen(TimeTravel, AppScreen):
             return
         from tui_app.widgets.stock_forms import CountForm
 
-        row = self._selected()
-        levels = [lv for (pid, _loc), lv in self._levels.items() if row is not None and pid == row.product_id]
-        self.app.push_screen(CountForm(row, self._skus(), self._locations, levels), self._after_write)
+        line = self._selected_line()
+        levels = list(line.levels.values()) if line is not None else []
+        self.app.push_screen(CountForm(line.row if line else None, self._skus(), self._locations, levels), self._after_write)
 
     def action_receive(self) -> None:
         if self.read_only():
@@ -375,11 +410,11 @@ class InventoryScreen(TimeTravel, AppScreen):
         self.notify(describe(result, self._all_locations), timeout=5)
         # no reload here: the screen reloads when the form closes (on_screen_resume)
 
-    @on(DataTable.RowSelected, "#stock")
+    @on(VirtualTable.RowSelected, "#stock")
     def _open_history(self) -> None:
         row = self._selected()
         if row is not None:
-            self.app.push_screen(HistoryScreen(row, {loc.id: loc.name for loc in self._locations}))
+            self.app.push_screen(HistoryScreen(row))
 
     @on(Button.Pressed, "#stock-export")
     def action_export(self) -> None:
@@ -450,11 +485,97 @@ def describe(result: Any, locations: list[Location]) -> str:
     return f"Move #{move.id} {move.reason}: {move.quantity:,} {units} {where} ({state}){money}"
 
 
+IN_TRANSIT = "IN TRANSIT"
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One move of a product's history as shown: its state and where it went are worked out with the
+    page (a pending move's resolution may be on another page, or not in memory at all)."""
+
+    move: StockMove
+    state: str
+    where: str
+
+
+def move_state(move: StockMove, resolution: StockMove | None) -> str:
+    if move.kind == "pending":
+        if resolution is None:
+            return IN_TRANSIT
+        return {"received": "→ arrived", "cancelled": "→ cancelled"}.get(resolution.kind, "resolved")
+    return "arrived" if move.kind == "received" else move.kind
+
+
+class HistoryRows:
+    """A product's moves, newest first, as the table pages them: keyset pages both ways from a move it
+    has (older: before its id; newer: after it), the newest or oldest page, or a page at an offset."""
+
+    def __init__(self, inventory, product_id: int):
+        self._inventory, self._product_id = inventory, product_id
+        self._names: dict[int, str] | None = None
+
+    def _page(self, cursor: HistoryLine | None, limit: int, *, backward: bool = False, skip: int = 0) -> list[HistoryLine]:
+        inventory = self._inventory
+        moves = inventory.history(self._product_id, cursor.move.id if cursor else None, limit,
+                                  backward=backward, skip=skip)
+        if self._names is None:  # once per view: a move may have made a virtual location since the last
+            self._names = {loc.id: loc.name for loc in inventory.locations(include_virtual=True)}
+        names = self._names
+        resolved = inventory.resolutions([m.id for m in moves if m.kind == "pending"])
+        return [HistoryLine(m, move_state(m, resolved.get(m.id)),
+                            f"{names.get(m.from_location_id, '?')} → {names.get(m.to_location_id, '?')}")
+                for m in moves]
+
+    def count(self) -> int:
+        return self._inventory.count_history(self._product_id)
+
+    def first(self, limit: int) -> list[HistoryLine]:
+        return self._page(None, limit)
+
+    def last(self, limit: int) -> list[HistoryLine]:
+        return self._page(None, limit, backward=True)
+
+    def after(self, row: HistoryLine, limit: int) -> list[HistoryLine]:
+        return self._page(row, limit)
+
+    def before(self, row: HistoryLine, limit: int) -> list[HistoryLine]:
+        return self._page(row, limit, backward=True)
+
+    def skip(self, offset: int, limit: int) -> list[HistoryLine]:
+        return self._page(None, limit, skip=offset)
+
+
+HISTORY_COLUMNS = (
+    Column("id", "#", 6),
+    Column("day", "Day", 4, "right"),
+    Column("at", "When (UTC)", 16),
+    Column("reason", "Reason", 8),
+    Column("kind", "State", 10),
+    Column("where", "From → To", 26),
+    Column("qty", "Qty", 6, "right"),
+    Column("memo", "Memo", 28),
+)
+
+
+def history_cells(line: HistoryLine) -> tuple[Text, ...]:
+    m = line.move
+    in_transit = line.state == IN_TRANSIT
+    style = "cyan" if in_transit else ("dim" if m.kind in ("pending", "cancelled") else "")
+    return (
+        Text(str(m.id)), Text(str(m.day)), Text(m.created_at[:16].replace("T", " ")), Text(m.reason),
+        Text(line.state, style=style), Text(line.where), Text(f"{m.quantity:,}"), Text(m.memo),
+    )
+
+
+class HistoryTable(VirtualTable[HistoryLine]):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(HISTORY_COLUMNS, history_cells, key=lambda line: line.move.id, **kwargs)
+
+
 @dataclass
-class HistoryLoaded(Message):
-    moves: list[StockMove]
-    open_pending: set[int]
-    append: bool
+class HistoryHead(Message):
+    row: StockRow
+    open_pending: int  # deliveries of the product still in transit
 
 
 class HistoryScreen(AppScreen):
@@ -469,96 +590,65 @@ class HistoryScreen(AppScreen):
         Binding("f5", "refresh", "Refresh", id="history.refresh"),
     ]
 
-    def __init__(self, row: StockRow, location_names: dict[int, str]):
+    def __init__(self, row: StockRow):
         super().__init__()
         self._row = row
-        self._names = location_names
-        self._moves: list[StockMove] = []
-        self._open: set[int] = set()
-        self._more = False
-        self._loading = False
+        self._open = 0
         self.title = f"History — {row.sku} {row.name}"
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="history-head")
-        yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+        yield HistoryTable(id="history")
         with Horizontal(id="inventory-bar"):
             yield Static("", id="history-status")
             yield Button("Export CSV", id="history-export", variant="primary")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#history", DataTable)
-        table.add_column("#", key="id", width=6)
-        table.add_column(Text("Day", justify="right"), key="day", width=4)
-        table.add_column("When (UTC)", key="at", width=16)
-        table.add_column("Reason", key="reason", width=8)
-        table.add_column("State", key="kind", width=10)
-        table.add_column("From → To", key="where", width=26)
-        table.add_column(Text("Qty", justify="right"), key="qty", width=6)
-        table.add_column("Memo", key="memo", width=28)
-        table.focus()
-        self._load(None)
+        self.query_one(HistoryTable).focus()
+        self.reload(keep_position=False)
 
     def action_refresh(self) -> None:
-        self._load(None)
+        self.reload()
 
-    @work(thread=True, exclusive=True, group="history-load", exit_on_error=False)
-    def _load(self, before: int | None) -> None:
+    def reload(self, *, keep_position: bool = True) -> None:
+        """The moves as stored now (after a receive or cancel), at the same place in the list."""
+        rows = HistoryRows(self.app.backend.sim.inventory, self._row.product_id)  # type: ignore[attr-defined]
+        self.query_one(HistoryTable).set_source(rows, keep_position=keep_position)
+        self._load_head()
+
+    @work(thread=True, exclusive=True, group="history-head", exit_on_error=False)
+    def _load_head(self) -> None:
         inventory = self.app.backend.sim.inventory  # type: ignore[attr-defined]
-        moves = inventory.history(self._row.product_id, before, HISTORY_PAGE)
-        names = {loc.id: loc.name for loc in inventory.locations(include_virtual=True)}
-        self._names = names
-        open_pending = {m.id for m in inventory.pending_moves(self._row.product_id)}
-        self._row = inventory.stock_row(self._row.product_id)
-        self.post_message(HistoryLoaded(moves, open_pending, before is not None))
+        row = inventory.stock_row(self._row.product_id)
+        self.post_message(HistoryHead(row, len(inventory.pending_moves(self._row.product_id))))
 
-    @on(HistoryLoaded)
-    def _show(self, message: HistoryLoaded) -> None:
-        table = self.query_one("#history", DataTable)
-        self._loading = False
-        if not message.append:
-            self._moves = []
-            table.clear()
-        self._open = message.open_pending
-        self._moves.extend(message.moves)
-        self._more = len(message.moves) == HISTORY_PAGE
-        outcome = {m.pending_id: m.kind for m in self._moves if m.pending_id is not None}
-        for m in message.moves:
-            in_transit = m.id in self._open
-            if in_transit:
-                state = "IN TRANSIT"
-            elif m.kind == "pending":  # its arrival or cancellation is a later row
-                state = {"received": "→ arrived", "cancelled": "→ cancelled"}.get(outcome.get(m.id, ""), "resolved")
-            else:
-                state = "arrived" if m.kind == "received" else m.kind
-            style = "cyan" if in_transit else ("dim" if m.kind in ("pending", "cancelled") else "")
-            where = f"{self._names.get(m.from_location_id, '?')} → {self._names.get(m.to_location_id, '?')}"
-            table.add_row(
-                str(m.id), Text(str(m.day), justify="right"), m.created_at[:16].replace("T", " "), m.reason,
-                Text(state, style=style), Text(where), Text(f"{m.quantity:,}", justify="right"), Text(m.memo),
-                key=str(m.id),
-            )
+    @on(HistoryHead)
+    def _show_head(self, message: HistoryHead) -> None:
+        self._row, self._open = message.row, message.open_pending
         r = self._row
         self.query_one("#history-head", Static).update(Text.assemble(
             (f"{r.sku}  {r.name}", "bold"), "   on hand ", (f"{r.on_hand:,}", "bold"), "   in transit ",
             f"{r.incoming:,}", "   reorder at ", str(r.reorder_level or "—"), "   cost ", format_grouped(r.cost_minor),
         ))
-        shown = f"{len(self._moves):,} moves" + (" (scroll for more)" if self._more else "")
+        self._show_status()
+
+    @on(VirtualTable.Changed, "#history")
+    def _show_status(self) -> None:
+        table = self.query_one(HistoryTable)
+        total = table.total
+        if total is None:
+            shown = f"{table.row_count:,}+ moves (counting…)"
+        else:
+            shown = f"{total:,} move{'' if total == 1 else 's'}"
         hint = " · r receives, c cancels the selected delivery in transit" if self._open else ""
         self.query_one("#history-status", Static).update(Text(shown + hint))
 
-    @on(DataTable.RowHighlighted, "#history")
-    def _maybe_more(self, event: DataTable.RowHighlighted) -> None:
-        if self._more and not self._loading and event.cursor_row >= len(self._moves) - PREFETCH_MARGIN:
-            self._loading = True
-            self._load(self._moves[-1].id)
-
     def _selected_transit(self) -> StockMove | None:
-        table = self.query_one("#history", DataTable)
-        if 0 <= table.cursor_row < len(self._moves) and self._moves[table.cursor_row].id in self._open:
-            return self._moves[table.cursor_row]
+        line = self.query_one(HistoryTable).current_row
+        if line is not None and line.state == IN_TRANSIT:
+            return line.move
         self.notify("Select a move that is in transit", severity="warning")
         return None
 
@@ -588,7 +678,7 @@ class HistoryScreen(AppScreen):
         try:
             done = inventory.receive_pending(move_id) if receive else inventory.cancel_pending(move_id)
         finally:
-            self.app.call_from_thread(self._load, None)
+            self.app.call_from_thread(self.reload)
         self.app.call_from_thread(self.notify, f"Move #{move_id} {done.kind}", timeout=3)
 
     @on(Button.Pressed, "#history-export")

@@ -136,6 +136,7 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         self._fetching = False
         self._want_last = False  # End pressed before the count came
         self._focus_key: Any = None
+        self._scroll_back: int | None = None  # keep_position's top row, scrolled back to once rows are there
         self._width = sum(c.width for c in self.columns) + len(self.columns) - 1
         self._strips: dict[tuple[int, bool, int], Strip] = {}
         self._styles: dict[str, Style] = {}
@@ -191,14 +192,23 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         self._strips.clear()
         self._total = None
         self._end = None
-        self._fetching = False
+        self._fetching = True  # the fetch below: no scroll on the way may start another (and count twice)
         self._want_last = False
         self._focus_key = focus
+        self._scroll_back = top or None  # the emptied table cannot hold the scroll offset: restore it
         self.cursor_row = offset
         if not keep_position:
             self.scroll_to(y=0, animate=False, immediate=True)
         self._update_size()
         self._fetch(self._generation, "skip" if top else "first", top, None)
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Other columns (a screen whose columns follow its data: one per location, a past view's
+        fewer); `cells` must give texts for these from now on."""
+        self.columns = list(columns)
+        self._width = sum(c.width for c in self.columns) + len(self.columns) - 1
+        self._strips.clear()
+        self._update_size()
 
     def _update_size(self) -> None:
         self.virtual_size = Size(self._width, self.row_count + 1)  # + the header line
@@ -250,22 +260,30 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         count_too = self._total is None and how in ("first", "skip") and not self._rows
 
         def work() -> None:
-            if how == "after":
-                rows = source.after(row, PAGE)
-            elif how == "before":
-                rows = source.before(row, PAGE)
-            elif how == "last":
-                rows = source.last(PAGE)
-            elif how == "first":
-                rows = source.first(PAGE)
-            else:
-                rows = source.skip(at, PAGE)
+            try:
+                if how == "after":
+                    rows = source.after(row, PAGE)
+                elif how == "before":
+                    rows = source.before(row, PAGE)
+                elif how == "last":
+                    rows = source.last(PAGE)
+                elif how == "first":
+                    rows = source.first(PAGE)
+                else:
+                    rows = source.skip(at, PAGE)
+            except BaseException:  # reported by the screen (the worker fails); scrolling may ask again
+                self.app.call_from_thread(self._failed, generation)
+                raise
             self.app.call_from_thread(self._fetched, generation, how, at, rows)
             if count_too:  # show the page first, then count (the count reads every matching row)
                 total = source.count()
                 self.app.call_from_thread(self._counted, generation, total)
 
         self.run_worker(work, thread=True, group=f"virtual-table-{id(self)}", exit_on_error=False)
+
+    def _failed(self, generation: int) -> None:
+        if generation == self._generation:
+            self._fetching = False
 
     def _fetched(self, generation: int, how: str, at: int, rows: list[R]) -> None:
         if generation != self._generation:
@@ -282,6 +300,10 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         for i, row in enumerate(rows):
             self._rows[start + i] = row
         self._forget_far_rows()
+        if self._scroll_back is not None:
+            self._update_size()
+            top, self._scroll_back = self._scroll_back, None
+            self.scroll_to(y=top, animate=False, immediate=True, force=True)  # its scrollbar comes on the next layout
         if self._focus_key is not None:
             found = next((i for i, r in self._rows.items() if self._key(r) == self._focus_key), None)
             if found is not None:

@@ -1,0 +1,96 @@
+"""The sqlite3 store's product list at scale (issue #8): a text filter reads a window of the list in
+index order and falls back to a table scan; a jump by offset finds its row in the index alone; the
+default list is counted from a partial index. Each shortcut must give exactly the rows the plain
+definition gives, whatever the window, which these tests check against a brute-force listing."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+
+import pytest
+
+from domain import Simulator
+from domain.clock import FixedClock
+from domain.model import NewProduct, ProductQuery
+from domain.model.catalog import ProductCursor, fold_case
+from storage import open_store
+from storage.sqlite import repositories
+
+WORDS = ("Blue", "Steel", "Kettle", "Saw", "blue_ish", "100%", "back\\slash", "Äpfel", "Zebra")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Simulator:
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('scale') / 'shop.db'}")
+    sim = Simulator(store, actor="tester", clock=FixedClock())
+    rng = random.Random(8)
+    rows = [NewProduct(f"S-{i:04d}", f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}", None, rng.randint(1, 999),
+                       rng.randint(0, 9), rng.random() > 0.1) for i in range(400)]
+    sim.catalog.bulk_add(rows)
+    for product in sim.catalog.find_products(ProductQuery(include_inactive=True), limit=400)[::37]:
+        sim.catalog.delete_product(product.id, product.version)  # a few soft-deleted rows in the way
+    yield sim
+    store.close()
+
+
+def expected(sim: Simulator, query: ProductQuery) -> list[int]:
+    """The definition: every product, filtered and sorted in Python."""
+    rows = sim.catalog.find_products(ProductQuery(include_inactive=True, deleted=None), limit=10_000)
+    needle = query.needle
+    kept = [r for r in rows
+            if (query.include_inactive or r.active)
+            and (not needle or needle in fold_case(r.name) or needle in fold_case(r.sku))
+            and (r.id not in deleted_ids(sim))]
+    return [r.id for r in sorted(kept, key=lambda r: (fold_case(r.name), r.id))]
+
+
+def deleted_ids(sim: Simulator) -> set[int]:
+    return {r.id for r in sim.catalog.find_products(ProductQuery(include_inactive=True, deleted=True), limit=10_000)}
+
+
+@pytest.mark.parametrize("window", [1, 7, 5_000])
+@pytest.mark.parametrize("text", ["blue", "BLUE_", "100%", "\\", "saw 1", "äpfel", "Äpfel", "no such thing", "1"])
+@pytest.mark.parametrize("size", [3, 50])
+def test_a_text_filter_pages_the_same_rows_whatever_the_window(shop, monkeypatch, window: int, text: str,
+                                                                 size: int) -> None:
+    monkeypatch.setattr(repositories, "TEXT_WINDOW", window)
+    query = ProductQuery(text=text)
+    want = expected(shop, query)
+    got: list[int] = []
+    page = shop.catalog.find_products(query, None, size)
+    while page:
+        got += [r.id for r in page]
+        page = shop.catalog.find_products(query, ProductCursor.after(page[-1]), size)
+    assert got == want
+    back: list[int] = []
+    page = shop.catalog.find_products(query, None, size, backward=True)
+    while page:
+        back = [r.id for r in page] + back
+        page = shop.catalog.find_products(query, ProductCursor.after(page[0]), size, backward=True)
+    assert back == want
+    for skip in (0, 1, len(want) // 2, len(want)):
+        assert [r.id for r in shop.catalog.find_products(query, None, size, skip=skip)] == want[skip:skip + size]
+    assert shop.catalog.count_products(query) == len(want)
+
+
+@pytest.mark.parametrize("include_inactive", [False, True])
+def test_a_jump_by_offset_lands_on_the_same_rows_as_walking_there(shop, include_inactive: bool) -> None:
+    query = ProductQuery(include_inactive=include_inactive)
+    want = expected(shop, query)
+    for skip in (1, 2, 99, len(want) - 1, len(want), len(want) + 5):
+        assert [r.id for r in shop.catalog.find_products(query, None, 10, skip=skip)] == want[skip:skip + 10]
+
+
+def test_the_default_list_is_counted_and_jumped_on_the_partial_index(shop) -> None:
+    """The count and the offset of a jump walk ix_products_listed, whose WHERE is the default list."""
+    with sqlite3.connect(shop.store.path) as raw:
+        repo = repositories.SqliteProducts(raw, "default")
+        query = ProductQuery()
+        where, params = repositories._where("default", query)
+        for sql in (f"SELECT COUNT(*) FROM {repo._source(query)}{where}",
+                    f"SELECT p.id FROM {repo._source(query)}{where} ORDER BY lower(p.name), p.id LIMIT 1 OFFSET 9"):
+            plan = " ".join(step[-1] for step in raw.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert "ix_products_listed" in plan and "TEMP B-TREE" not in plan, plan
+        assert "NOT INDEXED" in repo._source(ProductQuery(text="blue"))
+        assert "ix_products_listed" not in repo._source(ProductQuery(include_inactive=True))
