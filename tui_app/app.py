@@ -23,6 +23,7 @@ from tui_app.widgets.dialogs import HelpScreen, own_bindings
 
 if TYPE_CHECKING:
     from tui_app.bootstrap import Backend
+    from tui_app.config import Settings
 
 
 def _bank_screen() -> Screen:
@@ -61,6 +62,24 @@ def _audit_screen() -> Screen:
     return AuditScreen()
 
 
+def binding_ids() -> set[str]:
+    """Every key binding id of the app, its screens and widgets: what a config file may remap."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import tui_app.screens
+    import tui_app.widgets
+
+    ids = {b.id for b in StockbankApp.BINDINGS if isinstance(b, Binding) and b.id}
+    for package in (tui_app.screens, tui_app.widgets):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                ids |= {b.id for b in vars(cls).get("BINDINGS", ()) if isinstance(b, Binding) and b.id}
+    return ids
+
+
 class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
@@ -77,9 +96,16 @@ class StockbankApp(App[None]):
     ]
 
     def __init__(self, backend: Backend, *, export_dir: Path | None = None,
-                 startup_check: Callable[[], Callable[[], Screen] | None] | None = None):
+                 startup_check: Callable[[], Callable[[], Screen] | None] | None = None,
+                 settings: Settings | None = None):
         super().__init__()
         self.backend = backend
+        self.settings = settings  # the user's config file (tui_app/config.py); None: defaults, nothing saved
+        if settings is not None:
+            if settings.theme:
+                self.theme = settings.theme
+            if settings.keys:
+                self.set_keymap(settings.keys)
         self.export_dir = export_dir
         self._startup_check = startup_check  # see _check_at_startup
         self._place = f"{backend.sim.tenant} · {getattr(backend, 'display_url', backend.url)}"
@@ -88,6 +114,8 @@ class StockbankApp(App[None]):
         self.low_stock_alerts = True  # a toast when products fall to their reorder level
 
     def on_mount(self) -> None:
+        if self.settings is not None and self.settings.path is not None:
+            self.theme_changed_signal.subscribe(self, self._save_theme)
         self.switch_mode("products")
         if self.backend.demo_loaded:
             self.notify(
@@ -101,6 +129,19 @@ class StockbankApp(App[None]):
         if self._cache_stats() is not None:
             self._show_cache_ratio()
             self.set_interval(2.0, self._show_cache_ratio)
+
+    def _save_theme(self, theme) -> None:
+        """The theme picked in the palette is kept for the next start (in the config file)."""
+        from tui_app.config import save_theme
+
+        settings = self.settings
+        if settings is None or settings.path is None or theme.name == settings.theme:
+            return
+        try:
+            save_theme(settings.path, theme.name)
+            settings.theme = theme.name
+        except (OSError, DomainError) as e:
+            self.notify(f"The theme is not saved: {e}", severity="warning", timeout=6)
 
     def _cache_stats(self) -> dict | None:
         stats = getattr(self.backend, "cache_stats", None)  # a Backend handed in without a cache has none

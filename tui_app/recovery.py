@@ -228,11 +228,23 @@ def startup_check(db_path: str, backend: Backend) -> Callable[[], Callable[[], S
 
 
 def launch_tui(url: str | None, *, tenant: str = "default", actor: str | None = None, rate_limit: str | None = None,
-               run: Callable[[App], Any] | None = None, cache: str | None = None) -> int:
+               run: Callable[[App], Any] | None = None, cache: str | None = None, config: str | None = None) -> int:
     """The TUI with its start-up check: the main app, or the recovery app when the database cannot
-    be opened; after a restore, the main app again. `run` runs an app (tests drive it headless)."""
-    from tui_app.app import StockbankApp
+    be opened; after a restore, the main app again. `run` runs an app (tests drive it headless).
+    A bad config file (keys, theme) is refused before anything opens."""
+    from tui_app.app import StockbankApp, binding_ids
     from tui_app.bootstrap import open_backend, resolve_db_url
+    from textual.theme import BUILTIN_THEMES
+
+    from tui_app.config import check_settings, config_path, load_settings
+
+    try:
+        settings = load_settings(config_path(config))
+        if settings.keys or settings.theme:
+            check_settings(settings, binding_ids(), set(BUILTIN_THEMES))
+    except DomainError as e:
+        print(f"error [{e.code}]: {e.message}", file=sys.stderr)
+        return 1
 
     resolved = resolve_db_url(url)
     path = sqlite_file(resolved)
@@ -257,7 +269,7 @@ def launch_tui(url: str | None, *, tenant: str = "default", actor: str | None = 
         if restored:  # the file was replaced outside any unit of work: a shared cache forgets its rows
             backend.forget_cached_rows()
         try:
-            app = StockbankApp(backend, startup_check=startup_check(path, backend) if path else None)
+            app = StockbankApp(backend, startup_check=startup_check(path, backend) if path else None, settings=settings)
             outcome = run_app(app)
         finally:
             backend.close()

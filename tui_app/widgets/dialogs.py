@@ -60,8 +60,12 @@ def own_bindings(screen: Screen):
     seen: set[str] = set()
     sources = [("this screen", screen), *((f"in {w.id or 'list'}", w) for w in screen.query("DataTable, VirtualTable, Tree"))]
     sources.append(("everywhere", screen.app))
+    keymap = getattr(screen.app, "_keymap", None)  # the keys remapped in the config file, as Textual applies them
     for where, node in sources:
-        for bindings in node._bindings.key_to_bindings.values():  # noqa: SLF001 - no public lister
+        bindings_map = node._bindings.copy()  # noqa: SLF001 - no public lister
+        if keymap:
+            bindings_map.apply_keymap(keymap)
+        for bindings in bindings_map.key_to_bindings.values():
             for b in bindings:
                 if b.id and b.id not in seen:
                     seen.add(b.id)
