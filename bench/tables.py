@@ -118,6 +118,7 @@ def ours(db: str) -> dict:
             _check_on_screen(app, table.visible_rows()[0].sku)
             await _until(lambda: table.total is not None)
             result["rows"] = table.total
+            await app.workers.wait_for_complete()  # the jump from a settled screen, as theirs (value summary done)
             jump = time.perf_counter()
             table.action_last()  # the `end` key, without the Pilot's wait for idle
             await _until(lambda: table.current_row is not None and table.cursor_row == table.total - 1)
