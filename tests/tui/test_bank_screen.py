@@ -177,7 +177,7 @@ async def test_a_long_statement_pages_from_the_store_to_the_end_and_back_in_the_
         assert table.cursor_row == len(in_order) - 1 and table.current_row.transfer_id == in_order[-1]
         assert table.current_row.memo == "opening balance"
         assert [line.transfer_id for line in table.visible_rows()] == in_order[-len(table.visible_rows()):]
-        assert {"before_id": None, "limit": PAGE, "backward": True} in calls
+        assert {"before_id": None, "limit": PAGE, "backward": True, "skip": 0} in calls
         for _ in range(3):
             await pilot.press("pageup")
             await settle(pilot)

@@ -21,7 +21,7 @@ from domain.money import format_grouped
 from domain.services.audit import entry_changes
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
-from tui_app.widgets.virtual_table import Column, VirtualTable
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 BROKEN = "bold white on dark_red"
 COLUMNS = (
@@ -34,7 +34,7 @@ COLUMNS = (
 )
 
 
-class AuditRows:
+class AuditRows(PagedRows[AuditEntry]):
     """One query's entries as the table pages them: keyset pages both ways from an entry it has, the
     newest or the oldest page, or a page at an offset (every call runs in the table's worker thread)."""
 
@@ -48,20 +48,10 @@ class AuditRows:
         self.newest = top[0].id if top else None
         return total
 
-    def first(self, limit: int) -> list[AuditEntry]:
-        return self._audit.entries(self._query, None, limit)
-
-    def last(self, limit: int) -> list[AuditEntry]:
-        return self._audit.entries(self._query, None, limit, backward=True)
-
-    def after(self, row: AuditEntry, limit: int) -> list[AuditEntry]:
-        return self._audit.entries(self._query, row.id, limit)
-
-    def before(self, row: AuditEntry, limit: int) -> list[AuditEntry]:
-        return self._audit.entries(self._query, row.id, limit, backward=True)
-
-    def skip(self, offset: int, limit: int) -> list[AuditEntry]:
-        return self._audit.entries(self._query, None, limit, skip=offset)
+    def page(self, after: AuditEntry | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[AuditEntry]:
+        return self._audit.entries(self._query, after.id if after is not None else None, limit,
+                                   backward=backward, skip=skip)
 
 
 class AuditTable(VirtualTable[AuditEntry]):

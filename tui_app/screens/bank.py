@@ -21,7 +21,7 @@ from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.bank_forms import OpenAccountForm, PostForm, TransferForm
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
-from tui_app.widgets.virtual_table import Column, VirtualTable
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 
 @dataclass
@@ -378,7 +378,7 @@ def statement_cells(line: StatementLine) -> tuple[Text, ...]:
     )
 
 
-class StatementRows:
+class StatementRows(PagedRows[StatementLine]):
     """One account's statement as the table pages it: keyset pages both ways from a line it has, the
     newest or the oldest page, or a page at an offset (every call runs in the table's worker thread)."""
 
@@ -388,20 +388,10 @@ class StatementRows:
     def count(self) -> int:
         return self._bank.count_statement(self._account)
 
-    def first(self, limit: int) -> list[StatementLine]:
-        return self._bank.statement(self._account, None, limit)
-
-    def last(self, limit: int) -> list[StatementLine]:
-        return self._bank.statement(self._account, None, limit, backward=True)
-
-    def after(self, row: StatementLine, limit: int) -> list[StatementLine]:
-        return self._bank.statement(self._account, row.transfer_id, limit)
-
-    def before(self, row: StatementLine, limit: int) -> list[StatementLine]:
-        return self._bank.statement(self._account, row.transfer_id, limit, backward=True)
-
-    def skip(self, offset: int, limit: int) -> list[StatementLine]:
-        return self._bank.statement(self._account, None, limit, skip=offset)
+    def page(self, after: StatementLine | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[StatementLine]:
+        return self._bank.statement(self._account, after.transfer_id if after is not None else None, limit,
+                                    backward=backward, skip=skip)
 
 
 class StatementTable(VirtualTable[StatementLine]):

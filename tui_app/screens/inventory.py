@@ -35,7 +35,7 @@ from domain.money import format_grouped
 from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.filter_box import FilterBox
-from tui_app.widgets.virtual_table import Column, VirtualTable
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def cursor_of(row: StockRow) -> ProductCursor:
     return ProductCursor(fold_case(row.name), row.product_id)
 
 
-class StockRows:
+class StockRows(PagedRows[StockLine]):
     """One view's stock rows as the table pages them: keyset pages both ways from a row it has, the
     first or last page, or a page at an offset, each with its levels (every call runs in the table's
     worker thread). A past view takes the levels from the ledgers' reading made once for its moment."""
@@ -85,7 +85,7 @@ class StockRows:
     def __init__(self, inventory, query: ProductQuery, low_only: bool, past: dict[int, list[StockLevel]] | None):
         self._inventory, self._query, self._low_only, self._past = inventory, query, low_only, past
 
-    def _page(self, after: StockLine | None, limit: int, *, backward: bool = False, skip: int = 0) -> list[StockLine]:
+    def page(self, after: StockLine | None, limit: int, *, backward: bool = False, skip: int = 0) -> list[StockLine]:
         rows = self._inventory.stock(self._query, cursor_of(after.row) if after else None, limit,
                                      low_only=self._low_only, backward=backward, skip=skip)
         by_product: dict[int, dict[int, StockLevel]] = {}
@@ -100,20 +100,6 @@ class StockRows:
     def count(self) -> int:
         return self._inventory.count_stock_rows(self._query, low_only=self._low_only)
 
-    def first(self, limit: int) -> list[StockLine]:
-        return self._page(None, limit)
-
-    def last(self, limit: int) -> list[StockLine]:
-        return self._page(None, limit, backward=True)
-
-    def after(self, row: StockLine, limit: int) -> list[StockLine]:
-        return self._page(row, limit)
-
-    def before(self, row: StockLine, limit: int) -> list[StockLine]:
-        return self._page(row, limit, backward=True)
-
-    def skip(self, offset: int, limit: int) -> list[StockLine]:
-        return self._page(None, limit, skip=offset)
 
 
 def qty(n: int, style: str = "") -> Text:
@@ -506,7 +492,7 @@ def move_state(move: StockMove, resolution: StockMove | None) -> str:
     return "arrived" if move.kind == "received" else move.kind
 
 
-class HistoryRows:
+class HistoryRows(PagedRows[HistoryLine]):
     """A product's moves, newest first, as the table pages them: keyset pages both ways from a move it
     has (older: before its id; newer: after it), the newest or oldest page, or a page at an offset."""
 
@@ -514,7 +500,7 @@ class HistoryRows:
         self._inventory, self._product_id = inventory, product_id
         self._names: dict[int, str] | None = None
 
-    def _page(self, cursor: HistoryLine | None, limit: int, *, backward: bool = False, skip: int = 0) -> list[HistoryLine]:
+    def page(self, cursor: HistoryLine | None, limit: int, *, backward: bool = False, skip: int = 0) -> list[HistoryLine]:
         inventory = self._inventory
         moves = inventory.history(self._product_id, cursor.move.id if cursor else None, limit,
                                   backward=backward, skip=skip)
@@ -529,20 +515,6 @@ class HistoryRows:
     def count(self) -> int:
         return self._inventory.count_history(self._product_id)
 
-    def first(self, limit: int) -> list[HistoryLine]:
-        return self._page(None, limit)
-
-    def last(self, limit: int) -> list[HistoryLine]:
-        return self._page(None, limit, backward=True)
-
-    def after(self, row: HistoryLine, limit: int) -> list[HistoryLine]:
-        return self._page(row, limit)
-
-    def before(self, row: HistoryLine, limit: int) -> list[HistoryLine]:
-        return self._page(row, limit, backward=True)
-
-    def skip(self, offset: int, limit: int) -> list[HistoryLine]:
-        return self._page(None, limit, skip=offset)
 
 
 HISTORY_COLUMNS = (

@@ -20,7 +20,7 @@ from tui_app.messages import ValueSummaryLoaded
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
 from tui_app.widgets.filter_box import FilterBox
-from tui_app.widgets.virtual_table import Column, VirtualTable
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 COLUMNS = (
     Column("sku", "SKU", 12),
@@ -44,9 +44,8 @@ def product_cells(row: ProductListing) -> tuple[Text, ...]:
     )
 
 
-class ProductRows:
-    """One query's products as the table pages them: keyset pages both ways from a row it has, the
-    first or last page, or a page at an offset (every call runs in the table's worker thread)."""
+class ProductRows(PagedRows[ProductListing]):
+    """One query's products as the table pages them (every call runs in the table's worker thread)."""
 
     def __init__(self, catalog, query: ProductQuery):
         self._catalog, self._query = catalog, query
@@ -54,20 +53,10 @@ class ProductRows:
     def count(self) -> int:
         return self._catalog.count_products(self._query)
 
-    def first(self, limit: int) -> list[ProductListing]:
-        return self._catalog.find_products(self._query, None, limit)
-
-    def last(self, limit: int) -> list[ProductListing]:
-        return self._catalog.find_products(self._query, None, limit, backward=True)
-
-    def after(self, row: ProductListing, limit: int) -> list[ProductListing]:
-        return self._catalog.find_products(self._query, ProductCursor.after(row), limit)
-
-    def before(self, row: ProductListing, limit: int) -> list[ProductListing]:
-        return self._catalog.find_products(self._query, ProductCursor.after(row), limit, backward=True)
-
-    def skip(self, offset: int, limit: int) -> list[ProductListing]:
-        return self._catalog.find_products(self._query, None, limit, skip=offset)
+    def page(self, after: ProductListing | None, limit: int, *, backward: bool = False,
+             skip: int = 0) -> list[ProductListing]:
+        cursor = ProductCursor.after(after) if after is not None else None
+        return self._catalog.find_products(self._query, cursor, limit, backward=backward, skip=skip)
 
 
 class ProductTable(VirtualTable[ProductListing]):

@@ -49,6 +49,32 @@ class RowSource(Protocol[R]):
     def skip(self, offset: int, limit: int) -> list[R]: ...
 
 
+class PagedRows(Generic[R]):
+    """A RowSource over one keyset-paged list: a subclass says how to read a page (after a row, or
+    before it when backward, or at an offset) and how to count; the five moves are the same for all."""
+
+    def page(self, after: R | None, limit: int, *, backward: bool = False, skip: int = 0) -> list[R]:
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def first(self, limit: int) -> list[R]:
+        return self.page(None, limit)
+
+    def last(self, limit: int) -> list[R]:
+        return self.page(None, limit, backward=True)
+
+    def after(self, row: R, limit: int) -> list[R]:
+        return self.page(row, limit)
+
+    def before(self, row: R, limit: int) -> list[R]:
+        return self.page(row, limit, backward=True)
+
+    def skip(self, offset: int, limit: int) -> list[R]:
+        return self.page(None, limit, skip=offset)
+
+
 @dataclass(frozen=True)
 class Column:
     key: str
@@ -477,4 +503,4 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         return strip.crop(scroll_x, scroll_x + width)
 
 
-__all__ = ["Column", "RowSource", "VirtualTable", "PAGE", "KEEP"]
+__all__ = ["Column", "PagedRows", "RowSource", "VirtualTable", "PAGE", "KEEP"]
