@@ -149,6 +149,7 @@ def migrated_sqlite_file(tmp: Path) -> Path:
         open_store(f"sqlite:///{template}").close()  # closing checkpoints the WAL into the file
         _session_state["sqlite_template"] = template
     target = tmp / "shop.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, target)
     return target
 
