@@ -24,7 +24,7 @@ run: $(STAMP_RUN)
 
 test: $(STAMP_TEST)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 # Every contract suite on every store (make test runs a part of them on the stores that share repositories).
 test-all: $(STAMP_TEST)
