@@ -42,4 +42,20 @@ def open_store(url: str) -> Store:
     raise ValidationError(f"unknown database URL {url!r}; use one of {known}", field="db")
 
 
-__all__ = ["ADAPTERS", "open_store"]
+def masked_url(url: str) -> str:
+    """A store URL fit to print, record or save, with any password replaced: a save never holds a secret.
+    Here, not in the save code, so the TUI title bar can use it without loading that code at start-up."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "<unparseable url>"
+
+
+__all__ = ["ADAPTERS", "masked_url", "open_store"]

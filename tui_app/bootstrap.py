@@ -77,7 +77,7 @@ def missing_database(url: str) -> str | None:
 
 def masked(url: str) -> str:
     """A store URL fit to print or record: any password replaced."""
-    from storage.savefiles.slots import masked_url
+    from storage import masked_url
 
     return masked_url(url)
 

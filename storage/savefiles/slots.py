@@ -14,6 +14,7 @@ from pathlib import Path
 from domain.errors import DomainError, NotFound, StorageError, ValidationError
 from domain.model.saves import SAVE_FORMATS, SlotInfo
 from domain.model.world import GameWorld
+from storage import masked_url
 from storage.savefiles import container, schema
 
 EXTENSIONS = {"json": ".json", "yaml": ".yaml", "pickle": ".pickle"}
@@ -44,21 +45,6 @@ def _mtime(path: Path) -> int:
         return path.stat().st_mtime_ns
     except OSError:
         return 0
-
-
-def masked_url(url: str) -> str:
-    """The store URL a save records as its source, with any password replaced: a save never holds a secret."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparseable url>"
 
 
 def check_name(name: object) -> str:
