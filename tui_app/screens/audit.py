@@ -236,10 +236,7 @@ class AuditScreen(AppScreen):
             message = "No entries match the filter (/ changes it)" if filtered else "No audit entries yet"
             self.query_one("#audit-status", Static).update(Text(message))
             return
-        if total is None:
-            shown = f"{table.row_count:,}+ entries · counting…"
-        else:
-            shown = f"{total:,} entr{'y' if total == 1 else 'ies'}"
+        shown = table.count_text("entry", "entries")
         self.query_one("#audit-status", Static).update(Text(" · ".join((shown, filter_summary(self._query)))))
 
     @on(AuditTable.RowHighlighted, "#audit-log")

@@ -468,13 +468,7 @@ class StatementScreen(AppScreen):
     @on(StatementTable.Changed, "#statement")
     def _show_status(self) -> None:
         table = self.query_one(StatementTable)
-        total = table.total
-        if total is None:
-            shown = f"{table.row_count:,}+ transfers · counting…"
-        elif total == 0:
-            shown = "No transfers yet"
-        else:
-            shown = f"{total:,} transfer{'' if total == 1 else 's'}"
+        shown = "No transfers yet" if table.total == 0 else table.count_text("transfer", "transfers")
         self.query_one("#statement-status", Static).update(
             Text(shown + " · pending/void/expire lines do not move the balance"))
 

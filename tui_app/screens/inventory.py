@@ -271,11 +271,7 @@ class InventoryScreen(TimeTravel, AppScreen):
             view = "low stock only (l shows all)"
         else:
             view = "all products (l shows low stock)"
-        total = table.total
-        if total is None:
-            shown = f"{table.row_count:,}+ products (counting…)"
-        else:
-            shown = f"{total:,} product{'' if total == 1 else 's'}"
+        shown = table.count_text("product", "products")
         where = f" · filter “{self._query.text.strip()}”" if self._query.text.strip() else ""
         self.query_one("#stock-status", Static).update(Text(f"{shown} · {view}{where}"))
 
@@ -609,11 +605,7 @@ class HistoryScreen(AppScreen):
     @on(VirtualTable.Changed, "#history")
     def _show_status(self) -> None:
         table = self.query_one(HistoryTable)
-        total = table.total
-        if total is None:
-            shown = f"{table.row_count:,}+ moves (counting…)"
-        else:
-            shown = f"{total:,} move{'' if total == 1 else 's'}"
+        shown = table.count_text("move", "moves")
         hint = " · r receives, c cancels the selected delivery in transit" if self._open else ""
         self.query_one("#history-status", Static).update(Text(shown + hint))
 

@@ -157,7 +157,7 @@ class ProductsScreen(AppScreen):
         total = table.total
         filtered = bool(self._query.text.strip()) or self._selected_category is not None
         if total is None:
-            self.query_one("#status", Static).update(Text(f"{table.row_count:,}+ products · counting…"))
+            self.query_one("#status", Static).update(Text(table.count_text("product", "products")))
             return
         if self._query.deleted:
             self.query_one("#status", Static).update(Text(
@@ -169,7 +169,7 @@ class ProductsScreen(AppScreen):
                 Text("No products yet: n adds one, c adds a category, i imports a CSV, a shows inactive ones")
             )
             return
-        parts = [f"{total:,} products" if total != 1 else "1 product"]
+        parts = [table.count_text("product", "products")]
         if self._query.text.strip():
             parts.append(f"filter “{self._query.text.strip()}”")
         if self._selected_category is not None:

@@ -188,6 +188,12 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
             return self._end
         return max(self._rows, default=-1) + 1
 
+    def count_text(self, one: str, many: str) -> str:
+        """"1 move", "12,345 moves", or "1,200+ moves · counting…" while the count is on its way."""
+        if self._total is None:
+            return f"{self.row_count:,}+ {many} · counting…"
+        return f"{self._total:,} {one if self._total == 1 else many}"
+
     @property
     def current_row(self) -> R | None:
         return self._rows.get(self.cursor_row)
