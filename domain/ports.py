@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from domain.model import AuditEntry, AuditQuery, Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
 from domain.model.catalog import ProductCursor
+from domain.model.dashboard import DailyTrade, TopSeller
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
 
 if TYPE_CHECKING:  # annotations only: start-up does not pay for the save/load model
@@ -78,7 +79,8 @@ class ProductRepository(Protocol):
 
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
              skip: int = 0) -> list[ProductListing]:
-        """One page of the list, ordered by (lower(name), id), strictly after the cursor. backward: the
+        """One page of the list in the query's sort (its key, then id; descending reverses both), strictly
+        after the cursor, which holds that sort's key and the id. backward: the
         `limit` rows strictly before the cursor instead (the last rows when it is None), still in list
         order. skip: leave out that many rows first (a jump into the middle of a long list)."""
 
@@ -300,6 +302,13 @@ class StockRepository(Protocol):
 
     def needs_reorder(self) -> list[StockRow]:
         """Active products whose on hand plus incoming is at or below a positive reorder level, by id."""
+
+    def daily_trade(self, first_day: int, last_day: int) -> list[DailyTrade]:
+        """Sales and purchases per game day in [first_day, last_day], net of undone sales and cancelled or
+        undone purchases, money from their bank legs; only days with trade, oldest first."""
+
+    def top_sellers(self, first_day: int, last_day: int, limit: int) -> list[TopSeller]:
+        """The products with the most net units sold on those days, most first (ties: by id); at most `limit`."""
 
     def valuation_by_category(self) -> list[Valuation]:
         """On hand x unit cost per category (every product with stock, active or not), computed in the store."""

@@ -94,6 +94,12 @@ class Simulator:
         return AuditService(self.ctx, self.bank, lambda: self.inventory)
 
     @cached_property
+    def dashboard(self):  # -> DashboardService
+        from domain.services.dashboard import DashboardService
+
+        return DashboardService(self.ctx, self.bank)
+
+    @cached_property
     def lifecycle(self):  # -> LifecycleService
         from domain.services.lifecycle import LifecycleService
 

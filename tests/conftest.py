@@ -173,7 +173,7 @@ STORE_FACTORIES: dict[str, Callable[[Path], str]] = {
 # `make test-all` (STOCKBANK_FULL_MATRIX=1) runs every suite on every store.
 FULL_MATRIX = os.environ.get("STOCKBANK_FULL_MATRIX") == "1"
 _ALL_BUT_CATALOG = {"test_attachments_contract.py", "test_audit_contract.py", "test_bank_contract.py",
-                    "test_bank_stateful.py", "test_inventory_contract.py", "test_lifecycle_contract.py",
+                    "test_dashboard_contract.py", "test_bank_stateful.py", "test_inventory_contract.py", "test_lifecycle_contract.py",
                     "test_review_regressions.py", "test_saves_contract.py", "test_snapshot_contract.py"}
 CI_SUITES: dict[str, set[str]] = {
     "postgres": _ALL_BUT_CATALOG,

@@ -22,6 +22,7 @@ from tui_app.cli_copy import COPY_COMMANDS, add_copy_commands
 from tui_app.cli_legacy import LEGACY_COMMANDS, add_legacy_commands
 from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from tui_app.cli_saves import SAVES_COMMANDS, add_saves_commands
+from tui_app.cli_serve import SERVE_COMMANDS, add_serve_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
 from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, usage_error, whole_number
 
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp_products.add_argument("--filter", default="", help="only products whose name or SKU contains this")
     exp_products.add_argument("--category", help="only this category and its subcategories")
     exp_products.add_argument("--all", action="store_true", help="include inactive products")
+    exp_products.add_argument("--sort", default="name", metavar="COLUMN",
+                              help="order by name (default), sku, price, quantity or value, as the Products screen")
+    exp_products.add_argument("--desc", action="store_true", help="in descending order")
 
     mig = sub.add_parser("migrate", help="upgrade the database schema to this version's head")
     mig.add_argument("--status", action="store_true", help="only show the current revision")
@@ -79,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_copy_commands(sub)
     add_legacy_commands(sub)
     add_cache_commands(sub)
+    add_serve_commands(sub)
     return parser
 
 
@@ -219,7 +224,8 @@ def cmd_export(args: argparse.Namespace) -> None:
         if args.category:
             category = backend.sim.catalog.find_category(args.category)
             category_ids = backend.sim.catalog.category_subtree(category.id)
-        query = ProductQuery(text=args.filter, category_ids=category_ids, include_inactive=args.all)
+        query = ProductQuery(text=args.filter, category_ids=category_ids, include_inactive=args.all, sort=args.sort,
+                             descending=args.desc)
         if args.out:
             with atomic_text_file(args.out) as out:
                 count = backend.export_products(query, out)
@@ -445,6 +451,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     **COPY_COMMANDS,
     **LEGACY_COMMANDS,
     **CACHE_COMMANDS,
+    **SERVE_COMMANDS,
 }
 
 if __name__ == "__main__":

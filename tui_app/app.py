@@ -62,6 +62,12 @@ def _audit_screen() -> Screen:
     return AuditScreen()
 
 
+def _dashboard_screen() -> Screen:
+    from tui_app.screens.dashboard import DashboardScreen
+
+    return DashboardScreen()
+
+
 def binding_ids() -> set[str]:
     """Every key binding id of the app, its screens and widgets: what a config file may remap."""
     import importlib
@@ -84,13 +90,15 @@ class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
     MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen(), "inventory": lambda: _inventory_screen(),
-             "saves": lambda: _saves_screen(), "audit": lambda: _audit_screen()}
+             "saves": lambda: _saves_screen(), "audit": lambda: _audit_screen(),
+             "dashboard": lambda: _dashboard_screen()}
     BINDINGS = [
         Binding("1", "switch_mode('products')", "Products", id="app.products"),
         Binding("2", "switch_mode('bank')", "Bank", id="app.bank"),
         Binding("3", "switch_mode('inventory')", "Inventory", id="app.inventory"),
         Binding("4", "switch_mode('saves')", "Saves", id="app.saves"),
         Binding("5", "switch_mode('audit')", "Audit", id="app.audit"),
+        Binding("6", "switch_mode('dashboard')", "Dashboard", id="app.dashboard"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -260,19 +268,22 @@ class StockbankApp(App[None]):
             self.report_error(event.worker.error)
 
     def deliver_export(self, temp_path: Path, filename: str, rows: int) -> None:
-        """Hand a finished export to Textual's delivery (downloads dir, or the browser)."""
-        folder = self.export_dir
-        if folder is None:
-            from platformdirs import user_downloads_path
+        """Hand a finished export to Textual's delivery: into the downloads folder, or (`stockbank serve`) to
+        the browser, which saves it itself (no folder on the server is involved)."""
+        folder = None
+        if not self.is_web:
+            folder = self.export_dir
+            if folder is None:
+                from platformdirs import user_downloads_path
 
-            folder = user_downloads_path()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)  # Textual does not create a missing downloads folder
-        except OSError as e:
-            temp_path.unlink(missing_ok=True)
-            self.notify(f"Cannot create {folder}: {e.strerror}", title="Export failed", severity="error")
-            return
-        filename = _unused_name(folder, filename)
+                folder = user_downloads_path()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)  # Textual does not create a missing downloads folder
+            except OSError as e:
+                temp_path.unlink(missing_ok=True)
+                self.notify(f"Cannot create {folder}: {e.strerror}", title="Export failed", severity="error")
+                return
+            filename = _unused_name(folder, filename)
         # A text file object, not the path: Textual's driver picks the write mode with
         # isinstance(f, typing.BinaryIO), which is never true for a real file.
         source = open(temp_path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the driver
@@ -282,6 +293,15 @@ class StockbankApp(App[None]):
             os.unlink(temp_path)
             return
         self._exports[key] = (rows, temp_path)
+        if self.is_web:  # the page opens the download in a new window, allowed only soon after a key press
+            self.notify(f"Your browser is downloading {filename}; if nothing appears, allow pop-ups for this site.",
+                        title="Export CSV", timeout=8)
+
+    def on_unmount(self) -> None:
+        """Exports the browser never fetched (a blocked pop-up, a closed tab) leave no temp file behind."""
+        for _rows, temp in self._exports.values():
+            temp.unlink(missing_ok=True)
+        self._exports.clear()
 
     def _finish_export(self, key: str) -> int:
         rows, temp = self._exports.pop(key, (0, None))

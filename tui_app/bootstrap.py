@@ -218,6 +218,12 @@ class Backend:
         stats = getattr(self.sim.store, "cache_stats", None)
         return stats() if stats is not None else None
 
+    def monitor(self):  # -> storage.monitor.DatabaseReading
+        """The database monitor's figures now (sizes, statements and their mean time, cache hits, connections)."""
+        from storage.monitor import read_monitor
+
+        return read_monitor(self.sim.store)
+
     def forget_cached_rows(self) -> bool:
         """After the database changed outside any unit of work (a restore): retire every cached row of
         every tenant. False when there is no cache or it cannot be reached (its entries then expire

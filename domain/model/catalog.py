@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from domain.errors import ValidationError
 
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -64,30 +68,76 @@ class ProductListing(NamedTuple):
     version: int
 
 
-class ProductCursor(NamedTuple):
-    """Keyset position after the last row of a page: (lower(name), id)."""
+# The orders the product list can be sorted in: each sort key's value of a Product or a ProductListing
+# (both have these attributes). Ties are broken by id, so every order is total and a keyset cursor is
+# (key, id). The SQL stores walk an index for each: the name ones (ix_products_listed, migration 0007) and
+# ix_products_by_<sort> (0008).
+PRODUCT_SORTS: dict[str, Callable[[Any], str | int]] = {
+    "name": lambda row: fold_case(row.name),  # lower(name) in SQL
+    "sku": attrgetter("sku"),
+    "price": attrgetter("price_minor"),
+    "quantity": attrgetter("quantity"),
+    "value": attrgetter("value_minor"),  # price x quantity
+}
 
-    name_key: str
+
+class ProductCursor(NamedTuple):
+    """Keyset position after the last row of a page: the sort column's value (lower(name) for the name
+    order, an int for price, quantity and value) and the id that breaks ties."""
+
+    key: str | int
     id: int
 
+    @property
+    def name_key(self) -> str:
+        """The key of a name-ordered cursor (the stock list is always in name order)."""
+        return self.key  # type: ignore[return-value]
+
     @classmethod
-    def after(cls, row: ProductListing) -> ProductCursor:
-        return cls(fold_case(row.name), row.id)
+    def after(cls, row: Any, sort: str = "name") -> ProductCursor:
+        """The cursor just past `row` (a ProductListing or Product) in the `sort` order."""
+        return cls(PRODUCT_SORTS[sort](row), row.id)
 
 
 @dataclass(frozen=True, slots=True)
 class ProductQuery:
     """What the product list shows: a text filter, a category subtree, active only or all; `deleted`
-    True shows the soft-deleted products (and only them) instead, None shows both (for `check`)."""
+    True shows the soft-deleted products (and only them) instead, None shows both (for `check`).
+    `sort` is one of PRODUCT_SORTS; `descending` reverses the whole order, ties (by id) included, so a
+    descending list is an ascending one read from its end and walks the same index backwards.
+
+    Raises: ValidationError (field `sort`) for a sort key that is not one of PRODUCT_SORTS, (field
+    `descending`) for a descending that is not a bool.
+    """
 
     text: str = ""
     category_ids: tuple[int, ...] = field(default=())
     include_inactive: bool = False
     deleted: bool | None = False
+    sort: str = "name"
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sort not in PRODUCT_SORTS:
+            raise ValidationError(f"sort: must be one of {', '.join(PRODUCT_SORTS)}, not {self.sort!r}",
+                                  field="sort")
+        if not isinstance(self.descending, bool):
+            raise ValidationError("descending: must be true or false", field="descending")
 
     @property
     def needle(self) -> str:
         return fold_case(self.text.strip())
+
+    def sort_key(self, row: Any) -> tuple[str | int, int]:
+        """(key, id) of a row in this query's ascending order (what the cursor compares)."""
+        return PRODUCT_SORTS[self.sort](row), row.id
+
+    def cursor_after(self, row: Any) -> ProductCursor:
+        return ProductCursor.after(row, self.sort)
+
+    def fits(self, cursor: ProductCursor) -> bool:
+        """Whether the cursor's key is of this sort's type (a name cursor cannot position a price list)."""
+        return isinstance(cursor.key, str) == (self.sort in ("name", "sku")) and not isinstance(cursor.key, bool)
 
 
 class CategoryValue(NamedTuple):

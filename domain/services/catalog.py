@@ -305,12 +305,18 @@ class CatalogService:
         self, query: ProductQuery = ProductQuery(), after: ProductCursor | None = None, limit: int = 100,
         *, backward: bool = False, skip: int = 0,
     ) -> list[ProductListing]:
-        """One page of products in name order, after `after` (keyset pagination); backward: the page
-        before it (the last page when None); skip: leave out that many first (a jump by offset)."""
+        """One page of products in the query's order (`sort`, by name unless told), after `after` (keyset
+        pagination: `query.cursor_after(row)`); backward: the page before it (the last page when None);
+        skip: leave out that many first (a jump by offset).
+
+        Raises: ValidationError (limit, skip, or a cursor of another sort's type).
+        """
         if not 1 <= limit <= 10_000:
             raise ValidationError("limit: must be between 1 and 10000", field="limit")
         if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
             raise ValidationError("skip: must be a whole number, 0 or more", field="skip")
+        if after is not None and not query.fits(after):
+            raise ValidationError(f"after: not a cursor of the {query.sort} order", field="after")
         with self._ctx.reading() as uow:
             return uow.products.find(query, after, limit, backward=backward, skip=skip)
 

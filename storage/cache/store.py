@@ -51,7 +51,8 @@ TRACKED: dict[str, frozenset[str]] = {
     "accounts": frozenset({"get", "get_by_name", "system_account", "first_of_kind", "list", "totals"}),
     "stock": frozenset({"level", "row", "levels_of", "all_levels", "get_move", "get_move_by_key", "resolution",
                         "paid_by", "pending_moves", "history", "stream_moves", "rows", "count_low", "needs_reorder",
-                        "valuation_by_category", "valuation_by_location", "count_rows", "count_history"}),
+                        "valuation_by_category", "valuation_by_location", "count_rows", "count_history",
+                        "daily_trade", "top_sellers"}),
     "snapshot": frozenset({"dump", "counts"}),
 }
 FLUSH_EVERY = 1000  # cached reads between two additions to the shared counters (Redis)

@@ -8,9 +8,11 @@ from dataclasses import replace
 from domain.errors import AlreadyExists, InsufficientStock, NotFound, VersionConflict
 from domain.model import ProductQuery
 from domain.model.catalog import ProductCursor, fold_case
+from domain.model.dashboard import DailyTrade, TopSeller, fold_trade, trade_sign
 from domain.model.stock import (
     INTERNAL,
     PENDING,
+    SELL,
     GameState,
     Location,
     NewStockMove,
@@ -176,6 +178,34 @@ class MemoryStock(Repo):
         rows = (self._row(p.id) for p in sorted(self._data.products.values(), key=lambda p: p.id)
                 if p.active and p.deleted_at is None)
         return [r for r in rows if r.reorder_level > 0 and r.on_hand + r.incoming <= r.reorder_level]
+
+    def _trade(self, first_day: int, last_day: int) -> Iterator[tuple[StockMove, int, int]]:
+        """Live trade moves on those days with their sign and their bank leg's amount (0 when archived)."""
+        transfers, archived = self._data.transfers, self._data.archived_transfers
+        for m in self._data.moves.values():
+            sign = trade_sign(m)
+            if sign and first_day <= m.day <= last_day and m.id not in self._data.archived_moves:
+                leg = transfers.get(m.transfer_id) if m.transfer_id not in archived else None  # type: ignore[arg-type]
+                yield m, sign, leg.amount_minor if leg is not None else 0
+
+    def daily_trade(self, first_day: int, last_day: int) -> list[DailyTrade]:
+        totals: dict[tuple[int, str], list[int]] = {}
+        for m, sign, amount in self._trade(first_day, last_day):
+            t = totals.setdefault((m.day, m.reason), [0, 0])
+            t[0] += sign * m.quantity
+            t[1] += sign * amount
+        return fold_trade((day, reason, units, money) for (day, reason), (units, money) in totals.items())
+
+    def top_sellers(self, first_day: int, last_day: int, limit: int) -> list[TopSeller]:
+        totals: dict[int, list[int]] = {}
+        for m, sign, amount in self._trade(first_day, last_day):
+            if m.reason == SELL:
+                t = totals.setdefault(m.product_id, [0, 0])
+                t[0] += sign * m.quantity
+                t[1] += sign * amount
+        products = self._data.products
+        ranked = sorted((-units, pid, money) for pid, (units, money) in totals.items() if units > 0 and pid in products)
+        return [TopSeller(pid, products[pid].sku, products[pid].name, -neg, money) for neg, pid, money in ranked[:limit]]
 
     def valuation_by_category(self) -> list[Valuation]:
         totals: dict[int | None, list[int]] = {}

@@ -234,9 +234,17 @@ class _Products(Repo):
             self._undo.del_item(self._data.attachment_content, key)
         return current
 
-    def _matching(self, query: ProductQuery) -> list[Product]:
+    def _matching(self, query: ProductQuery, after: ProductCursor | None = None,
+                  backward: bool = False) -> list[Product]:
+        """The listed products in list order (the query's sort; descending is the ascending order
+        reversed), only those strictly after the cursor, or strictly before it when backward."""
+        key = query.sort_key
         rows = [p for p in self._data.products.values() if is_listed(p, query)]
-        rows.sort(key=lambda p: (fold_case(p.name), p.id))
+        if after is not None:
+            cursor = (after.key, after.id)
+            later = backward == query.descending  # further along the ascending order
+            rows = [p for p in rows if (key(p) > cursor if later else key(p) < cursor)]
+        rows.sort(key=key, reverse=query.descending)
         return rows
 
     def _listing(self, p: Product) -> ProductListing:
@@ -246,14 +254,10 @@ class _Products(Repo):
 
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
              skip: int = 0) -> list[ProductListing]:
-        rows = self._matching(query)
+        rows = self._matching(query, after, backward)
         if backward:
-            if after is not None:
-                rows = [p for p in rows if (fold_case(p.name), p.id) < (after.name_key, after.id)]
             rows = rows[max(len(rows) - skip - limit, 0):max(len(rows) - skip, 0)]
         else:
-            if after is not None:
-                rows = [p for p in rows if (fold_case(p.name), p.id) > (after.name_key, after.id)]
             rows = rows[skip:skip + limit]
         return [self._listing(p) for p in rows]
 

@@ -8,12 +8,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.orm import Session
 
 from domain.errors import StorageError
+from storage.monitor import QueryStats, now_ns
 from storage.sqlalchemy.errors import translate
 
 STREAM_CHUNK = 2000
@@ -22,6 +24,29 @@ STREAM_CHUNK = 2000
 _DML = {"synchronize_session": False}
 # ORM selects always read the row as stored now, never a copy from earlier in the transaction.
 _FRESH = {"populate_existing": True}
+
+
+# Each store's statement counter, by its engine (the monitor's queries and mean time, storage/monitor.py).
+QUERY_STATS: WeakKeyDictionary[Any, QueryStats] = WeakKeyDictionary()
+
+
+def count_statements(engine: Any, stats: QueryStats) -> None:
+    """Count and time every statement the engine runs through Connection.execute; the hot statements that
+    bypass it (SqlAlchemyRepo._run) add themselves."""
+    from sqlalchemy import event
+
+    QUERY_STATS[engine] = stats
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _started(_conn, _cursor, _statement, _parameters, context, _executemany):
+        if context is not None:
+            context.stockbank_started = now_ns()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _finished(_conn, _cursor, _statement, _parameters, context, _executemany):
+        started = getattr(context, "stockbank_started", None)
+        if started is not None:
+            stats.add(now_ns() - started)
 
 
 class _Prepared(NamedTuple):
@@ -112,9 +137,13 @@ class SqlAlchemyRepo:
             args.append(value if process is None else process(value))
         dbapi_connection = connection.connection
         cursor = dbapi_connection.cursor()
+        start = now_ns()
         try:
             cursor.execute(prepared.sql, tuple(args) if prepared.positional else dict(zip(prepared.names, args)))
             rows = cursor.fetchall() if cursor.description else []
+            stats = QUERY_STATS.get(connection.engine)
+            if stats is not None:
+                stats.add(now_ns() - start)
         except Exception as e:
             if dialect.is_disconnect(e, dbapi_connection, cursor):
                 connection.invalidate(e)

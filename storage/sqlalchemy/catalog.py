@@ -35,6 +35,9 @@ _NAME_KEY = func.lower(ProductRow.name)  # the list order (lower(name), id), as 
 # PostgreSQL uses that partial index.
 _ACTIVE = literal_column(f"{ProductRow.__tablename__}.active", Integer)
 _VALUE = ProductRow.price_minor * ProductRow.quantity  # at most MAX_MINOR: the services refuse more
+# Each sort key (domain.model.catalog.PRODUCT_SORTS) as its index has it (migrations 0007 and 0008).
+_SORTS: dict[str, Any] = {"name": _NAME_KEY, "sku": ProductRow.sku, "price": ProductRow.price_minor,
+                          "quantity": ProductRow.quantity, "value": _VALUE}
 _LISTING_COLS = (ProductRow.id, ProductRow.sku, ProductRow.name, CategoryRow.name, ProductRow.price_minor,
                  ProductRow.quantity, _VALUE, ProductRow.active, ProductRow.version)
 # What an upsert by SKU sets, with the types PostgreSQL's arrays of them have.
@@ -305,18 +308,20 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
 
     def _page(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None,
               limit: int | None, backward: bool = False, skip: int = 0) -> Select[Any]:
-        """One keyset page in list order (lower(name), id), strictly after the cursor; backward: strictly
-        before it, in reverse order (the caller turns the page round)."""
+        """One keyset page in list order (the query's sort key, then id), strictly after the cursor;
+        backward: strictly before it, in reverse order (the caller turns the page round). A descending
+        list is the ascending one walked the other way (down), on the same index."""
         stmt = self._with_category(*columns).where(*self._filters(query))
+        key = _SORTS[query.sort]
+        down = backward != query.descending
         if after is not None:
-            # Spelled out so SQLite seeks into the index; the row value (lower(name), id) > (?, ?) is only filtered.
-            if backward:
-                stmt = stmt.where(_NAME_KEY <= after.name_key,
-                                  or_(_NAME_KEY < after.name_key, ProductRow.id < bigint(after.id)))
+            # Spelled out so SQLite seeks into the index; the row value (key, id) > (?, ?) is only filtered.
+            at = after.key if isinstance(after.key, str) else literal(after.key, BigInteger)
+            if down:
+                stmt = stmt.where(key <= at, or_(key < at, ProductRow.id < bigint(after.id)))
             else:
-                stmt = stmt.where(_NAME_KEY >= after.name_key,
-                                  or_(_NAME_KEY > after.name_key, ProductRow.id > bigint(after.id)))
-        order = (_NAME_KEY.desc(), ProductRow.id.desc()) if backward else (_NAME_KEY, ProductRow.id)
+                stmt = stmt.where(key >= at, or_(key > at, ProductRow.id > bigint(after.id)))
+        order = (key.desc(), ProductRow.id.desc()) if down else (key, ProductRow.id)
         stmt = stmt.order_by(*order).limit(limit)
         return stmt.offset(skip) if skip else stmt
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     null,
+    or_,
     select,
     union_all,
     update,
@@ -35,7 +36,20 @@ from sqlalchemy.orm import aliased
 from domain.errors import AlreadyExists, InsufficientStock, NotFound, VersionConflict
 from domain.model import MAX_ID, ProductQuery
 from domain.model.catalog import ProductCursor
-from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
+from domain.model.dashboard import TRADE_REASONS, DailyTrade, TopSeller, fold_trade
+from domain.model.stock import (
+    CANCELLED,
+    PURCHASE,
+    RECEIVED,
+    SELL,
+    GameState,
+    Location,
+    NewStockMove,
+    StockLevel,
+    StockMove,
+    StockRow,
+    Valuation,
+)
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
 from storage.sqlalchemy.catalog import SqlAlchemyProducts
 from storage.sqlalchemy.tables import (
@@ -46,6 +60,7 @@ from storage.sqlalchemy.tables import (
     StockLevelRow,
     StockMoveArchiveRow,
     StockMoveRow,
+    TransferRow,
 )
 from storage.sqlite.repositories import _IN_CHUNK
 
@@ -379,6 +394,34 @@ class SqlAlchemyStock(SqlAlchemyRepo):
             p.quantity + _INCOMING <= p.reorder_level,
         ).order_by(p.id)
         return [stock_row(r) for r in self._execute(stmt)]
+
+    def _trade_totals(self, first_day: int, last_day: int, by: Any) -> Select:
+        """Net units and money of the live trade moves on those days, grouped `by` (the rule of
+        domain.model.dashboard.trade_sign: the sign follows the goods, so undos count negative and redos again)."""
+        m, t = StockMoveRow, TransferRow
+        trade_way = or_(and_(m.reason == SELL, m.to_after.is_(None)), and_(m.reason == PURCHASE, m.from_after.is_(None)))
+        sign = case((m.kind == CANCELLED, -1), (trade_way, 1), else_=-1)
+        return (
+            select(*by, _total(sign * m.quantity).label("units"),
+                   _total(sign * func.coalesce(t.amount_minor, 0)).label("money"))
+            .select_from(m)
+            .outerjoin(t, t.id == m.transfer_id)
+            .where(m.tenant_id == self._tenant, m.day.between(first_day, last_day), m.reason.in_(TRADE_REASONS),
+                   m.kind != RECEIVED)
+            .group_by(*by)
+        )
+
+    def daily_trade(self, first_day: int, last_day: int) -> list[DailyTrade]:
+        m = StockMoveRow
+        return fold_trade(tuple(r) for r in self._execute(self._trade_totals(first_day, last_day, (m.day, m.reason))))
+
+    def top_sellers(self, first_day: int, last_day: int, limit: int) -> list[TopSeller]:
+        m, p = StockMoveRow, ProductRow
+        sold = self._trade_totals(first_day, last_day, (m.product_id,)).where(m.reason == SELL).subquery()
+        units, money = sold.c.units, sold.c.money
+        stmt = (select(p.id, p.sku, p.name, units, money).join(sold, sold.c.product_id == p.id)
+                .where(units > 0).order_by(units.desc(), p.id).limit(limit))
+        return [TopSeller(*r) for r in self._execute(stmt)]
 
     def valuation_by_category(self) -> list[Valuation]:
         p, c = ProductRow, CategoryRow

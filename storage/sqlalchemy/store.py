@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from domain.errors import DomainError, NotFound, StorageError, UnsupportedVersion, ValidationError
 from storage import migrations
+from storage.monitor import QueryStats
+from storage.sqlalchemy.base import count_statements
 from storage.sqlalchemy.errors import translate, translating
 
 SQLITE_PREFIX = "sqlalchemy+sqlite:///"
@@ -108,6 +110,14 @@ def _data_dir() -> Path:
     return user_data_path("stockbank")
 
 
+# One row of pg_stat_database (readable by any role) for the database monitor.
+_PG_STATS = (
+    "SELECT pg_database_size(current_database()), d.blks_hit, d.blks_read, d.numbackends,"
+    " current_setting('max_connections')::int, current_setting('server_version')"
+    " FROM pg_stat_database d WHERE d.datname = current_database()"
+)
+
+
 class SqlAlchemyStore:
     """A SQLAlchemy engine over SQLite or PostgreSQL, with units of work for one tenant at a time."""
 
@@ -135,6 +145,8 @@ class SqlAlchemyStore:
                 raise StorageError(f"folder {parent} does not exist", field="db")
         engine = self._new_engine()
         _install_events(engine, o)
+        self.query_stats = QueryStats()
+        count_statements(engine, self.query_stats)
         return engine
 
     def _new_engine(self):
@@ -246,6 +258,26 @@ class SqlAlchemyStore:
         else:
             root = Path(self.options.saves) if self.options.saves else _data_dir() / "saves" / self._server_folder()
         return FileSaveSlots(root / tenant_folder(tenant), source=self.url)
+
+    def server_statistics(self) -> tuple[int, int, int, int, int, str, int | None]:
+        """PostgreSQL's figures for the database monitor (storage/monitor.py): database size, shared-buffer
+        hits and reads, sessions on this database, max_connections, server version, and the WAL folder's
+        size when this role may list it (pg_ls_waldir: superusers and pg_monitor; else None).
+
+        Raises: SQLAlchemy errors (the server is down or refuses us); StorageError on SQLite.
+        """
+        if self.dialect != "postgresql":
+            raise StorageError("server statistics are PostgreSQL's")
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            row = conn.execute(text(_PG_STATS)).one()
+            try:
+                with conn.begin_nested():
+                    wal = conn.execute(text("SELECT COALESCE(SUM(size), 0) FROM pg_ls_waldir()")).scalar()
+            except Exception:  # insufficient privilege: the figure stays unknown
+                wal = None
+        return (*row, wal)
 
     def collect_attachment_files(self, min_age_seconds: float = 0.0) -> tuple[int, int]:
         """Delete attachment files no row of any tenant uses; returns (files, bytes) freed.

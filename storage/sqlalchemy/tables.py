@@ -93,6 +93,12 @@ class ProductRow(Base):
               **_partial("active")),
         Index("ix_products_listed", "tenant_id", func.lower(text("name")), "id",
               **_partial("active AND deleted_at IS NULL")),
+        # the list's other sorts (migration 0008), inactive products included; value is price x quantity
+        *(Index(f"ix_products_by_{sort}", "tenant_id", key, "id", "active", **_partial("deleted_at IS NULL"))
+          for sort, key in (("sku", "sku"), ("price", "price_minor"), ("quantity", "quantity"),
+                            ("value", text("(price_minor * quantity)")))),
+        # what the dashboard and the reorder check read (migration 0009): the few products with a reorder level
+        Index("ix_products_reorder", "tenant_id", "id", **_partial("reorder_level > 0 AND active AND deleted_at IS NULL")),
         {"sqlite_autoincrement": True},
     )
 
@@ -289,6 +295,7 @@ class StockMoveRow(_MoveColumns, Base):
         Index("ux_stock_moves_resolution", "pending_id", unique=True, **_partial("pending_id IS NOT NULL")),
         Index("ix_stock_moves_product", "tenant_id", "product_id", "id"),
         Index("ix_stock_moves_pending", "tenant_id", "id", **_partial("kind = 'pending'")),
+        Index("ix_stock_moves_trade", "tenant_id", "day", **_partial("reason IN ('sell', 'purchase')")),  # 0009
         Index("ux_stock_moves_reverses", "tenant_id", "reverses_id", unique=True, **_partial("reverses_id IS NOT NULL")),
         Index("ix_stock_moves_created", "tenant_id", "created_at"),
         Index("ix_stock_moves_transfer", "transfer_id"),

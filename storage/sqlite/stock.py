@@ -13,6 +13,7 @@ from typing import Any
 from domain.errors import AlreadyExists, InsufficientStock, NotFound, VersionConflict
 from domain.model import MAX_ID, ProductQuery
 from domain.model.catalog import ProductCursor
+from domain.model.dashboard import DailyTrade, TopSeller, fold_trade
 from domain.model.stock import GameState, Location, NewStockMove, StockLevel, StockMove, StockRow, Valuation
 from storage.sqlite.errors import translate
 from storage.sqlite.repositories import _IN_CHUNK, STREAM_CHUNK, _Repo, _where
@@ -57,6 +58,31 @@ _ADD_LEVELS = (
     " SELECT :tenant, m.product_id, :loc, m.to_after, 0, 0 FROM stock_moves m WHERE m.id > :last"
     " AND NOT EXISTS (SELECT 1 FROM stock_levels l WHERE l.product_id = m.product_id AND l.location_id = :loc)"
 )
+
+
+# Counted on ix_products_reorder (0009), whose WHERE these terms imply: the few products with a reorder level.
+_COUNT_LOW = f"SELECT COUNT(*) FROM products p WHERE p.tenant_id = ? AND p.active AND p.deleted_at IS NULL{_LOW}"
+# From the levels, each product's cost by its key (CROSS JOIN keeps that order): driven from the products' name
+# index instead, the join read the products table in name order, 7 s at 1,000,000 products against 0.4 s.
+_VALUE_BY_LOCATION = (
+    "SELECT loc.id, loc.name, SUM(l.on_hand), SUM(l.on_hand * p.cost_minor)"
+    " FROM stock_levels l CROSS JOIN products p ON p.id = l.product_id JOIN locations loc ON loc.id = l.location_id"
+    " WHERE l.tenant_id = ? AND l.on_hand > 0 GROUP BY loc.id ORDER BY loc.id"
+)
+# Net units and money of the live trade moves on a span of days: the rule of domain.model.dashboard.trade_sign.
+_SIGN = ("CASE WHEN m.kind = 'cancelled' THEN -1 WHEN (m.reason = 'sell' AND m.to_after IS NULL)"
+         " OR (m.reason = 'purchase' AND m.from_after IS NULL) THEN 1 ELSE -1 END")
+_TRADE = (
+    "SELECT {by}, SUM({sign} * m.quantity) AS units, SUM({sign} * COALESCE(t.amount_minor, 0)) AS money"
+    " FROM stock_moves m LEFT JOIN transfers t ON t.id = m.transfer_id"
+    " WHERE m.tenant_id = ? AND m.day BETWEEN ? AND ? AND m.reason IN ('sell', 'purchase') AND m.kind <> 'received'"
+    " {extra} GROUP BY {by}"
+)
+_DAILY_TRADE = _TRADE.format(by="m.day, m.reason", sign=_SIGN, extra="")
+_TOP_SELLERS = (
+    "SELECT p.id, p.sku, p.name, s.units, s.money FROM ({sold}) s JOIN products p ON p.id = s.product_id"
+    " WHERE s.units > 0 ORDER BY s.units DESC, p.id LIMIT ?"
+).format(sold=_TRADE.format(by="m.product_id", sign=_SIGN, extra="AND m.reason = 'sell'"))
 
 
 class SqliteLocations(_Repo):
@@ -264,10 +290,7 @@ class SqliteStock(_Repo):
         return self._run(f"SELECT COUNT(*) FROM products p{where}{_LOW if low_only else ''}", params).fetchone()[0]
 
     def count_low(self) -> int:
-        return self._run(
-            f"SELECT COUNT(*) FROM products p WHERE p.tenant_id = ? AND p.active AND p.deleted_at IS NULL{_LOW}",
-            (self._tenant,),
-        ).fetchone()[0]
+        return self._run(_COUNT_LOW, (self._tenant,)).fetchone()[0]
 
     def needs_reorder(self) -> list[StockRow]:
         return [
@@ -278,6 +301,12 @@ class SqliteStock(_Repo):
                 (self._tenant,),
             )
         ]
+
+    def daily_trade(self, first_day: int, last_day: int) -> list[DailyTrade]:
+        return fold_trade(self._run(_DAILY_TRADE, (self._tenant, first_day, last_day)))
+
+    def top_sellers(self, first_day: int, last_day: int, limit: int) -> list[TopSeller]:
+        return [TopSeller(*r) for r in self._run(_TOP_SELLERS, (self._tenant, first_day, last_day, limit))]
 
     def valuation_by_category(self) -> list[Valuation]:
         return [
@@ -291,15 +320,7 @@ class SqliteStock(_Repo):
         ]
 
     def valuation_by_location(self) -> list[Valuation]:
-        return [
-            Valuation(*r)
-            for r in self._run(
-                "SELECT loc.id, loc.name, SUM(l.on_hand), SUM(l.on_hand * p.cost_minor)"
-                " FROM products p JOIN stock_levels l ON l.product_id = p.id JOIN locations loc ON loc.id = l.location_id"
-                " WHERE p.tenant_id = ? AND l.on_hand > 0 GROUP BY loc.id ORDER BY loc.id",
-                (self._tenant,),
-            )
-        ]
+        return [Valuation(*r) for r in self._run(_VALUE_BY_LOCATION, (self._tenant,))]
 
     def set_planning(self, product_id: int, cost_minor: int, reorder_level: int) -> None:
         cur = self._run(

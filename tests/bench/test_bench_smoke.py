@@ -37,6 +37,7 @@ GOALS = (
     "Products list, peak RSS vs fastdatatable",
     "Products list, RSS while browsing",
     "Text filter, first results",
+    "Sort by price, slowest page",
 )
 LINE = re.compile(r"^(PASS|MISS)  (.+?)  goal (.+?) got (\d+\.\d+(?:x|/s|s| ms| MiB)) ")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 import io
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import asdict
@@ -17,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain import Simulator
 from domain.clock import FixedClock
 from domain.errors import DomainError
 from domain.model import NewProduct, ProductQuery
-from domain.model.catalog import ProductCursor, fold_case
+from domain.model.catalog import PRODUCT_SORTS, ProductCursor, fold_case
 from domain.money import MAX_MINOR
 from domain.ports import Store
 from domain.services.catalog import PRODUCT_EXPORT_HEADER
@@ -88,7 +91,7 @@ def all_pages(sim: Simulator, query: ProductQuery, size: int) -> list[list[Any]]
             return pages
         assert len(page) <= size
         pages.append(page)
-        after = ProductCursor.after(page[-1])
+        after = query.cursor_after(page[-1])
 
 
 def latest_audit(store: Store, n: int = 1, tenant: str = TENANT) -> list[Any]:
@@ -590,6 +593,110 @@ def test_stream_gives_every_row_of_the_query_in_list_order(ten: Simulator) -> No
     assert streamed[0] == ("P-02", "Apple", "Fruit", 50, 4, 200)
     with ten.catalog.stream_products() as rows:
         assert len(list(rows)) == 9
+
+
+# -- sorted lists: every sort key each way, paged forward, backward and by offset ----------------
+
+
+def in_order(rows: list[Any], query: ProductQuery) -> list[int]:
+    """The definition: the ids sorted in Python by (sort key, id), the whole order reversed when descending."""
+    return [r.id for r in sorted(rows, key=query.sort_key, reverse=query.descending)]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("sort", list(PRODUCT_SORTS))
+def test_each_sort_lists_every_row_once_in_its_order_each_way(ten: Simulator, sort: str, descending: bool) -> None:
+    query = ProductQuery(include_inactive=True, sort=sort, descending=descending)
+    rows = ten.catalog.find_products(query)
+    assert [r.id for r in rows] == in_order(rows, query)
+    assert [r.id for page in all_pages(ten, query, 3) for r in page] == [r.id for r in rows]
+    with ten.catalog.stream_products(query) as stream:
+        assert [row[0] for row in stream] == [r.sku for r in rows]
+
+
+def test_ties_are_broken_by_id_and_descending_reverses_them_too(ten: Simulator) -> None:
+    up = ProductQuery(include_inactive=True, sort="quantity")
+    down = replace(up, descending=True)
+    by_quantity = ["P-03", "P-04", "P-07", "P-05", "P-10", "P-06", "P-02", "P-09", "P-08", "P-01"]
+    assert [r.sku for r in ten.catalog.find_products(up)] == by_quantity
+    assert [r.sku for r in ten.catalog.find_products(down)] == by_quantity[::-1]
+    by_value = ["P-03", "P-04", "P-02", "P-10", "P-09", "P-01", "P-07", "P-08", "P-06", "P-05"]
+    assert [r.sku for r in ten.catalog.find_products(replace(up, sort="value"))] == by_value
+
+
+def test_a_sort_by_sku_is_in_byte_order_and_by_price_in_minor_units(ten: Simulator) -> None:
+    assert [r.sku for r in ten.catalog.find_products(ProductQuery(sort="sku"))] == [
+        "P-01", "P-02", "P-03", "P-04", "P-05", "P-06", "P-08", "P-09", "P-10"]
+    assert [r.price_minor for r in ten.catalog.find_products(ProductQuery(sort="price", descending=True))] == [
+        8000, 1250, 300, 225, 200, 110, 100, 60, 50]
+
+
+@pytest.mark.parametrize("sort", ["colour", "category", "", "Name", "price_minor"])
+def test_a_sort_key_that_is_not_a_sortable_column_is_refused(ten: Simulator, store: Store, sort: str) -> None:
+    refuse(store, lambda: ten.catalog.find_products(ProductQuery(sort=sort)), "validation", field="sort")
+    refuse(store, lambda: replace(ProductQuery(), sort=sort), "validation", field="sort")
+
+
+def test_a_cursor_of_another_sort_is_refused(ten: Simulator, store: Store) -> None:
+    first = ten.catalog.find_products(ALL, limit=1)[0]
+    by_price = replace(ALL, sort="price")
+    refuse(store, lambda: ten.catalog.find_products(by_price, ProductCursor.after(first)), "validation",
+           field="after")
+    assert ten.catalog.find_products(by_price, by_price.cursor_after(first), 1)
+
+
+def test_export_follows_the_sort(ten: Simulator, store_url: str) -> None:
+    query = ProductQuery(sort="value", descending=True)
+    out = io.StringIO()
+    Backend(ten, store_url).export_products(query, out)
+    assert [row[0] for row in parse_csv(out.getvalue())[1:]] == [r.sku for r in ten.catalog.find_products(query)]
+
+
+_tenants = itertools.count()
+PRODUCT_ROWS = st.lists(
+    st.tuples(st.sampled_from(["a", "A", "ab", "b", "B b", "Äb", "z"]),  # ties, case folding, a non-ASCII letter
+              st.integers(0, 4), st.integers(0, 3), st.booleans()),
+    max_size=14,
+)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=PRODUCT_ROWS, sort=st.sampled_from(list(PRODUCT_SORTS)), descending=st.booleans(),
+       include_inactive=st.booleans(), text=st.sampled_from(["", "", "b", "S-1"]), size=st.integers(1, 5))
+def test_any_sort_pages_exactly_the_sorted_order_forward_backward_and_by_offset(
+    store: Store, rows: list[tuple[str, int, int, bool]], sort: str, descending: bool, include_inactive: bool,
+    text: str, size: int,
+) -> None:
+    """Against Python's sorted(): the pages after each cursor, the pages before each cursor from the end,
+    a page at every offset, the count and the export stream give exactly that order: no gaps, no repeats,
+    whatever the ties."""
+    shop = other_sim(store, f"sorted-{next(_tenants)}")
+    shop.catalog.bulk_add([NewProduct(f"S-{n}", name, None, price, quantity, active)
+                           for n, (name, price, quantity, active) in enumerate(rows)])
+    query = ProductQuery(text=text, include_inactive=include_inactive, sort=sort, descending=descending)
+    listed = [r for r in shop.catalog.find_products(ProductQuery(include_inactive=True), limit=100)
+              if (include_inactive or r.active)
+              and (query.needle in fold_case(r.name) or query.needle in fold_case(r.sku))]
+    want = in_order(listed, query)
+
+    forward, after = [], None
+    while page := shop.catalog.find_products(query, after, size):
+        forward += [r.id for r in page]
+        after = query.cursor_after(page[-1])
+    assert forward == want
+    backward: list[int] = []
+    page = shop.catalog.find_products(query, None, size, backward=True)
+    while page:
+        backward = [r.id for r in page] + backward
+        page = shop.catalog.find_products(query, query.cursor_after(page[0]), size, backward=True)
+    assert backward == want
+    for skip in range(len(want) + 2):
+        assert [r.id for r in shop.catalog.find_products(query, None, size, skip=skip)] == want[skip:skip + size]
+    assert shop.catalog.count_products(query) == len(want)
+    skus = {r.id: r.sku for r in listed}
+    with shop.catalog.stream_products(query) as stream:
+        assert [row[0] for row in stream] == [skus[i] for i in want]
 
 
 # -- import -----------------------------------------------------------------------------------

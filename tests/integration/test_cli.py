@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,27 @@ def test_export_of_an_empty_view_writes_only_the_header(
     assert code == 0, err
     assert out_file.read_text(encoding="utf-8") == ",".join(HEADER) + "\n"
     assert "0" in out
+
+
+def test_export_sorted_by_a_column_each_way(demo_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    by_value, by_value_desc = tmp_path / "value.csv", tmp_path / "value-desc.csv"
+    assert run(capsys, "--db", demo_db, "export", "products", "--sort", "value", "--out", str(by_value))[0] == 0
+    code, _, err = run(capsys, "--db", demo_db, "export", "products", "--sort", "value", "--desc",
+                       "--out", str(by_value_desc))
+    assert code == 0, err
+    up = read_csv(by_value)[1:]
+    assert len(up) == 100
+    assert [Decimal(r[5]) for r in up] == sorted(Decimal(r[5]) for r in up)
+    assert read_csv(by_value_desc)[1:] == up[::-1]  # the whole order reversed, ties included
+
+
+def test_export_sorted_by_an_unknown_column_is_refused(demo_db: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "x.csv"
+    code, _, err = run(capsys, "--db", demo_db, "export", "products", "--sort", "colour", "--out", str(out_file))
+    assert code == 1
+    assert "error [validation]" in err and "sort" in err
+    assert not out_file.exists()
 
 
 def test_export_of_an_unknown_category_is_not_found(demo_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

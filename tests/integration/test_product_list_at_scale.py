@@ -94,3 +94,52 @@ def test_the_default_list_is_counted_and_jumped_on_the_partial_index(shop) -> No
             assert "ix_products_listed" in plan and "TEMP B-TREE" not in plan, plan
         assert "NOT INDEXED" in repo._source(ProductQuery(text="blue"))
         assert "ix_products_listed" not in repo._source(ProductQuery(include_inactive=True))
+
+
+@pytest.fixture(scope="module")
+def sorted_shop(tmp_path_factory) -> Simulator:
+    """Products in three categories (one nearly empty), with ties on every sort key."""
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('sorted') / 'shop.db'}")
+    sim = Simulator(store, actor="tester", clock=FixedClock())
+    ids = [sim.catalog.add_category(name).id for name in ("Big", "Small", "Empty")]
+    rng = random.Random(9)
+    rows = [NewProduct(f"S-{rng.randint(0, 999):03d}-{i}", f"{rng.choice(WORDS)} {i % 7}",
+                       ids[1] if i % 50 == 0 else rng.choice([ids[0], None]), rng.randint(0, 20), rng.randint(0, 5),
+                       rng.random() > 0.1) for i in range(300)]
+    sim.catalog.bulk_add(rows)
+    for product in sim.catalog.find_products(ProductQuery(include_inactive=True), limit=400)[::41]:
+        sim.catalog.delete_product(product.id, product.version)
+    yield sim
+    store.close()
+
+
+@pytest.mark.parametrize("window", [1, 7, 5_000])
+@pytest.mark.parametrize("category", ["Big", "Small", "Empty"])
+@pytest.mark.parametrize(("sort", "descending"), [("price", False), ("value", True), ("sku", False), ("name", True)])
+def test_a_category_in_any_order_pages_the_same_rows_whatever_the_window(
+    sorted_shop, monkeypatch, window: int, category: str, sort: str, descending: bool
+) -> None:
+    """No index has a category in another order than the name: such a list reads a window of the sort's
+    index, then makes one pass over the table, and must page exactly what sorting the category gives."""
+    monkeypatch.setattr(repositories, "TEXT_WINDOW", window)
+    catalog = sorted_shop.catalog
+    category_id = catalog.find_category(category).id
+    query = ProductQuery(category_ids=(category_id,), sort=sort, descending=descending)
+    every = catalog.find_products(ProductQuery(include_inactive=True), limit=10_000)
+    names = {r.id: r.category for r in every}
+    want = [r.id for r in sorted((r for r in every if r.active and names[r.id] == category),
+                                 key=query.sort_key, reverse=descending)]
+    got, after = [], None
+    while page := catalog.find_products(query, after, 4):
+        got += [r.id for r in page]
+        after = query.cursor_after(page[-1])
+    assert got == want
+    back: list[int] = []
+    page = catalog.find_products(query, None, 4, backward=True)
+    while page:
+        back = [r.id for r in page] + back
+        page = catalog.find_products(query, query.cursor_after(page[0]), 4, backward=True)
+    assert back == want
+    for skip in {0, 1, len(want) // 2, max(len(want) - 1, 0), len(want)}:
+        assert [r.id for r in catalog.find_products(query, None, 4, skip=skip)] == want[skip:skip + 4]
+    assert catalog.count_products(query) == len(want)

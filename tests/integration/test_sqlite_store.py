@@ -182,6 +182,39 @@ def test_next_page_after_a_cursor_seeks_into_the_name_index(seeded: SqliteStore)
     assert not any("TEMP B-TREE" in s for s in plan), plan
 
 
+SORT_INDEXES = {"name": NAME_INDEXES, **{sort: (f"ix_products_by_{sort}",)
+                                        for sort in ("sku", "price", "quantity", "value")}}
+
+
+@pytest.mark.parametrize("include_inactive", [False, True], ids=["active", "all"])
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+@pytest.mark.parametrize("sort", list(SORT_INDEXES))
+def test_every_sort_walks_its_own_index_each_way_without_sorting(seeded: SqliteStore, sort: str,
+                                                                 descending: bool, include_inactive: bool) -> None:
+    """The first and last pages, the pages after and before a cursor, a jump by offset (the row found in
+    the index, then its key by rowid) and the export stream: each step of the list in that order, with
+    or without the inactive products, reads the sort's index (migration 0008; value's is on
+    price_minor * quantity), never a temporary B-tree that would sort every listed row first."""
+    query = ProductQuery(sort=sort, descending=descending, include_inactive=include_inactive)
+    with seeded.unit_of_work(TENANT) as uow:
+        middle = uow.products.find(query, None, 1, skip=150)[0]
+    cursor = query.cursor_after(middle)
+    calls = [lambda products: products.find(query, None, 100),
+             lambda products: products.find(query, None, 100, backward=True),
+             lambda products: products.find(query, cursor, 100),
+             lambda products: products.find(query, cursor, 100, backward=True),
+             lambda products: products.find(query, None, 100, skip=120),
+             lambda products: products.stream(query)]
+    for call in calls:
+        steps = []
+        for sql in _traced(seeded, call):
+            plan = _plan(seeded, sql)
+            steps.append(_products_step(plan))
+            assert not any("TEMP B-TREE" in s for s in plan), (sql, plan)
+        on_index = [s for s in steps if any(index in s for index in SORT_INDEXES[sort])]
+        assert on_index and all(s in on_index or "INTEGER PRIMARY KEY (rowid=?)" in s for s in steps), steps
+
+
 def test_paging_with_cursors_visits_every_product_once_in_name_order(sim: Simulator) -> None:
     names = ["Hammer", "hammer", "HAMMER", "Äxe", "axe", "Axe", "zebra", "Zebra tape", "a", "A", "Émile", "émile"]
     for n, name in enumerate(names):

@@ -628,7 +628,8 @@ async def test_the_stock_list_pages_from_the_store_to_the_end_and_back_and_jumps
         await open_inventory(pilot)
         t = table(app)
         assert t.total == 450 and text(app, "#stock-status").startswith("450 products · all products")
-        assert shown_skus(app) == in_order[:PAGE]  # one page asked for, not the whole list
+        # one page asked for at each end (the last one ahead of `end`), not the whole list
+        assert shown_skus(app) == in_order[:PAGE] + in_order[-PAGE:]
         await pilot.press("end")
         await settle(pilot)
         assert t.cursor_row == 449 and t.current_row.row.sku == in_order[-1]
@@ -685,7 +686,7 @@ async def test_a_long_history_pages_from_the_newest_to_the_oldest_move_and_back(
         assert isinstance(app.screen, HistoryScreen)
         h = history_table(app)
         assert h.total == len(moves) and text(app, "#history-status").startswith(f"{len(moves):,} moves")
-        assert [line.move.id for line in h.loaded_rows()] == moves[:PAGE]
+        assert [line.move.id for line in h.loaded_rows()] == moves[:PAGE] + moves[-PAGE:]
         await pilot.press("end")
         await settle(pilot)
         assert h.current_row.move.id == moves[-1]  # the oldest: the demo's opening adjustment

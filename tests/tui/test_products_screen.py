@@ -9,7 +9,10 @@ from domain.model import ProductQuery
 from tests.tui.conftest import settle
 from textual.widgets import DataTable, Input, Static, Tree
 
-from tui_app.screens.products import ProductTable
+from tui_app.app import StockbankApp, binding_ids
+from tui_app.bootstrap import open_backend
+from tui_app.config import Settings
+from tui_app.screens.products import COLUMNS, SORT_COLUMNS, ProductTable
 from tui_app.widgets.forms import ProductForm
 from tui_app.widgets.virtual_table import PAGE
 
@@ -338,7 +341,8 @@ async def test_the_list_pages_from_the_store_both_ways_and_jumps_to_either_end(a
         await settle(pilot)
         table = product_table(app)
         assert table.total == 450
-        assert visible_skus(app) == in_order[:PAGE]  # one page asked for, not the whole list
+        # one page asked for at each end (the last one ahead of `end`), not the whole list
+        assert visible_skus(app) == in_order[:PAGE] + in_order[-PAGE:]
         await pilot.press("end")
         await settle(pilot)
         assert table.cursor_row == 449 and table.current_row.sku == in_order[-1]
@@ -359,6 +363,85 @@ async def test_the_list_pages_from_the_store_both_ways_and_jumps_to_either_end(a
         assert table.current_row.sku == in_order[table.cursor_row]
 
 
+def header_x(key: str) -> int:
+    """Where a column's header is, in the table (one past its left edge)."""
+    x = 0
+    for column in COLUMNS:
+        if column.key == key:
+            return x + 1
+        x += column.width + 1
+    raise KeyError(key)
+
+
+def header_text(app) -> str:
+    return product_table(app).render_line(0).text
+
+
+def skus_sorted(app, sort: str, descending: bool = False) -> list[str]:
+    query = ProductQuery(sort=sort, descending=descending)
+    return [r.sku for r in app.backend.sim.catalog.find_products(query, limit=1000)]
+
+
+async def test_a_header_click_sorts_by_that_column_and_a_second_click_reverses_it(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = product_table(app)
+        assert table.sort == ("name", False) and "Name ▲" in header_text(app)
+        await pilot.click("#products", offset=(header_x("price"), 0))
+        await settle(pilot)
+        assert table.sort == ("price", False) and "▲ Price" in header_text(app) and "Name ▲" not in header_text(app)
+        assert visible_skus(app) == skus_sorted(app, "price")
+        prices = [r.price_minor for r in table.loaded_rows()]
+        assert prices == sorted(prices)
+        await pilot.click("#products", offset=(header_x("price"), 0))
+        await settle(pilot)
+        assert table.sort == ("price", True) and "▼ Price" in header_text(app)
+        assert visible_skus(app) == skus_sorted(app, "price", descending=True)
+        await pilot.click("#products", offset=(header_x("category"), 0))  # not a sort: nothing changes
+        await settle(pilot)
+        assert table.sort == ("price", True)
+        assert visible_skus(app) == skus_sorted(app, "price", descending=True)
+
+
+async def test_s_cycles_the_sort_column_S_reverses_it_and_export_follows(app_factory, tmp_path: Path):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = product_table(app)
+        seen = []
+        for _ in SORT_COLUMNS:
+            await pilot.press("s")
+            await settle(pilot)
+            seen.append(table.sort)
+            assert visible_skus(app) == skus_sorted(app, table.sort[0])
+        assert seen == [("price", False), ("quantity", False), ("value", False), ("sku", False), ("name", False)]
+        await pilot.press("s", "s", "s")  # value
+        await pilot.press("S")
+        await settle(pilot)
+        assert table.sort == ("value", True) and "▼ Value" in header_text(app)
+        assert visible_skus(app) == skus_sorted(app, "value", descending=True)
+        await pilot.press("x")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        (exported,) = (tmp_path / "downloads").glob("products-*.csv")
+        with exported.open(newline="", encoding="utf-8") as fh:
+            assert [r[0] for r in list(csv.reader(fh))[1:]] == skus_sorted(app, "value", descending=True)
+
+
+async def test_the_sort_keys_have_ids_and_can_be_remapped(tmp_path: Path):
+    assert {"products.sort", "products.sort_reverse"} <= binding_ids()
+    backend = open_backend("memory://", actor="tester", demo_if_empty=True)
+    app = StockbankApp(backend, settings=Settings(keys={"products.sort": "o", "products.sort_reverse": "O"},
+                                                  path=tmp_path / "c.yaml"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("o", "O")
+        await settle(pilot)
+        assert product_table(app).sort == ("price", True)
+    backend.close()
+
+
 async def test_help_lists_the_screen_keys_and_escape_closes_it(app_factory):
     app = app_factory()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -367,7 +450,8 @@ async def test_help_lists_the_screen_keys_and_escape_closes_it(app_factory):
         await settle(pilot)
         table = app.screen.query_one("#help-keys", DataTable)
         actions = {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
-        assert {"New", "Delete", "Filter", "Export CSV", "Edit", "Help", "Quit"} <= actions
+        assert {"New", "Delete", "Filter", "Export CSV", "Edit", "Help", "Quit", "Sort by next column",
+                "Reverse the sort"} <= actions
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen.query("#products")

@@ -1,5 +1,6 @@
-"""Products screen (key 1): the catalog list, a category tree, value summary, CRUD, filter,
-CSV export and import. All store work runs in thread workers; results come back as messages."""
+"""Products screen (key 1): the catalog list, a category tree, value summary, CRUD, filter, sort
+(in the store: a header click or s / S), CSV export and import. All store work runs in thread workers;
+results come back as messages."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, Input, Label, Static, Tree
 
 from domain.model import Category, CategoryValue, Product, ProductListing, ProductQuery
-from domain.model.catalog import ProductCursor, subtree_ids
+from domain.model.catalog import PRODUCT_SORTS, subtree_ids
 from domain.money import format_grouped
 from domain.services.catalog import ImportResult
 from tui_app.messages import ValueSummaryLoaded
@@ -30,6 +31,8 @@ COLUMNS = (
     Column("quantity", "On hand", 7, "right"),
     Column("value", "Value", 12, "right"),
 )
+# The columns the list sorts by, in the order `s` cycles through them (their keys are the sort keys).
+SORT_COLUMNS = tuple(c.key for c in COLUMNS if c.key in PRODUCT_SORTS)
 
 
 def product_cells(row: ProductListing) -> tuple[Text, ...]:
@@ -55,7 +58,7 @@ class ProductRows(PagedRows[ProductListing]):
 
     def page(self, after: ProductListing | None, limit: int, *, backward: bool = False,
              skip: int = 0) -> list[ProductListing]:
-        cursor = ProductCursor.after(after) if after is not None else None
+        cursor = self._query.cursor_after(after) if after is not None else None
         return self._catalog.find_products(self._query, cursor, limit, backward=backward, skip=skip)
 
 
@@ -87,6 +90,8 @@ class ProductsScreen(AppScreen):
         Binding("t", "toggle_deleted", "Deleted", id="products.toggle_deleted"),
         Binding("u", "restore", "Restore", id="products.restore"),
         Binding("r", "refresh", "Refresh", id="products.refresh"),
+        Binding("s", "sort_next", "Sort by next column", show=False, id="products.sort"),
+        Binding("S", "sort_reverse", "Reverse the sort", show=False, id="products.sort_reverse"),
     ]
 
     def __init__(self) -> None:
@@ -119,7 +124,9 @@ class ProductsScreen(AppScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ProductTable).focus()
+        table = self.query_one(ProductTable)
+        table.set_sort(self._query.sort, self._query.descending)
+        table.focus()
         self.reload(categories=True)
 
     # -- loading ----------------------------------------------------------------------------
@@ -241,6 +248,33 @@ class ProductsScreen(AppScreen):
     def action_toggle_deleted(self) -> None:
         """The deleted view: soft-deleted products, where `u` restores and `d` purges for good."""
         self._query = replace(self._query, deleted=not self._query.deleted, include_inactive=not self._query.deleted)
+        self.reload(summary=False, keep_position=False)
+
+    # -- sort (in the store, on an index: the table only shows the arrow) ---------------------
+
+    def action_sort_next(self) -> None:
+        """`s`: sort by the next sortable column, ascending."""
+        following = SORT_COLUMNS[(SORT_COLUMNS.index(self._query.sort) + 1) % len(SORT_COLUMNS)]
+        self._sort_by(following, descending=False)
+
+    def action_sort_reverse(self) -> None:
+        """`S`: the same column the other way."""
+        self._sort_by(self._query.sort, descending=not self._query.descending)
+
+    @on(VirtualTable.HeaderSelected, "#products")
+    def _header_clicked(self, event: VirtualTable.HeaderSelected) -> None:
+        """A click sorts by that column; a second click on it reverses the order."""
+        key = event.column.key
+        if key not in PRODUCT_SORTS:
+            self.notify(f"The list does not sort by {event.column.label.lower()}", timeout=2)
+        elif key == self._query.sort:
+            self.action_sort_reverse()
+        else:
+            self._sort_by(key, descending=False)
+
+    def _sort_by(self, sort: str, *, descending: bool) -> None:
+        self._query = replace(self._query, sort=sort, descending=descending)
+        self.query_one(ProductTable).set_sort(sort, descending)
         self.reload(summary=False, keep_position=False)
 
     def action_refresh(self) -> None:

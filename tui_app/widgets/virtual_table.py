@@ -136,6 +136,17 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
     class RowSelected(RowHighlighted):
         """Enter (or a click on the row under the cursor)."""
 
+    class HeaderSelected(Message):
+        """A click on a column's header (a screen may sort by that column; the table sorts nothing)."""
+
+        def __init__(self, table: VirtualTable[Any], column: Column) -> None:
+            super().__init__()
+            self.table, self.column = table, column
+
+        @property
+        def control(self) -> VirtualTable[Any]:
+            return self.table
+
     class Changed(Message):
         """The rows known, or their count, changed: a screen updates its status line."""
 
@@ -161,11 +172,13 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         self._end: int | None = None  # where the rows were found to end before the count came
         self._fetching = False
         self._want_last = False  # End pressed before the count came
+        self._tail_asked = -1  # the generation whose last page was prefetched (once per source)
         self._focus_key: Any = None
         self._scroll_back: int | None = None  # keep_position's top row, scrolled back to once rows are there
         self._width = sum(c.width for c in self.columns) + len(self.columns) - 1
         self._strips: dict[tuple[int, bool, int], Strip] = {}
         self._styles: dict[str, Style] = {}
+        self._sort: tuple[str, bool] | None = None  # (column key, descending): the arrow in the header
 
     # -- what screens and tests read ------------------------------------------------------------------
 
@@ -241,6 +254,17 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         self._width = sum(c.width for c in self.columns) + len(self.columns) - 1
         self._strips.clear()
         self._update_size()
+
+    def set_sort(self, key: str | None, descending: bool = False) -> None:
+        """Show the order the source's rows are in with an arrow on that column's header (▲ ascending,
+        ▼ descending); None shows none. Only the header: the source decides the order."""
+        self._sort = None if key is None else (key, descending)
+        self.refresh()
+
+    @property
+    def sort(self) -> tuple[str, bool] | None:
+        """(column key, descending) as shown in the header, or None."""
+        return self._sort
 
     def _update_size(self) -> None:
         self.virtual_size = Size(self._width, self.row_count + 1)  # + the header line
@@ -348,6 +372,17 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         self._clamp_cursor()
         self._highlight()
         self._need()
+        self._prefetch_tail()
+
+    def _prefetch_tail(self) -> None:
+        """Once counted, the last page too (one reversed query), when nothing else is being fetched: `end`,
+        the commonest jump, then lands on rows already in memory and takes one frame instead of two."""
+        total = self._total
+        if total is None or self._fetching or self._source is None or self._tail_asked == self._generation:
+            return
+        self._tail_asked = self._generation
+        if total > 0 and (total - 1) not in self._rows:
+            self._fetch(self._generation, "last", total, None)
 
     def _counted(self, generation: int, total: int) -> None:
         if generation != self._generation:
@@ -362,12 +397,14 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
             self._want_last = False
             self.move_cursor(max(total - 1, 0))
         self._need()
+        self._prefetch_tail()
 
     def _forget_far_rows(self) -> None:
         if len(self._rows) <= KEEP:
             return
         middle = round(self.scroll_y) + self._body_height // 2
-        for offset in sorted(self._rows, key=lambda i: abs(i - middle))[KEEP:]:
+        tail = (self._total or 0) - PAGE  # the prefetched last page stays (see _prefetch_tail)
+        for offset in sorted(self._rows, key=lambda i: 0 if i >= tail >= 0 else abs(i - middle) + 1)[KEEP:]:
             del self._rows[offset]
         self._strips.clear()
 
@@ -434,8 +471,21 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         if row is not None:
             self.post_message(self.RowSelected(self, row))
 
+    def column_at(self, x: int) -> Column | None:
+        """The column under x (in the table's own coordinates, scrolled), a separator counting for
+        the column on its left."""
+        start = 0
+        for column in self.columns:
+            start += column.width + 1
+            if x < start:
+                return column
+        return None
+
     def on_click(self, event: events.Click) -> None:
         if event.y < 1:
+            column = self.column_at(round(self.scroll_x) + event.x)
+            if column is not None:
+                self.post_message(self.HeaderSelected(self, column))
             return
         offset = round(self.scroll_y) + event.y - 1
         if offset < self.row_count:
@@ -494,12 +544,25 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
         self._strips[key] = strip
         return strip
 
+    def _header_labels(self) -> list[Text]:
+        """The column labels, the sorted column's with its arrow (on the side its cells are aligned to,
+        its label shortened if the column is too narrow for both)."""
+        labels = []
+        for column in self.columns:
+            label = Text(column.label)
+            if self._sort is not None and self._sort[0] == column.key:
+                arrow = "▼" if self._sort[1] else "▲"
+                label.truncate(max(column.width - 2, 1), overflow="ellipsis")
+                label = Text(f"{arrow} {label.plain}" if column.justify == "right" else f"{label.plain} {arrow}")
+            labels.append(label)
+        return labels
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x = round(self.scroll_x)
         if y == 0:
             style = self.rich_style + self._styles["header"]
-            strip = self._line([Text(c.label) for c in self.columns], style)
+            strip = self._line(self._header_labels(), style)
             strip = strip.extend_cell_length(scroll_x + width, style)
         else:
             offset = round(self.scroll_y) + y - 1
