@@ -3,6 +3,8 @@ delivered into a temp folder."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,17 @@ async def settle(pilot) -> None:
             except WorkerCancelled:
                 await pilot.pause()
         await pilot.pause()
+
+
+async def until(pilot, ready, what: str = "the screen", seconds: float = 20.0) -> None:
+    """Until `ready()` holds: for what a timer or a worker brings, without counting on how many frames
+    it takes (a loaded machine takes more)."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not get there in {seconds:g} s")
+        await settle(pilot)
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

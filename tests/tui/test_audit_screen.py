@@ -17,7 +17,7 @@ from textual.widgets import Checkbox, DataTable, Input, Static
 from domain import Simulator
 from domain.clock import FixedClock
 from domain.model import AuditQuery
-from tests.tui.conftest import settle
+from tests.tui.conftest import settle, until
 from tests.tui.test_inventory_screen import palette, toasts
 from tui_app.screens.audit import BROKEN, AuditScreen, AuditTable, filter_summary
 from tui_app.widgets.audit_forms import AuditFilterForm
@@ -403,10 +403,8 @@ async def test_a_broken_entry_far_down_the_list_gets_the_cursor_and_a_filter_hid
             await set_filter(pilot, entity=shown.entity)
             assert victim not in shown_ids(app)
             await pilot.press("v")
-            for _ in range(20):  # verify, locate, the list from the top and counted, then the page of the entry
-                await settle(pilot)
-                if t.current_row is not None and t.current_row.id == victim:
-                    break
+            # verify, locate, the list from the top and counted, then the page of the entry
+            await until(pilot, lambda: t.current_row is not None and t.current_row.id == victim, "the cursor")
             assert f"BROKEN at entry #{victim}: the link to the previous entry is broken" in text(app, "#audit-alert")
             in_order = store_ids(app, query)
             assert t.current_row.id == victim and t.cursor_row == in_order.index(victim) > 2 * PAGE

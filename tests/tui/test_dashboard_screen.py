@@ -4,7 +4,6 @@ never blocks the keyboard."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from domain import Simulator
 from domain.clock import FixedClock
 from storage import open_store
 from tests.conftest import migrated_sqlite_file
-from tests.tui.conftest import settle
+from tests.tui.conftest import settle, until
 from tui_app.screens import dashboard as dashboard_module
 from tui_app.screens.dashboard import DashboardScreen
 
@@ -34,15 +33,6 @@ def tile(app, key: str) -> str:
 
 def text_of(app, selector: str) -> str:
     return str(app.screen.query_one(selector).render())
-
-
-async def until(pilot, condition, seconds: float = 10.0) -> None:
-    """Wait for what the timer or a worker brings, without counting on how many frames it takes."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the dashboard did not get there in time"
-        await asyncio.sleep(0.05)
-        await pilot.pause()
 
 
 def make_reads_slow(app, seconds: float) -> None:

@@ -13,7 +13,7 @@ from textual.command import CommandPalette
 from textual.widgets import Checkbox, Input, Select, Static
 
 from domain.money import format_grouped
-from tests.tui.conftest import settle
+from tests.tui.conftest import settle, until
 from tui_app.screens.inventory import HistoryScreen, HistoryTable, InventoryScreen, StockTable, history_cells
 from tui_app.widgets.dialogs import ConfirmDialog
 from tui_app.widgets.stock_forms import CountForm, MoveForm, ReceiveForm, SellForm
@@ -170,19 +170,9 @@ def read_csv(folder: Path, pattern: str) -> list[list[str]]:
         return list(csv.reader(fh))
 
 
-async def wait_until(pilot, ready, what: str) -> None:
-    """Until `ready()` holds: for what finishes after a timer or in a thread of its own."""
-    for _ in range(150):
-        await settle(pilot)
-        if ready():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"{what} never happened")
-
-
 async def wait_for_export(pilot, count: int = 1) -> None:
     """Until the `count`th export toast (the file is written by a thread, then delivered)."""
-    await wait_until(pilot, lambda: len(toasts(pilot.app, "Export CSV")) >= count, f"export {count}")
+    await until(pilot, lambda: len(toasts(pilot.app, "Export CSV")) >= count, f"export {count}")
 
 
 # -- the screen as it opens ------------------------------------------------------------------------
@@ -241,7 +231,7 @@ async def test_key_3_shows_stock_per_location_status_low_stock_alert_low_view_fi
         assert box.has_focus
         await pilot.press(*"chis")  # typed into the box: "s" does not open the Sell form
         # after a pause in the typing (under load the pause may come mid-word: wait for the whole of it)
-        await wait_until(pilot, lambda: "filter “chis”" in text(app, "#stock-status"), "filtering")
+        await until(pilot, lambda: "filter “chis”" in text(app, "#stock-status"), "filtering")
         assert box.value == "chis"
         names = [line.row.name for line in table(app).loaded_rows()]
         assert names == ["Blue Chisel", "Heavy-duty Chisel", "Oak Chisel"]
@@ -274,7 +264,7 @@ async def test_key_3_shows_stock_per_location_status_low_stock_alert_low_view_fi
         # escape in the filter box clears it
         await pilot.press("slash")
         await pilot.press("escape")
-        await wait_until(pilot, lambda: table(app).row_count == 50, "clearing the filter")
+        await until(pilot, lambda: table(app).row_count == 50, "clearing the filter")
         assert box.value == "" and table(app).has_focus
         assert "filter" not in text(app, "#stock-status")
 
@@ -755,7 +745,7 @@ async def test_as_of_a_past_day_shows_the_stock_then_refuses_writes_and_escape_r
         # the filter narrows the past view too
         await pilot.press("slash")
         screen.query_one("#stock-filter", Input).value = "chis"  # one change: one debounced reload
-        await wait_until(pilot, lambda: "filter “chis”" in text(app, "#stock-status"), "filtering the past")
+        await until(pilot, lambda: "filter “chis”" in text(app, "#stock-status"), "filtering the past")
         assert table(app).row_count == 3
         await pilot.press("enter")
         await settle(pilot)
