@@ -89,6 +89,7 @@ def binding_ids() -> set[str]:
 class StockbankApp(App[None]):
     TITLE = "stockbank"
     CSS_PATH = "app.tcss"
+    DEFAULT_MODE = "products"
     MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen(), "inventory": lambda: _inventory_screen(),
              "saves": lambda: _saves_screen(), "audit": lambda: _audit_screen(),
              "dashboard": lambda: _dashboard_screen()}
@@ -124,7 +125,6 @@ class StockbankApp(App[None]):
     def on_mount(self) -> None:
         if self.settings is not None and self.settings.path is not None:
             self.theme_changed_signal.subscribe(self, self._save_theme)
-        self.switch_mode("products")
         if self.backend.demo_loaded:
             self.notify(
                 f"New database: added demo data ({self.backend.demo_loaded} products, a few accounts and transfers). "
