@@ -28,7 +28,7 @@ COLUMNS = (
     Column("name", "Name", 28),
     Column("category", "Category", 12),
     Column("price", "Price", 10, "right"),
-    Column("quantity", "On hand", 7, "right"),
+    Column("quantity", "On hand", 9, "right"),  # room for the sort arrow: "▲ On hand"
     Column("value", "Value", 12, "right"),
 )
 # The columns the list sorts by, in the order `s` cycles through them (their keys are the sort keys).
