@@ -37,11 +37,12 @@ async def until(pilot, ready, what: str = "the screen", seconds: float = 20.0) -
     """Until `ready()` holds: for what a timer or a worker brings, without counting on how many frames
     it takes (a loaded machine takes more)."""
     deadline = time.monotonic() + seconds
+    await settle(pilot)  # what is under way lands first: a status line may change before its rows come
     while not ready():
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not get there in {seconds:g} s")
-        await settle(pilot)
         await asyncio.sleep(0.02)
+        await settle(pilot)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ never blocks the keyboard."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -121,14 +122,18 @@ async def test_a_slow_read_never_blocks_the_keyboard(app_factory) -> None:
     app = app_factory()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        make_reads_slow(app, 1.5)
+        held = threading.Event()  # the dashboard's read waits for this: it cannot end before the key is handled
+        real = app.backend.monitor
+        app.backend.monitor = lambda: held.wait(30) and real()
+        deadline = time.monotonic() + 20  # a read on the event loop would hold both keys for 30 s
         await pilot.press("6")
         await pilot.pause()
-        started = time.monotonic()
         await pilot.press("1")  # while the dashboard's read is still running
-        await pilot.pause()
-        assert app.current_mode == "products"
-        assert time.monotonic() - started < 1.0
+        while app.current_mode != "products":  # no settle here: it would wait for the held read
+            assert time.monotonic() < deadline, "the key waited for the read"
+            await pilot.pause(0.05)
+        assert time.monotonic() < deadline and not held.is_set()  # there while the read is still held
+        held.set()
         await settle(pilot)
 
 

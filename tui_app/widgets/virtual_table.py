@@ -420,11 +420,13 @@ class VirtualTable(ScrollView, Generic[R], can_focus=True):
             self.cursor_row = self.row_count - 1
 
     def _scroll_to_cursor(self) -> None:
+        # force: right after the rows were counted the scrollbar may not be laid out yet, and without it
+        # Textual refuses to scroll (a jump deep into a freshly counted list stayed at the top).
         top, height = round(self.scroll_y), self._body_height
         if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True, force=True)
         elif self.cursor_row >= top + height:
-            self.scroll_to(y=self.cursor_row - height + 1, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor_row - height + 1, animate=False, immediate=True, force=True)
 
     def watch_cursor_row(self, old: int, new: int) -> None:
         self.refresh()
