@@ -184,6 +184,25 @@ CI_SUITES: dict[str, set[str]] = {
 }
 
 
+def assert_pages(catalog, query, want: list[int], size: int, skips) -> None:
+    """`find_products` pages exactly the ids `want`: walking forward from the start and backward from the
+    end by keyset cursors, and a page from each offset in `skips`."""
+    forward: list[int] = []
+    page = catalog.find_products(query, None, size)
+    while page:
+        forward += [r.id for r in page]
+        page = catalog.find_products(query, query.cursor_after(page[-1]), size)
+    assert forward == want
+    backward: list[int] = []
+    page = catalog.find_products(query, None, size, backward=True)
+    while page:
+        backward = [r.id for r in page] + backward
+        page = catalog.find_products(query, query.cursor_after(page[0]), size, backward=True)
+    assert backward == want
+    for skip in skips:
+        assert [r.id for r in catalog.find_products(query, None, size, skip=skip)] == want[skip:skip + size]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if FULL_MATRIX:
         return

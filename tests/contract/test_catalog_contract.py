@@ -31,6 +31,7 @@ from domain.ports import Store
 from domain.services.catalog import PRODUCT_EXPORT_HEADER
 from storage import open_store
 from storage.csvio import safe_cell
+from tests.conftest import assert_pages
 from tui_app.bootstrap import Backend
 
 TENANT = "t1"  # the tenant of the `sim` fixture
@@ -680,19 +681,7 @@ def test_any_sort_pages_exactly_the_sorted_order_forward_backward_and_by_offset(
               and (query.needle in fold_case(r.name) or query.needle in fold_case(r.sku))]
     want = in_order(listed, query)
 
-    forward, after = [], None
-    while page := shop.catalog.find_products(query, after, size):
-        forward += [r.id for r in page]
-        after = query.cursor_after(page[-1])
-    assert forward == want
-    backward: list[int] = []
-    page = shop.catalog.find_products(query, None, size, backward=True)
-    while page:
-        backward = [r.id for r in page] + backward
-        page = shop.catalog.find_products(query, query.cursor_after(page[0]), size, backward=True)
-    assert backward == want
-    for skip in range(len(want) + 2):
-        assert [r.id for r in shop.catalog.find_products(query, None, size, skip=skip)] == want[skip:skip + size]
+    assert_pages(shop.catalog, query, want, size, range(len(want) + 2))
     assert shop.catalog.count_products(query) == len(want)
     skus = {r.id: r.sku for r in listed}
     with shop.catalog.stream_products(query) as stream:

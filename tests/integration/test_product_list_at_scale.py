@@ -13,9 +13,10 @@ import pytest
 from domain import Simulator
 from domain.clock import FixedClock
 from domain.model import NewProduct, ProductQuery
-from domain.model.catalog import ProductCursor, fold_case
+from domain.model.catalog import fold_case
 from storage import open_store
 from storage.sqlite import repositories
+from tests.conftest import assert_pages
 
 WORDS = ("Blue", "Steel", "Kettle", "Saw", "blue_ish", "100%", "back\\slash", "Äpfel", "Zebra")
 
@@ -57,20 +58,7 @@ def test_a_text_filter_pages_the_same_rows_whatever_the_window(shop, monkeypatch
     monkeypatch.setattr(repositories, "TEXT_WINDOW", window)
     query = ProductQuery(text=text)
     want = expected(shop, query)
-    got: list[int] = []
-    page = shop.catalog.find_products(query, None, size)
-    while page:
-        got += [r.id for r in page]
-        page = shop.catalog.find_products(query, ProductCursor.after(page[-1]), size)
-    assert got == want
-    back: list[int] = []
-    page = shop.catalog.find_products(query, None, size, backward=True)
-    while page:
-        back = [r.id for r in page] + back
-        page = shop.catalog.find_products(query, ProductCursor.after(page[0]), size, backward=True)
-    assert back == want
-    for skip in (0, 1, len(want) // 2, len(want)):
-        assert [r.id for r in shop.catalog.find_products(query, None, size, skip=skip)] == want[skip:skip + size]
+    assert_pages(shop.catalog, query, want, size, (0, 1, len(want) // 2, len(want)))
     assert shop.catalog.count_products(query) == len(want)
 
 
@@ -129,17 +117,5 @@ def test_a_category_in_any_order_pages_the_same_rows_whatever_the_window(
     names = {r.id: r.category for r in every}
     want = [r.id for r in sorted((r for r in every if r.active and names[r.id] == category),
                                  key=query.sort_key, reverse=descending)]
-    got, after = [], None
-    while page := catalog.find_products(query, after, 4):
-        got += [r.id for r in page]
-        after = query.cursor_after(page[-1])
-    assert got == want
-    back: list[int] = []
-    page = catalog.find_products(query, None, 4, backward=True)
-    while page:
-        back = [r.id for r in page] + back
-        page = catalog.find_products(query, query.cursor_after(page[0]), 4, backward=True)
-    assert back == want
-    for skip in {0, 1, len(want) // 2, max(len(want) - 1, 0), len(want)}:
-        assert [r.id for r in catalog.find_products(query, None, 4, skip=skip)] == want[skip:skip + 4]
+    assert_pages(catalog, query, want, 4, {0, 1, len(want) // 2, max(len(want) - 1, 0), len(want)})
     assert catalog.count_products(query) == len(want)
