@@ -349,7 +349,7 @@ class SqlAlchemyTransfers(_BankRepo):
         last = 0
         while True:
             sides = [
-                select(select(*transfer_columns(table)).where(table.tenant_id == self._tenant, table.id > last)
+                select(select(*transfer_columns(table)).where(self._tenant_in_id_order(table), table.id > last)
                        .order_by(table.id).limit(STREAM_CHUNK).subquery())
                 for table in (TransferRow, TransferArchiveRow)
             ]

@@ -356,7 +356,8 @@ class SqlAlchemyStock(SqlAlchemyRepo):
     def stream_moves(self) -> Iterator[StockMove]:
         last = 0
         while True:
-            branches = [select(self._moves(t, t.id > last).order_by(t.id).limit(STREAM_CHUNK).subquery().c)
+            branches = [select(select(*move_columns(t)).where(self._tenant_in_id_order(t), t.id > last)
+                               .order_by(t.id).limit(STREAM_CHUNK).subquery().c)
                         for t in _MOVE_TABLES]
             merged = union_all(*branches).subquery()
             rows = self._execute(select(merged).order_by(merged.c.id).limit(STREAM_CHUNK)).all()

@@ -754,9 +754,10 @@ class SqliteTransfers(_Repo):
     def stream(self) -> Iterator[Transfer]:
         last = 0
         while True:
+            # +tenant_id: each chunk is a rowid range (see stock.stream_moves).
             rows = self._run(
-                f"SELECT * FROM (SELECT {_TRANSFER_COLS} FROM transfers WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?)"
-                f" UNION ALL SELECT * FROM (SELECT {_TRANSFER_COLS} FROM transfers_archive WHERE tenant_id = ? AND id > ?"
+                f"SELECT * FROM (SELECT {_TRANSFER_COLS} FROM transfers WHERE +tenant_id = ? AND id > ? ORDER BY id LIMIT ?)"
+                f" UNION ALL SELECT * FROM (SELECT {_TRANSFER_COLS} FROM transfers_archive WHERE +tenant_id = ? AND id > ?"
                 " ORDER BY id LIMIT ?) ORDER BY id LIMIT ?",
                 (self._tenant, last, STREAM_CHUNK, self._tenant, last, STREAM_CHUNK, STREAM_CHUNK),
             ).fetchall()

@@ -259,9 +259,11 @@ class SqliteStock(_Repo):
     def stream_moves(self) -> Iterator[StockMove]:
         last = 0
         while True:
+            # +tenant_id keeps SQLite on the rowid range: on tenant_id it picked an index of (tenant_id, ...)
+            # and sorted the tenant's every move for each chunk (0.13 s a chunk, 92 s for a million moves).
             rows = self._run(
-                f"SELECT * FROM (SELECT {_MOVE_COLS} FROM stock_moves WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?)"
-                f" UNION ALL SELECT * FROM (SELECT {_MOVE_COLS} FROM stock_moves_archive WHERE tenant_id = ? AND id > ?"
+                f"SELECT * FROM (SELECT {_MOVE_COLS} FROM stock_moves WHERE +tenant_id = ? AND id > ? ORDER BY id LIMIT ?)"
+                f" UNION ALL SELECT * FROM (SELECT {_MOVE_COLS} FROM stock_moves_archive WHERE +tenant_id = ? AND id > ?"
                 " ORDER BY id LIMIT ?) ORDER BY id LIMIT ?",
                 (self._tenant, last, STREAM_CHUNK, self._tenant, last, STREAM_CHUNK, STREAM_CHUNK),
             ).fetchall()
