@@ -118,7 +118,7 @@ class SqlAlchemyRepo:
         return self._dialect == "postgresql"
 
     def _tenant_in_id_order(self, table: Any) -> Any:
-        """The tenant condition of a walk in id order (the ledger streams). SQLite, with no statistics,
+        """The tenant condition of a read in id order (the ledger streams, a snapshot). SQLite, with no statistics,
         takes `tenant_id = ?` for the better way in and sorts the tenant's every row for each chunk through
         an index of (tenant_id, ...); written `+tenant_id` it keeps to the rowid range. PostgreSQL
         plans from its statistics and has no unary + for text."""

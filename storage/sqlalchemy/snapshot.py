@@ -80,7 +80,8 @@ class SqlAlchemySnapshot(SqlAlchemyRepo):
         """Every row of the tenant in id order, archived ledger rows included (flagged by a column)."""
         def rows(*cols: Any, order: tuple[Any, ...] | None = None) -> list[Any]:
             owner = cols[0].class_
-            stmt = select(*cols).where(owner.tenant_id == self._tenant).order_by(*(order or (owner.id,)))
+            tenant = owner.tenant_id == self._tenant if order else self._tenant_in_id_order(owner)
+            stmt = select(*cols).where(tenant).order_by(*(order or (owner.id,)))
             return self._execute(stmt).all()
 
         products = rows(*_PRODUCT_COLS, ProductRow.cost_minor, ProductRow.reorder_level)
@@ -105,8 +106,8 @@ class SqlAlchemySnapshot(SqlAlchemyRepo):
     def _ledger(self, live: Any, archive: Any, columns: Any) -> tuple[list[Any], frozenset[int]]:
         """A ledger's live and archived rows in id order (without the flag), and the ids of the archived ones."""
         both = union_all(
-            select(*columns(live), literal_column("0").label("archived")).where(live.tenant_id == self._tenant),
-            select(*columns(archive), literal_column("1").label("archived")).where(archive.tenant_id == self._tenant),
+            select(*columns(live), literal_column("0").label("archived")).where(self._tenant_in_id_order(live)),
+            select(*columns(archive), literal_column("1").label("archived")).where(self._tenant_in_id_order(archive)),
         ).subquery()
         found = self._execute(select(both).order_by(both.c.id)).all()
         return [r[:-1] for r in found], frozenset(r[0] for r in found if r[-1])
