@@ -27,6 +27,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -63,6 +64,8 @@ from storage.sqlalchemy.tables import (
     TransferRow,
 )
 from storage.sqlite.repositories import _IN_CHUNK
+
+ANALYZE_AFTER = 1_000  # adjustments posted in one unit of work before PostgreSQL's statistics are refreshed
 
 _MOVE_TABLES = (StockMoveRow, StockMoveArchiveRow)
 _LOCATION_FIELDS = tuple(f.name for f in fields(Location))
@@ -456,13 +459,31 @@ class SqlAlchemyStock(SqlAlchemyRepo):
         if done.rowcount == 0:
             raise NotFound(f"product {product_id} does not exist", field="product")
 
+    _posted = 0  # adjustments reconcile() posted in this unit of work
+    _analyzed_at = 0  # ... when it last refreshed PostgreSQL's statistics
+
     def reconcile(self, skus: Iterable[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
         # Set-based, a chunk of SKUs per statement: an import posts one adjustment per product.
         wanted = list(skus)
         posted = 0
         for i in range(0, len(wanted), _IN_CHUNK):
-            posted += self._reconcile_chunk(wanted[i:i + _IN_CHUNK], location_id, adjustment_id, move)
+            if self._pg:
+                self._refresh_statistics()
+            done = self._reconcile_chunk(wanted[i:i + _IN_CHUNK], location_id, adjustment_id, move)
+            posted += done
+            self._posted += done
         return posted
+
+    def _refresh_statistics(self) -> None:
+        """PostgreSQL plans the statements of a long bulk transaction (an import, a demo) from statistics
+        taken before it: autovacuum cannot see uncommitted rows. Planned for empty tables, each chunk's
+        level update walked every stock move of the tenant for every level (over ten minutes for a
+        30,000-product demo). Once this unit of work has posted ANALYZE_AFTER adjustments, and each time
+        that doubles, the tables an import grows are analyzed (migration 0010: ANALYZE inside the
+        transaction samples its own rows), so the next chunk is planned for their real size."""
+        if self._posted >= max(ANALYZE_AFTER, 2 * self._analyzed_at):
+            self._execute(text("SELECT stockbank_analyze_books()"))
+            self._analyzed_at = self._posted
 
     def _reconcile_chunk(self, skus: list[str], location_id: int, adjustment_id: int, move: NewStockMove) -> int:
         tenant, p, m = self._tenant, ProductRow, StockMoveRow
