@@ -38,6 +38,11 @@ _VALUE = ProductRow.price_minor * ProductRow.quantity  # at most MAX_MINOR: the 
 # Each sort key (domain.model.catalog.PRODUCT_SORTS) as its index has it (migrations 0007 and 0008).
 _SORTS: dict[str, Any] = {"name": _NAME_KEY, "sku": ProductRow.sku, "price": ProductRow.price_minor,
                           "quantity": ProductRow.quantity, "value": _VALUE}
+# PostgreSQL sorts on stored copies of the two expressions (migration 0011): under row-level security only a
+# leakproof condition is an index condition, and lower() and bigint * are not; comparing columns is.
+# They are not mapped: SQLite has no such columns.
+_PG_SORTS: dict[str, Any] = {**_SORTS, "name": literal_column(f"{ProductRow.__tablename__}.name_key", String),
+                             "value": literal_column(f"{ProductRow.__tablename__}.value_minor", BigInteger)}
 _LISTING_COLS = (ProductRow.id, ProductRow.sku, ProductRow.name, CategoryRow.name, ProductRow.price_minor,
                  ProductRow.quantity, _VALUE, ProductRow.active, ProductRow.version)
 # What an upsert by SKU sets, with the types PostgreSQL's arrays of them have.
@@ -312,7 +317,7 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
         backward: strictly before it, in reverse order (the caller turns the page round). A descending
         list is the ascending one walked the other way (down), on the same index."""
         stmt = self._with_category(*columns).where(*self._filters(query))
-        key = _SORTS[query.sort]
+        key = (_PG_SORTS if self._pg else _SORTS)[query.sort]
         down = backward != query.descending
         if after is not None:
             # Spelled out so SQLite seeks into the index; the row value (key, id) > (?, ?) is only filtered.
@@ -338,8 +343,7 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
 
     def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
         # One ordered statement read STREAM_CHUNK rows at a time (a server-side cursor on PostgreSQL), not
-        # keyset chunks: under row-level security PostgreSQL cannot seek on lower(name), each chunk would
-        # rescan from the start.
+        # keyset chunks: one walk of the index instead of a seek per chunk.
         stmt = self._page(_EXPORT_COLS, query, None, None).execution_options(yield_per=STREAM_CHUNK)
         with translating():
             for chunk in self._execute(stmt).partitions():
