@@ -1,9 +1,9 @@
 """PostgreSQL: a way for the store to refresh the planner's statistics in the middle of a bulk write.
 
 A bulk import or `stockbank demo` is one transaction. Autovacuum cannot see its rows until it commits, so
-every statement of batch 100 was planned as if the tables held what they held before the import: the
-level update of each batch's opening stock walked every stock move of the tenant for every level (a
-nested loop), 30-40 s a batch at 30,000 products, and the SKU lookups scanned the tenant's products.
+its last statements were planned as if the tables held what they held before it began: the level update
+of each chunk's opening stock walked every stock move of the tenant for every level (a nested loop),
+30-40 s a chunk at 30,000 products, and the SKU lookups scanned the tenant's products.
 ANALYZE run inside the transaction samples its own uncommitted rows, but only the tables' owner may run
 it, and the store acts as `stockbank_app` (migration 0006). `stockbank_analyze_books()` runs it as the
 owner (SECURITY DEFINER, with the search path fixed at creation) on the tables a bulk write grows, and
