@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from domain.clock import SystemClock
 from domain.model import ProductQuery
 from domain.model.bank import MOVES_POSTED, PENDING, RateLimit
-from domain.model.catalog import ProductCursor, fold_case
 from domain.model.stock import PENDING as STOCK_PENDING
 from domain.model.stock import POSTED as STOCK_POSTED
 from domain.model.stock import PURCHASE, RECEIVED as STOCK_RECEIVED, SELL, StockMove
@@ -139,13 +138,13 @@ def check_books(ctx: ServiceContext) -> CheckReport:
         for c in categories.values():
             if c.parent_id is not None and c.parent_id not in categories:
                 problems.append(f"category {c.name!r} has a missing parent {c.parent_id}")
-        products = 0
-        for sku, _name, _category, price, quantity, value in uow.products.stream(ProductQuery(include_inactive=True, deleted=None)):
-            products += 1
-            if price < 0 or quantity < 0:
-                problems.append(f"product {sku} has a negative price or quantity")
-            if value != price * quantity:
-                problems.append(f"product {sku} value {value} != price x quantity")
+        totals: dict[int, int] = {}  # product id -> its recorded total on hand
+        for row in _all_products(uow):
+            totals[row.id] = row.quantity
+            if row.price_minor < 0 or row.quantity < 0:
+                problems.append(f"product {row.sku} has a negative price or quantity")
+            if row.value_minor != row.price_minor * row.quantity:
+                problems.append(f"product {row.sku} value {row.value_minor} != price x quantity")
         accounts = {a.id: a for a in uow.accounts.list(include_deleted=True)}
         payments: dict[int, int] = {}  # transfer id -> amount, for the stock ledger's money legs
 
@@ -155,7 +154,6 @@ def check_books(ctx: ServiceContext) -> CheckReport:
                 yield t
 
         ledger_problems, transfers = _ledger_problems(accounts, remembered(uow.transfers.stream()))
-        totals = {row.product_id: row.on_hand for row in _all_rows(uow)}
         stock_problems, moves = _stock_problems(
             {loc.id: loc for loc in uow.locations.list()}, totals, uow.stock.all_levels(), uow.stock.stream_moves(),
             payments,
@@ -165,7 +163,7 @@ def check_books(ctx: ServiceContext) -> CheckReport:
     cash = -sum(a.balance for a in accounts.values() if not a.limited)
     return CheckReport(
         problems,
-        {"categories": len(categories), "products": products, "accounts": len(accounts),
+        {"categories": len(categories), "products": len(totals), "accounts": len(accounts),
          "transfers": transfers, "stock_moves": moves, "cash_brought_in_minor": cash},
     )
 
@@ -213,11 +211,13 @@ def _ledger_problems(accounts: dict, transfers: Iterable) -> tuple[list[str], in
     return problems, seen
 
 
-def _all_rows(uow) -> Iterator:
+def _all_products(uow) -> Iterator:
+    """Every product of the tenant, deleted and inactive too, with its id: keyset pages of the list."""
+    query = ProductQuery(include_inactive=True, deleted=None)
     after = None
-    while page := uow.stock.rows(ProductQuery(include_inactive=True, deleted=None), after, 5000):
+    while page := uow.products.find(query, after, 5000):
         yield from page
-        after = ProductCursor(fold_case(page[-1].name), page[-1].product_id)
+        after = query.cursor_after(page[-1])
 
 
 def _stock_problems(locations: dict, totals: dict[int, int], levels: Iterable, moves: Iterable,

@@ -417,6 +417,21 @@ def test_check_fails_when_an_invariant_is_broken_behind_its_back(demo_db: str, c
     assert any("Hand tools" in p for p in data["problems"])
 
 
+def test_check_finds_a_product_total_changed_behind_its_back_deleted_products_included(
+        demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--db", demo_db, "--json", "product", "delete", "POW-0000001")  # its total and levels stay
+    assert code == 0, err
+    conn = sqlite3.connect(demo_db.removeprefix("sqlite:///"))
+    conn.execute("UPDATE products SET quantity = quantity + 1 WHERE sku IN ('POW-0000001', 'GAR-0000002')")
+    conn.commit()
+    conn.close()
+    code, out, _ = run(capsys, "--db", demo_db, "--json", "check")
+    assert code == 1
+    problems = json.loads(out)["problems"]
+    drifted = [p for p in problems if "total on hand" in p]
+    assert len(drifted) == 2 and len(problems) == 2, problems
+
+
 def test_migrate_reports_the_head_revision(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--db", db, "migrate")
     assert code == 0, err
