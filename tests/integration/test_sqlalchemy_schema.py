@@ -166,7 +166,8 @@ def test_postgres_sorts_products_on_stored_keys_that_follow_their_expressions(pg
                 "SELECT a.attname, a.attgenerated, pg_get_expr(d.adbin, d.adrelid), c.collname"
                 " FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
                 " LEFT JOIN pg_collation c ON c.oid = a.attcollation AND a.attcollation <> 0"
-                " WHERE a.attrelid = 'products'::regclass AND a.attname = ANY(:names)"), {"names": list(PG_SORT_KEY_COLUMNS)})}
+                " WHERE a.attrelid = 'products'::regclass AND a.attname = ANY(:names)"),
+                {"names": list(PG_SORT_KEY_COLUMNS)})}
             indexes = dict(conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(:names)"),
                                         {"names": list(PG_SORT_KEY_INDEXES)}).all())
     finally:
