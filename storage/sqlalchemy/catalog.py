@@ -4,6 +4,7 @@ and the actors, every statement scoped by tenant_id; rows are mapped to domain o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (ARRAY, BigInteger, Boolean, Integer, Select, String, any_, bindparam, delete, func, insert, literal,
@@ -16,7 +17,7 @@ from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
 from storage.rowfolds import category_values, upsert_by_distinct_sku
 from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import CategoryRow, ProductRow, UserRow
-from storage.sqlite.repositories import _IN_CHUNK
+from storage.sqlite.repositories import _IN_CHUNK, TEXT_WINDOW
 
 if TYPE_CHECKING:
     from domain.ports import ExportRow
@@ -312,10 +313,12 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
         return current
 
     def _page(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None,
-              limit: int | None, backward: bool = False, skip: int = 0) -> Select[Any]:
+              limit: int | None, backward: bool = False, skip: int = 0, *, scan: bool = False) -> Select[Any]:
         """One keyset page in list order (the query's sort key, then id), strictly after the cursor;
         backward: strictly before it, in reverse order (the caller turns the page round). A descending
-        list is the ascending one walked the other way (down), on the same index."""
+        list is the ascending one walked the other way (down), on the same index. scan (PostgreSQL): order
+        by a copy of the key no index has, so the planner reads the table once and sorts what matches
+        instead of walking the whole index for a rare text."""
         stmt = self._with_category(*columns).where(*self._filters(query))
         key = (_PG_SORTS if self._pg else _SORTS)[query.sort]
         down = backward != query.descending
@@ -326,13 +329,36 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
                 stmt = stmt.where(key <= at, or_(key < at, ProductRow.id < bigint(after.id)))
             else:
                 stmt = stmt.where(key >= at, or_(key > at, ProductRow.id > bigint(after.id)))
+        if scan and self._pg:
+            key = key.concat("") if query.sort in ("name", "sku") else key + 0
         order = (key.desc(), ProductRow.id.desc()) if down else (key, ProductRow.id)
         stmt = stmt.order_by(*order).limit(limit)
         return stmt.offset(skip) if skip else stmt
 
+    def _window(self, query: ProductQuery, after: ProductCursor | None, limit: int, backward: bool) -> Select[Any]:
+        """A text filter's page from the first TEXT_WINDOW rows of the list after the cursor (the query
+        without its text: a walk of the list's index), as the sqlite3 store reads it. A common word fills
+        its page there at once; a rare one is then looked for by one pass over the table (`scan`)."""
+        key = (_PG_SORTS if self._pg else _SORTS)[query.sort]
+        listed = (*(c.label(f"c{i}") for i, c in enumerate(_LISTING_COLS)), key.label("k"))
+        window = self._page(listed, replace(query, text=""), after, TEXT_WINDOW, backward).subquery()
+        row = [window.c[f"c{i}"] for i in range(len(_LISTING_COLS))]
+        position = func.strpos if self._pg else func.instr
+        sku, name = row[1], row[2]
+        down = backward != query.descending
+        return (select(*row)
+                .where(or_(position(func.lower(name), query.needle) > 0, position(func.lower(sku), query.needle) > 0))
+                .order_by(*((window.c.k.desc(), row[0].desc()) if down else (window.c.k, row[0])))
+                .limit(limit))
+
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
              skip: int = 0) -> list[ProductListing]:
-        page = [listing(r) for r in self._execute(self._page(_LISTING_COLS, query, after, limit, backward, skip))]
+        page: list[ProductListing] = []
+        if query.needle and not skip:
+            page = [listing(r) for r in self._execute(self._window(query, after, limit, backward))]
+        if len(page) < limit:
+            page = [listing(r) for r in self._execute(
+                self._page(_LISTING_COLS, query, after, limit, backward, skip, scan=bool(query.needle)))]
         return page[::-1] if backward else page
 
     def count(self, query: ProductQuery) -> int:
