@@ -335,31 +335,39 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
         stmt = stmt.order_by(*order).limit(limit)
         return stmt.offset(skip) if skip else stmt
 
-    def _window(self, query: ProductQuery, after: ProductCursor | None, limit: int, backward: bool) -> Select[Any]:
+    def _window(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None, limit: int,
+                backward: bool, extra: tuple[Any, ...]) -> Select[Any]:
         """A text filter's page from the first TEXT_WINDOW rows of the list after the cursor (the query
         without its text: a walk of the list's index), as the sqlite3 store reads it. A common word fills
-        its page there at once; a rare one is then looked for by one pass over the table (`scan`)."""
+        its page there at once; a rare one is then looked for by one pass over the table (`scan`).
+        `columns` begin with the product's id, SKU and name (the list's and the stock list's do)."""
         key = (_PG_SORTS if self._pg else _SORTS)[query.sort]
-        listed = (*(c.label(f"c{i}") for i, c in enumerate(_LISTING_COLS)), key.label("k"))
-        window = self._page(listed, replace(query, text=""), after, TEXT_WINDOW, backward).subquery()
-        row = [window.c[f"c{i}"] for i in range(len(_LISTING_COLS))]
+        listed = (*(c.label(f"c{i}") for i, c in enumerate(columns)), key.label("k"))
+        window = self._page(listed, replace(query, text=""), after, TEXT_WINDOW, backward).where(*extra).subquery()
+        row = [window.c[f"c{i}"] for i in range(len(columns))]
         position = func.strpos if self._pg else func.instr
-        sku, name = row[1], row[2]
+        product_id, sku, name = row[:3]
         down = backward != query.descending
         return (select(*row)
                 .where(or_(position(func.lower(name), query.needle) > 0, position(func.lower(sku), query.needle) > 0))
-                .order_by(*((window.c.k.desc(), row[0].desc()) if down else (window.c.k, row[0])))
+                .order_by(*((window.c.k.desc(), product_id.desc()) if down else (window.c.k, product_id)))
                 .limit(limit))
+
+    def page_rows(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None, limit: int,
+                  backward: bool = False, skip: int = 0, extra: tuple[Any, ...] = ()) -> list[Any]:
+        """One page of `columns` in list order (`_page`, with the further conditions `extra`), in list order
+        whichever way it was read; a text filter's through its window first."""
+        rows: list[Any] = []
+        if query.needle and not skip:
+            rows = self._execute(self._window(columns, query, after, limit, backward, extra)).all()
+        if len(rows) < limit:
+            rows = self._execute(self._page(columns, query, after, limit, backward, skip, scan=bool(query.needle))
+                                 .where(*extra)).all()
+        return rows[::-1] if backward else rows
 
     def find(self, query: ProductQuery, after: ProductCursor | None, limit: int, *, backward: bool = False,
              skip: int = 0) -> list[ProductListing]:
-        page: list[ProductListing] = []
-        if query.needle and not skip:
-            page = [listing(r) for r in self._execute(self._window(query, after, limit, backward))]
-        if len(page) < limit:
-            page = [listing(r) for r in self._execute(
-                self._page(_LISTING_COLS, query, after, limit, backward, skip, scan=bool(query.needle)))]
-        return page[::-1] if backward else page
+        return [listing(r) for r in self.page_rows(_LISTING_COLS, query, after, limit, backward, skip)]
 
     def count(self, query: ProductQuery) -> int:
         return self._execute(

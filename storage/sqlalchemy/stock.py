@@ -373,11 +373,8 @@ class SqlAlchemyStock(SqlAlchemyRepo):
              backward: bool = False, skip: int = 0) -> list[StockRow]:
         # The product list's own keyset page (same filters, same order, both ways), with the stock columns.
         products = SqlAlchemyProducts(self._session, self._tenant, self._dialect)
-        stmt = products._page(_STOCK_ROW_COLS, query, after, limit, backward, skip)
-        if low_only:
-            stmt = stmt.where(*_LOW)
-        page = [stock_row(r) for r in self._execute(stmt)]
-        return page[::-1] if backward else page
+        return [stock_row(r) for r in products.page_rows(_STOCK_ROW_COLS, query, after, limit, backward, skip,
+                                                         _LOW if low_only else ())]
 
     def count_rows(self, query: ProductQuery, low_only: bool = False) -> int:
         products = SqlAlchemyProducts(self._session, self._tenant, self._dialect)

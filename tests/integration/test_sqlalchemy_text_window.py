@@ -12,7 +12,7 @@ import pytest
 from domain import Simulator
 from domain.clock import FixedClock
 from domain.model import NewProduct, ProductQuery
-from domain.model.catalog import PRODUCT_SORTS, fold_case
+from domain.model.catalog import PRODUCT_SORTS, ProductCursor, fold_case
 from storage import open_store
 from storage.sqlalchemy import catalog
 from tests.conftest import assert_pages, migrated_sqlite_file, new_pg_database
@@ -30,6 +30,8 @@ def shop(request, tmp_path_factory) -> Simulator:
     rng = random.Random(5)
     sim.catalog.bulk_add([NewProduct(f"W-{i:04d}", f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}", None,
                                      rng.randint(1, 999), rng.randint(0, 9), rng.random() > 0.1) for i in range(300)])
+    for product in sim.catalog.find_products(ProductQuery(include_inactive=True), limit=300)[::3]:
+        sim.inventory.set_planning(product.id, reorder_level=5)  # some low (0-5 on hand), some not
     yield sim
     store.close()
 
@@ -53,3 +55,27 @@ def test_a_text_filter_pages_the_same_rows_whatever_the_window(shop: Simulator, 
     want = expected(shop, query)
     assert_pages(shop.catalog, query, want, 9, [0, 4, max(len(want) - 3, 0)])
     assert shop.catalog.count_products(query) == len(want)
+
+
+@pytest.mark.parametrize("window", [1, 7, 5_000])
+@pytest.mark.parametrize("low_only", [False, True])
+@pytest.mark.parametrize("text", ["blue", "100%", "zebra 2", "no such thing"])
+def test_the_stock_list_filters_by_text_through_the_same_window(shop: Simulator, monkeypatch, window: int,
+                                                                 low_only: bool, text: str) -> None:
+    monkeypatch.setattr(catalog, "TEXT_WINDOW", window)
+    query = ProductQuery(text=text)
+    rows = shop.inventory.stock(ProductQuery(include_inactive=True), limit=10_000)
+    listed = set(expected(shop, query))
+    want = [r.product_id for r in sorted(rows, key=lambda r: (fold_case(r.name), r.product_id))
+            if r.product_id in listed and (r.low or not low_only)]
+    forward, page = [], shop.inventory.stock(query, None, 4, low_only=low_only)
+    while page:
+        forward += [r.product_id for r in page]
+        page = shop.inventory.stock(query, ProductCursor(fold_case(page[-1].name), page[-1].product_id), 4,
+                                    low_only=low_only)
+    backward, page = [], shop.inventory.stock(query, None, 4, low_only=low_only, backward=True)
+    while page:
+        backward = [r.product_id for r in page] + backward
+        page = shop.inventory.stock(query, ProductCursor(fold_case(page[0].name), page[0].product_id), 4,
+                                    low_only=low_only, backward=True)
+    assert forward == want and backward == want
