@@ -355,8 +355,8 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
 
     def page_rows(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None, limit: int,
                   backward: bool = False, skip: int = 0, extra: tuple[Any, ...] = ()) -> list[Any]:
-        """One page of `columns` in list order (`_page`, with the further conditions `extra`), in list order
-        whichever way it was read; a text filter's through its window first."""
+        """One page of `columns` (`_page` with the further conditions `extra`), returned in list order
+        whichever way it was read; a text filter's page is read through its window first."""
         rows: list[Any] = []
         if query.needle and not skip:
             rows = self._execute(self._window(columns, query, after, limit, backward, extra)).all()
