@@ -184,20 +184,28 @@ CI_SUITES: dict[str, set[str]] = {
 }
 
 
+def walked_ids(fetch, cursor_of, id_of, size: int) -> tuple[list[int], list[int]]:
+    """The ids a keyset-paged list gives walking forward from the start, and backward from the end (put
+    back in list order). `fetch(after, size, backward)` reads a page; `cursor_of(row)` is the cursor at a row."""
+    forward: list[int] = []
+    page = fetch(None, size, False)
+    while page:
+        forward += [id_of(r) for r in page]
+        page = fetch(cursor_of(page[-1]), size, False)
+    backward: list[int] = []
+    page = fetch(None, size, True)
+    while page:
+        backward = [id_of(r) for r in page] + backward
+        page = fetch(cursor_of(page[0]), size, True)
+    return forward, backward
+
+
 def assert_pages(catalog, query, want: list[int], size: int, skips) -> None:
     """`find_products` pages exactly the ids `want`: walking forward from the start and backward from the
     end by keyset cursors, and a page from each offset in `skips`."""
-    forward: list[int] = []
-    page = catalog.find_products(query, None, size)
-    while page:
-        forward += [r.id for r in page]
-        page = catalog.find_products(query, query.cursor_after(page[-1]), size)
+    forward, backward = walked_ids(lambda after, n, back: catalog.find_products(query, after, n, backward=back),
+                                   query.cursor_after, lambda r: r.id, size)
     assert forward == want
-    backward: list[int] = []
-    page = catalog.find_products(query, None, size, backward=True)
-    while page:
-        backward = [r.id for r in page] + backward
-        page = catalog.find_products(query, query.cursor_after(page[0]), size, backward=True)
     assert backward == want
     for skip in skips:
         assert [r.id for r in catalog.find_products(query, None, size, skip=skip)] == want[skip:skip + size]

@@ -15,7 +15,7 @@ from domain.model import NewProduct, ProductQuery
 from domain.model.catalog import PRODUCT_SORTS, ProductCursor, fold_case
 from storage import open_store
 from storage.sqlalchemy import catalog
-from tests.conftest import assert_pages, migrated_sqlite_file, new_pg_database
+from tests.conftest import assert_pages, migrated_sqlite_file, new_pg_database, walked_ids
 
 WORDS = ("Blue", "Steel", "Kettle", "Saw", "blue_ish", "100%", "Äpfel", "Zebra")
 
@@ -68,14 +68,7 @@ def test_the_stock_list_filters_by_text_through_the_same_window(shop: Simulator,
     listed = set(expected(shop, query))
     want = [r.product_id for r in sorted(rows, key=lambda r: (fold_case(r.name), r.product_id))
             if r.product_id in listed and (r.low or not low_only)]
-    forward, page = [], shop.inventory.stock(query, None, 4, low_only=low_only)
-    while page:
-        forward += [r.product_id for r in page]
-        page = shop.inventory.stock(query, ProductCursor(fold_case(page[-1].name), page[-1].product_id), 4,
-                                    low_only=low_only)
-    backward, page = [], shop.inventory.stock(query, None, 4, low_only=low_only, backward=True)
-    while page:
-        backward = [r.product_id for r in page] + backward
-        page = shop.inventory.stock(query, ProductCursor(fold_case(page[0].name), page[0].product_id), 4,
-                                    low_only=low_only, backward=True)
+    forward, backward = walked_ids(
+        lambda after, n, back: shop.inventory.stock(query, after, n, low_only=low_only, backward=back),
+        lambda r: ProductCursor(fold_case(r.name), r.product_id), lambda r: r.product_id, 4)
     assert forward == want and backward == want
