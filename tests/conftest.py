@@ -87,9 +87,12 @@ def new_pg_database(tmp: Path) -> str:
 
 
 def reused_pg_database(tmp: Path) -> str:
-    """The contract suites' PostgreSQL store: one database per worker, emptied before each test (TRUNCATE
-    of every table, ids restarted) instead of a new copy of the template (a fifth of the time). Falls
-    back to a fresh database when a leftover connection of an earlier test holds a lock."""
+    """The contract suites' PostgreSQL store: one database per worker, emptied before each test instead of
+    a new copy of the template. A DELETE of every table and a restart of every sequence, in one
+    transaction, takes ~12 ms; TRUNCATE ... RESTART IDENTITY took ~140 ms (new files for every table and
+    index) and a template copy ~5 times that. As the superuser, row-level security and the foreign key
+    triggers (`session_replication_role = replica`) do not stand in the way. Falls back to a fresh
+    database when a leftover connection of an earlier test holds a lock."""
     require_server(pg_available(), f"PostgreSQL at {PG_ADMIN_URL}")
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     shared = _session_state.get("shared")
@@ -105,10 +108,60 @@ def reused_pg_database(tmp: Path) -> str:
             conn.execute("SET lock_timeout = '2s'")
             tables = [r[0] for r in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'")]
-            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+            sequences = [r[0] for r in conn.execute(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")]
+            with conn.transaction():
+                conn.execute("SET LOCAL session_replication_role = replica; "  # type: ignore[arg-type]
+                             + "".join(f"DELETE FROM {t}; " for t in tables)
+                             + "".join(f"ALTER SEQUENCE {s} RESTART; " for s in sequences))
     except psycopg.errors.LockNotAvailable:
         return new_pg_database(tmp)
     return f"postgresql+psycopg://{base.split('://', 1)[1]}/{shared}?saves={tmp / 'saves'}&files={tmp / 'files'}"
+
+
+def _pg_database_url(url: str) -> str:
+    """The admin's psycopg address of the database a store URL names."""
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{url.split('?', 1)[0].rsplit('/', 1)[1]}"
+
+
+def pg_capture(url: str) -> list[tuple[str, str, bytes]]:
+    """Every row of every table (binary COPY, generated columns left out) and every sequence's position
+    of the database `url` names: `pg_restore` puts a database emptied by `reused_pg_database` back in
+    that state in milliseconds, where building it again through the services takes about a second."""
+    import psycopg
+
+    with psycopg.connect(_pg_database_url(url), autocommit=True) as conn:
+        columns: dict[str, list[str]] = {}
+        for table, column in conn.execute(
+                "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+                " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND a.attnum > 0"
+                " AND NOT a.attisdropped AND a.attgenerated = '' AND c.relname <> 'alembic_version'"
+                " ORDER BY c.relname, a.attnum"):
+            columns.setdefault(table, []).append(column)
+        state = []
+        for table, names in columns.items():
+            listed = ", ".join(names)
+            with conn.cursor().copy(f"COPY {table} ({listed}) TO STDOUT (FORMAT binary)") as copy:  # type: ignore[arg-type]
+                state.append((table, listed, b"".join(copy)))
+        for name, last in conn.execute(
+                "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = current_schema()"):
+            if last is not None:
+                state.append(("", f"SELECT setval('{name}', {last})", b""))
+    return state
+
+
+def pg_restore(url: str, state: list[tuple[str, str, bytes]]) -> None:
+    """Write a `pg_capture` into the (emptied) database `url` names, in one transaction."""
+    import psycopg
+
+    with psycopg.connect(_pg_database_url(url)) as conn:
+        conn.execute("SET LOCAL session_replication_role = replica")
+        for table, listed, data in state:
+            if not table:
+                conn.execute(listed)  # type: ignore[arg-type]
+                continue
+            with conn.cursor().copy(f"COPY {table} ({listed}) FROM STDIN (FORMAT binary)") as copy:  # type: ignore[arg-type]
+                copy.write(data)
 
 
 def _drop_pg_databases(keep: int) -> None:

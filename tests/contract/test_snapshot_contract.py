@@ -13,8 +13,13 @@ rows archived and idempotency keys working, keep attachments by SKU, and refuse 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +30,8 @@ from domain.errors import DomainError
 from domain.model import ProductQuery
 from domain.model.snapshot import ProductPlan, TenantSnapshot
 from domain.ports import Store
+from storage import open_store
+from tests.conftest import STORE_FACTORIES, new_pg_database, pg_capture, pg_restore
 
 SOURCE, TARGET, BYSTANDER = "t1", "t2", "t3"
 EVERYTHING = ProductQuery(include_inactive=True, deleted=None)
@@ -188,11 +195,63 @@ def build_small_shop(sim: Simulator) -> None:
     assert sim.check().ok, sim.check().problems
 
 
+@dataclass(frozen=True)
+class RichTemplate:
+    """The rich shop built once per store kind in this process: its folder (database file, attachment
+    files), the rows of a PostgreSQL one, and the moment its clock had reached."""
+
+    folder: Path
+    pg_state: list | None
+    resume_at: datetime
+
+
+_RICH_TEMPLATES: dict[str, RichTemplate] = {}
+_NO_TEMPLATE = {"memory"}  # nothing to copy; building it costs a few milliseconds
+
+
+def rich_template(kind: str) -> RichTemplate:
+    if kind not in _RICH_TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix=f"sbt-rich-{kind}-"))
+        url = new_pg_database(folder) if kind == "postgres" else STORE_FACTORIES[kind](folder)
+        built = open_store(url)
+        clock = FixedClock()
+        build_rich_shop(shop_sim(built, SOURCE, clock))
+        built.close()
+        _RICH_TEMPLATES[kind] = RichTemplate(folder, pg_capture(url) if kind == "postgres" else None, clock.now())
+    return _RICH_TEMPLATES[kind]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_rich_templates() -> Iterator[None]:
+    yield
+    while _RICH_TEMPLATES:
+        shutil.rmtree(_RICH_TEMPLATES.popitem()[1].folder, ignore_errors=True)
+
+
 @pytest.fixture
-def rich(store: Store) -> Simulator:
-    sim = shop_sim(store, SOURCE)
-    build_rich_shop(sim)
-    return sim
+def store(request: pytest.FixtureRequest, store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """The conftest `store`, except that a test asking for `rich` gets it as a copy of the rich shop built
+    once per store kind (files copied, PostgreSQL rows restored): 0.6–1.3 s a test less."""
+    kind = request.node.callspec.params["store_url"]
+    if "rich" in request.fixturenames and kind not in _NO_TEMPLATE:
+        template = rich_template(kind)
+        shutil.copytree(template.folder, tmp_path, dirs_exist_ok=True)
+        if template.pg_state is not None:
+            pg_restore(store_url, template.pg_state)
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def rich(request: pytest.FixtureRequest, store: Store) -> Simulator:
+    """The rich shop in `store`, with a clock that goes on from where the build left it."""
+    kind = request.node.callspec.params["store_url"]
+    if kind in _NO_TEMPLATE:
+        sim = shop_sim(store, SOURCE)
+        build_rich_shop(sim)
+        return sim
+    return shop_sim(store, SOURCE, FixedClock(rich_template(kind).resume_at))
 
 
 def statement_sizes(sim: Simulator) -> dict[tuple[str, bool], int]:
@@ -203,6 +262,40 @@ def statement_sizes(sim: Simulator) -> dict[tuple[str, bool], int]:
 def history_sizes(sim: Simulator) -> dict[tuple[str, bool], int]:
     return {(p.sku, archive): len(sim.inventory.history(p.id, limit=10_000, include_archive=archive))
             for p in sim.catalog.find_products(EVERYTHING, limit=10_000) for archive in (False, True)}
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def same_but_random_keys(s: TenantSnapshot) -> TenantSnapshot:
+    """The snapshot with the random part of generated idempotency keys (an opening balance's) blanked."""
+    def blank(row: Any) -> Any:
+        key = row.idempotency_key
+        return replace(row, idempotency_key=key and _UUID.sub("<uuid>", key))
+    return replace(s, transfers=tuple(map(blank, s.transfers)), moves=tuple(map(blank, s.moves)))
+
+
+# -- the fixture ------------------------------------------------------------------------------------------
+
+
+def test_the_rich_shop_copied_from_its_template_is_the_one_built_afresh(
+    request: pytest.FixtureRequest, store: Store, rich: Simulator, tmp_path: Path
+) -> None:
+    """What the copy gives (rows, ids to come, attachment bytes, clock) is what building it gives."""
+    kind = request.node.callspec.params["store_url"]
+    (tmp_path / "fresh").mkdir()
+    url = new_pg_database(tmp_path / "fresh") if kind == "postgres" else STORE_FACTORIES[kind](tmp_path / "fresh")
+    fresh = open_store(url)
+    try:
+        built = shop_sim(fresh, SOURCE)
+        build_rich_shop(built)
+        for sim in (rich, built):
+            sim.catalog.add_product("NEW-1", "New", "1.00", category="Garden", quantity=2)
+            sim.bank.transfer("Carol", "Shop", "1.00")
+        assert same_but_random_keys(dump(store, SOURCE)) == same_but_random_keys(dump(fresh, SOURCE))
+        assert rich.attachments.read(rich.attachments.list("APL-1")[0].id) == PAYLOAD
+    finally:
+        fresh.close()
 
 
 # -- round trip ---------------------------------------------------------------------------------------
