@@ -64,12 +64,14 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
 
 
 def refuse(
-    sim: Simulator, call: Callable[[], object], code: str, *, field: str | None = _ANY, case: object = _ANY
+    sim: Simulator, call: Callable[[], object], code: str, *, field: str | None = _ANY, case: object = _ANY,
+    before: dict[str, Any] | None = None,
 ) -> DomainError:
     """Assert that `call` is refused with `code`, that nothing at all changed, and that both
-    ledgers still replay cleanly. `case` names the input in failure messages (for loops)."""
+    ledgers still replay cleanly. `case` names the input in failure messages (for loops). A loop of
+    refusals passes the `snapshot` it took once as `before`: each refusal must leave exactly that."""
     what = "" if case is _ANY else f"[{case!r}] "
-    before = snapshot(sim)
+    before = snapshot(sim) if before is None else before
     with pytest.raises(DomainError) as caught:
         call()
     err = caught.value
@@ -696,9 +698,11 @@ def test_only_a_pending_move_can_be_received_or_cancelled(sim: Simulator, shop: 
 
 def test_an_unknown_move_is_not_found(sim: Simulator, shop: Shop) -> None:
     pending = sim.inventory.move_stock(shop.apple, 1, "Warehouse", "Shelf", pending=True)
+    before = snapshot(sim)
     for call in (*RESOLVE, "get_move"):
         for move_id in (999_999, 0, -1, 2**63, str(pending.id), float(pending.id), True, None):
-            refuse(sim, lambda: getattr(sim.inventory, call)(move_id), "not_found", field="move", case=(call, move_id))
+            refuse(sim, lambda: getattr(sim.inventory, call)(move_id), "not_found", field="move", case=(call, move_id),
+                   before=before)
 
 
 def test_a_resolution_retried_with_its_key_returns_the_first_one(sim: Simulator, shop: Shop) -> None:
@@ -926,9 +930,11 @@ BAD_QUANTITIES = (0, -1, "-1", "1.5", 1.5, True, False, "abc", "1e3", None, "", 
 
 
 def test_a_bad_quantity_is_refused_and_changes_nothing(sim: Simulator, shop: Shop) -> None:
+    before = snapshot(sim)
     for op, call in QUANTITY_OPS.items():
         for quantity in BAD_QUANTITIES:
-            refuse(sim, lambda: call(sim, shop, quantity), "validation", field="quantity", case=(op, quantity))
+            refuse(sim, lambda: call(sim, shop, quantity), "validation", field="quantity", case=(op, quantity),
+                   before=before)
 
 
 def test_a_bad_stocktake_count_is_refused(sim: Simulator, shop: Shop) -> None:
@@ -953,17 +959,19 @@ PRODUCT_OPS: dict[str, Callable[[Simulator, Any], object]] = {
 
 
 def test_an_unknown_product_is_not_found(sim: Simulator, shop: Shop) -> None:
+    before = snapshot(sim)
     for op, call in PRODUCT_OPS.items():
         for ref in ("NOPE-1", 999_999, 0, -1, 2**64, ""):
-            refuse(sim, lambda: call(sim, ref), "not_found", field="product", case=(op, ref))
+            refuse(sim, lambda: call(sim, ref), "not_found", field="product", case=(op, ref), before=before)
 
 
 def test_a_product_reference_must_be_an_id_or_a_sku(sim: Simulator, shop: Shop) -> None:
+    before = snapshot(sim)
     for op, call in PRODUCT_OPS.items():
         for ref in (None, 1.0, True, ["APL-1"]):
             if ref is None and op == "pending_moves":
                 continue  # no product there means every product's
-            refuse(sim, lambda: call(sim, ref), "validation", field="product", case=(op, ref))
+            refuse(sim, lambda: call(sim, ref), "validation", field="product", case=(op, ref), before=before)
 
 
 LOCATION_OPS: dict[str, Callable[[Simulator, Shop, Any], object]] = {
@@ -979,15 +987,17 @@ LOCATION_OPS: dict[str, Callable[[Simulator, Shop, Any], object]] = {
 
 
 def test_an_unknown_location_is_not_found(sim: Simulator, shop: Shop) -> None:
+    before = snapshot(sim)
     for op, call in LOCATION_OPS.items():
         for ref in ("Attic", 999_999, -1, 2**64):
-            refuse(sim, lambda: call(sim, shop, ref), "not_found", case=(op, ref))
+            refuse(sim, lambda: call(sim, shop, ref), "not_found", case=(op, ref), before=before)
 
 
 def test_a_location_reference_must_be_an_id_or_a_name(sim: Simulator, shop: Shop) -> None:
+    before = snapshot(sim)
     for op, call in LOCATION_OPS.items():
         for ref in (1.0, True, ["Shelf"]):
-            refuse(sim, lambda: call(sim, shop, ref), "validation", case=(op, ref))
+            refuse(sim, lambda: call(sim, shop, ref), "validation", case=(op, ref), before=before)
 
 
 def test_a_move_to_the_same_location_is_refused(sim: Simulator, shop: Shop) -> None:
