@@ -291,14 +291,15 @@ class StockMoveRow(_MoveColumns, Base):
         CheckConstraint("quantity > 0", name="ck_stock_moves_quantity_positive"),
         CheckConstraint("from_location_id <> to_location_id", name="ck_stock_moves_two_locations"),
         CheckConstraint("(pending_id IS NULL) = (kind IN ('posted', 'pending'))", name="ck_stock_moves_resolves"),
-        Index("ux_stock_moves_tenant_key", "tenant_id", "idempotency_key", unique=True),
+        Index("ux_stock_moves_tenant_key", "tenant_id", "idempotency_key", unique=True,
+              **_partial("idempotency_key IS NOT NULL")),  # 0012
         Index("ux_stock_moves_resolution", "pending_id", unique=True, **_partial("pending_id IS NOT NULL")),
         Index("ix_stock_moves_product", "tenant_id", "product_id", "id"),
         Index("ix_stock_moves_pending", "tenant_id", "id", **_partial("kind = 'pending'")),
         Index("ix_stock_moves_trade", "tenant_id", "day", **_partial("reason IN ('sell', 'purchase')")),  # 0009
         Index("ux_stock_moves_reverses", "tenant_id", "reverses_id", unique=True, **_partial("reverses_id IS NOT NULL")),
         Index("ix_stock_moves_created", "tenant_id", "created_at"),
-        Index("ix_stock_moves_transfer", "transfer_id"),
+        Index("ix_stock_moves_transfer", "transfer_id", **_partial("transfer_id IS NOT NULL")),  # 0012
         {"sqlite_autoincrement": True},
     )
 
@@ -312,10 +313,11 @@ class StockMoveArchiveRow(_MoveColumns, Base):
     transfer_id: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (
         Index("ix_stock_moves_archive_tenant_id", "tenant_id", "id"),
-        Index("ix_stock_moves_archive_key", "tenant_id", "idempotency_key"),
+        Index("ix_stock_moves_archive_key", "tenant_id", "idempotency_key",
+              **_partial("idempotency_key IS NOT NULL")),  # 0012
         Index("ix_stock_moves_archive_product", "tenant_id", "product_id", "id"),
-        Index("ix_stock_moves_archive_pending", "pending_id"),
-        Index("ix_stock_moves_archive_transfer", "transfer_id"),
+        Index("ix_stock_moves_archive_pending", "pending_id", **_partial("pending_id IS NOT NULL")),  # 0012
+        Index("ix_stock_moves_archive_transfer", "transfer_id", **_partial("transfer_id IS NOT NULL")),  # 0012
         Index("ix_stock_moves_archive_created", "tenant_id", "created_at"),
     )
 

@@ -100,6 +100,51 @@ def _index_names(url: str) -> set[str]:
         engine.dispose()
 
 
+def _index_predicates(url: str, schema: str | None = None) -> dict[str, str | None]:
+    """Each index's WHERE (None for a whole-table index), as the database itself prints it: Alembic's
+    comparison above does not look at predicates."""
+    engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"} if schema else {})
+    try:
+        with engine.connect() as conn:
+            if url.startswith("sqlite"):
+                rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+                return {name: sql.split(" WHERE ", 1)[1] if " WHERE " in sql else None for name, sql in rows}
+            rows = conn.execute(text(
+                "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relnamespace = current_schema()::regnamespace AND NOT i.indisprimary"))
+            return dict(rows.all())
+    finally:
+        engine.dispose()
+
+
+def _models_in(url: str, schema: str | None = None) -> None:
+    engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"} if schema else {})
+    try:
+        with engine.begin() as conn:
+            if schema:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+            Base.metadata.create_all(conn)
+    finally:
+        engine.dispose()
+
+
+def test_every_partial_index_has_the_predicate_its_model_gives_on_sqlite(tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'shop.db'}").close()
+    _models_in(f"sqlite:///{tmp_path / 'models.db'}")
+    migrated = _index_predicates(f"sqlite:///{tmp_path / 'shop.db'}")
+    assert migrated["ux_stock_moves_tenant_key"] == "idempotency_key IS NOT NULL"  # 0012
+    assert migrated == _index_predicates(f"sqlite:///{tmp_path / 'models.db'}")
+
+
+def test_every_partial_index_has_the_predicate_its_model_gives_on_postgres(pg_url: str) -> None:
+    _models_in(pg_url, schema="models")
+    migrated = _index_predicates(pg_url)
+    assert migrated["ix_stock_moves_transfer"] == "(transfer_id IS NOT NULL)"  # 0012
+    unique_constraints = {"uq_users_tenant_name"}
+    assert {k: v for k, v in migrated.items() if k not in unique_constraints} == {
+        k: v for k, v in _index_predicates(pg_url, schema="models").items() if k not in unique_constraints}
+
+
 @pytest.fixture
 def pg_url(tmp_path: Path) -> str:
     return new_pg_database(tmp_path).split("?")[0]  # the engine URL, without the store's own options
@@ -152,7 +197,7 @@ def test_postgres_text_compares_like_sqlite_and_every_tenant_table_has_a_forced_
 
 
 def test_the_migration_history_is_one_chain_ending_at_head() -> None:
-    assert migrations.HEAD == migrations.REVISIONS[-1] == "0011"
+    assert migrations.HEAD == migrations.REVISIONS[-1] == "0012"
 
 
 def test_postgres_sorts_products_on_stored_keys_that_follow_their_expressions(pg_url: str) -> None:

@@ -1,7 +1,10 @@
 """The ledger streams (what `stockbank check` replays) read each chunk as a rowid range on SQLite, and a
 snapshot (a save) reads products and ledgers in rowid order, in both SQL stores: EXPLAIN QUERY PLAN of the
 statements they really run. Through an index of (tenant_id, ...) SQLite sorted the tenant's every move for
-each 2,000-row chunk: `check` took 92 s in the stock stream alone at 1,000,000 products."""
+each 2,000-row chunk: `check` took 92 s in the stock stream alone at 1,000,000 products.
+
+A stock move found by its key, its transfer or the move it resolves seeks the partial index of that
+column (migration 0012), live and archived, on SQLite and under PostgreSQL's tenant policy."""
 
 from __future__ import annotations
 
@@ -9,29 +12,24 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 
 from storage import open_store
-from tests.conftest import migrated_sqlite_file
+from tests.conftest import migrated_sqlite_file, new_pg_database
 
 
 def run_capturing(url: str, read) -> list[tuple[str, tuple]]:
-    """The SELECTs `read(uow)` runs on the store at `url`, with their parameters."""
+    """The SELECTs `read(uow)` runs on the SQLite store at `url` (values filled in), from the driver's own
+    trace: the sqlite3 store's connection, or the SQLAlchemy store's, whose hot paths run prebuilt
+    statements on the driver's cursor without engine events."""
     store = open_store(url)
     seen: list[tuple[str, tuple]] = []
     try:
-        engine = getattr(store, "engine", None)
-        if engine is not None:
-            @event.listens_for(engine, "before_cursor_execute")
-            def _seen(_conn, _cursor, statement, parameters, _context, _many):
-                seen.append((statement, tuple(parameters)))
-
         with store.unit_of_work("t") as uow:
-            if engine is None:  # the sqlite3 store: its own connection's trace (values filled in)
-                uow._conn.set_trace_callback(lambda sql: seen.append((sql, ())))
+            engine = getattr(store, "engine", None)
+            driver = uow._conn if engine is None else uow.session.connection().connection.driver_connection
+            driver.set_trace_callback(lambda sql: seen.append((sql, ())))
             read(uow)
-            if engine is None:
-                uow._conn.set_trace_callback(None)
+            driver.set_trace_callback(None)
     finally:
         store.close()
     return [(sql, params) for sql, params in seen if sql.lstrip().upper().startswith("SELECT")]
@@ -65,3 +63,41 @@ def test_a_ledger_read_in_id_order_takes_rowid_ranges_not_an_index(tmp_path: Pat
 @pytest.mark.parametrize("scheme", ["sqlite", "sqlalchemy+sqlite"])
 def test_a_snapshot_reads_the_products_in_rowid_order(tmp_path: Path, scheme: str) -> None:
     assert plans(tmp_path, scheme, lambda uow: uow.snapshot.dump(), "products") == ["SCAN products"]
+
+
+LOOKUPS = {  # what the stock repository finds one move by -> the live and the archive index it must seek
+    "idempotency_key": (lambda uow: uow.stock.get_move_by_key("k-1"), "ux_stock_moves_tenant_key",
+                        "ix_stock_moves_archive_key"),
+    "transfer_id": (lambda uow: uow.stock.paid_by(7), "ix_stock_moves_transfer", "ix_stock_moves_archive_transfer"),
+    "pending_id": (lambda uow: uow.stock.resolution(7), "ux_stock_moves_resolution", "ix_stock_moves_archive_pending"),
+}
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlalchemy+sqlite"])
+@pytest.mark.parametrize("column", list(LOOKUPS))
+def test_a_move_found_by_key_transfer_or_resolution_seeks_its_partial_index(tmp_path: Path, scheme: str,
+                                                                             column: str) -> None:
+    read, live, archive = LOOKUPS[column]
+    found = " | ".join(plans(tmp_path, scheme, read, "stock_moves"))
+    assert f"SEARCH stock_moves USING INDEX {live} (" in found, found
+    assert f"SEARCH stock_moves_archive USING INDEX {archive} (" in found, found
+
+
+@pytest.mark.parametrize("column", list(LOOKUPS))
+def test_on_postgres_a_move_found_by_key_transfer_or_resolution_seeks_its_partial_index(tmp_path: Path,
+                                                                                         column: str) -> None:
+    from storage.sqlalchemy.stock import _MOVE_BY
+
+    _, live, archive = LOOKUPS[column]
+    store = open_store(new_pg_database(tmp_path))
+    try:
+        compiled = _MOVE_BY[column].compile(dialect=store.engine.dialect)
+        params = compiled.construct_params({"tenant": "t1", "value": "k-1" if column == "idempotency_key" else 7})
+        with store.unit_of_work("t1") as uow:  # as the store's role, with the tenant set: the policy applies
+            connection = uow.session.connection()
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # empty tables: the index or nothing
+            plan = "\n".join(r[0] for r in connection.exec_driver_sql(f"EXPLAIN {compiled}", params))
+    finally:
+        store.close()
+    assert f"Index Scan using {live} on stock_moves" in plan, plan
+    assert f"Index Scan using {archive} on stock_moves_archive" in plan, plan
