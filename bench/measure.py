@@ -210,68 +210,60 @@ def our_transfers(db: str, n: str, mode: str, profile: str = "") -> dict:
     return result
 
 
-# The statements SqliteUnitOfWork + ServiceContext.writing + BankService._transfer/_move issue, verbatim.
+# The statements SqliteUnitOfWork + ServiceContext.writing + BankService._transfer/_move issue for one
+# transfer, verbatim: the raw baselines of the bank goals and of the concurrent writers (bench/writers.py).
 _ENSURE_USER = "INSERT INTO users (tenant_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (tenant_id, name) DO NOTHING"
 _GET_USER = "SELECT id, name, created_at FROM users WHERE tenant_id = ? AND name = ?"
-_GET_ACCOUNT = (
-    "SELECT id, name, kind, currency, debits_posted, credits_posted, debits_pending, credits_pending, overdraft_limit,"
-    " status, version FROM accounts WHERE tenant_id = ? AND id = ?"
-)
-_GET_BY_KEY = (
-    "SELECT id, kind, debit_account_id, credit_account_id, amount_minor, currency, pending_id, expires_at, memo,"
-    " idempotency_key, actor, created_at, debit_balance_after, credit_balance_after"
-    " FROM transfers WHERE tenant_id = ? AND idempotency_key = ?"
-)
+_GET_ACCOUNT = ("SELECT id, name, kind, currency, debits_posted, credits_posted, debits_pending, credits_pending,"
+                " overdraft_limit, status, version, deleted_at FROM accounts WHERE tenant_id = ? AND id = ?")
+_COLS = ("id, kind, debit_account_id, credit_account_id, amount_minor, currency, pending_id, expires_at, memo,"
+         " idempotency_key, actor, created_at, debit_balance_after, credit_balance_after, reverses_id")
+_GET_BY_KEY = f"SELECT {_COLS} FROM transfers WHERE tenant_id = ? AND idempotency_key = ?"
+_GET_ARCHIVED_BY_KEY = f"SELECT {_COLS} FROM transfers_archive WHERE tenant_id = ? AND idempotency_key = ?"
 _COUNT_RECENT = "SELECT COUNT(*) FROM transfers WHERE tenant_id = ? AND actor = ? AND created_at >= ?"
-_APPLY = (
-    "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ?,"
-    " debits_pending = debits_pending + ?, credits_pending = credits_pending + ?"
-    " WHERE tenant_id = ? AND id = ? AND status = 'open' AND (kind = 'system'"
-    " OR debits_posted + ? + debits_pending + ? <= credits_posted + ? + overdraft_limit)"
-    " RETURNING credits_posted - debits_posted"
-)
-_ADD_TRANSFER = (
-    "INSERT INTO transfers (tenant_id, kind, debit_account_id, credit_account_id, amount_minor, currency,"
-    " pending_id, expires_at, memo, idempotency_key, actor, created_at, debit_balance_after,"
-    " credit_balance_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_ADD_AUDIT = (
-    "INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, action, before, after, request_key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_APPLY = ("UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ?,"
+          " debits_pending = debits_pending + ?, credits_pending = credits_pending + ?"
+          " WHERE tenant_id = ? AND id = ? AND status = 'open' AND (kind = 'system'"
+          " OR debits_posted + ? + debits_pending + ? <= credits_posted + ? + overdraft_limit)"
+          " RETURNING credits_posted - debits_posted")
+_ADD_TRANSFER = ("INSERT INTO transfers (tenant_id, kind, debit_account_id, credit_account_id, amount_minor, currency,"
+                 " pending_id, expires_at, memo, idempotency_key, actor, created_at, debit_balance_after,"
+                 " credit_balance_after, reverses_id) VALUES (?, 'posted', ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, NULL)")
+_TAIL = ("SELECT at, actor, entity, entity_id, action, before, after, request_key, id, prev_hash, hash FROM audit_log"
+         " WHERE tenant_id = ? ORDER BY id DESC LIMIT 1")
+_ADD_AUDIT = ("INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, action, before, after, request_key,"
+              " prev_hash, hash) VALUES (?, ?, ?, 'transfer', ?, 'posted', NULL, ?, ?, ?, ?)")
 
 
-def raw_transfers(db: str, n: str, mode: str) -> dict:
-    """Baseline: straight sqlite3 doing the domain's SQL per transfer (BEGIN IMMEDIATE, users ensure,
-    two account lookups, idempotency lookup, rate-limit count, two guarded UPDATE ... RETURNING,
-    INSERT transfer, INSERT audit_log with the same JSON, COMMIT), with the same checks, on a
-    connection with the store's pragmas. No domain objects."""
+def raw_begin(execute) -> None:
+    """What our unit of work does first in a write transaction: BEGIN IMMEDIATE and ensure the actor."""
+    from datetime import datetime, timezone
+
+    execute("BEGIN IMMEDIATE")
+    execute(_ENSURE_USER, (BANK_TENANT, BANK_ACTOR, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
+    execute(_GET_USER, (BANK_TENANT, BANK_ACTOR)).fetchone()
+
+
+def raw_transfer(conn: sqlite3.Connection):
+    """One transfer as raw sqlite3 on `conn`, inside the caller's transaction: both accounts, the key
+    lookup over live and archive, the rate-limit count, two guarded UPDATE ... RETURNING, the ledger
+    INSERT, the audit tail and the chained audit INSERT with the same JSON and hash; the same checks."""
     from datetime import datetime, timedelta, timezone
 
-    count = int(n)
-    synchronous = "NORMAL" if mode == "normal" else "FULL"
-    store, sim, ids = _bank_setup(db, synchronous)
-    plan = [(ids[s], ids[t], a, k) for s, t, a, k in bank_plan(count)]
-    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=5.0, cached_statements=256)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=5000")
-    execute = conn.execute
-    dumps = json.dumps
+    from domain.audit_chain import GENESIS, entry_hash
+    from domain.clock import just_after
+
+    execute, dumps = conn.execute, json.dumps
     tenant, actor, memo = BANK_TENANT, BANK_ACTOR, "bench"
-    window = timedelta(seconds=60)
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    utc = timezone.utc
+    window, fmt, utc = timedelta(seconds=60), "%Y-%m-%dT%H:%M:%S.%fZ", timezone.utc
 
     def one(source: int, target: int, amount: int, key: str) -> None:
         now = datetime.now(utc)
-        at = now.strftime(fmt)
         debit = execute(_GET_ACCOUNT, (tenant, source)).fetchone()
         credit = execute(_GET_ACCOUNT, (tenant, target)).fetchone()
         if debit is None or credit is None:
             raise LookupError("no such account")
-        if execute(_GET_BY_KEY, (tenant, key)).fetchone() is not None:
+        if (execute(_GET_BY_KEY, (tenant, key)).fetchone() or execute(_GET_ARCHIVED_BY_KEY, (tenant, key)).fetchone()):
             return  # a replay: nothing to write
         if source == target or debit[9] != "open" or credit[9] != "open" or debit[3] != credit[3]:
             raise ValueError("refused")
@@ -283,21 +275,44 @@ def raw_transfers(db: str, n: str, mode: str) -> dict:
         credit_after = execute(_APPLY, (0, amount, 0, 0, tenant, target, 0, 0, amount)).fetchone()
         if credit_after is None:
             raise ValueError("target frozen")
-        cur = execute(_ADD_TRANSFER, (tenant, "posted", source, target, amount, debit[3], None, None, memo, key, actor,
-                                      at, debit_after[0], credit_after[0]))
+        created = datetime.now(utc).strftime(fmt)
+        transfer_id = execute(_ADD_TRANSFER, (tenant, source, target, amount, debit[3], memo, key, actor, created,
+                                              debit_after[0], credit_after[0])).lastrowid
         after = dumps(
-            {"actor": actor, "amount_minor": amount, "created_at": at, "credit_account_id": target,
+            {"actor": actor, "amount_minor": amount, "created_at": created, "credit_account_id": target,
              "credit_balance_after": credit_after[0], "currency": debit[3], "debit_account_id": source,
-             "debit_balance_after": debit_after[0], "expires_at": None, "id": cur.lastrowid, "idempotency_key": key,
-             "kind": "posted", "memo": memo, "pending_id": None},
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-        )
-        execute(_ADD_AUDIT, (tenant, at, actor, "transfer", str(cur.lastrowid), "posted", None, after, key))
+             "debit_balance_after": debit_after[0], "expires_at": None, "id": transfer_id, "idempotency_key": key,
+             "kind": "posted", "memo": memo, "pending_id": None, "reverses_id": None},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        tail = execute(_TAIL, (tenant,)).fetchone()
+        stamp = datetime.now(utc).strftime(fmt)
+        if tail is not None and stamp <= tail[0]:
+            stamp = just_after(tail[0])
+        prev = tail[10] if tail is not None and tail[10] else GENESIS
+        digest = entry_hash(prev, stamp, actor, "transfer", str(transfer_id), "posted", None, after, key)
+        execute(_ADD_AUDIT, (tenant, stamp, actor, str(transfer_id), after, key, prev, digest))
+
+    return one
+
+
+def raw_transfers(db: str, n: str, mode: str) -> dict:
+    """Baseline: straight sqlite3 doing the domain's SQL per transfer (`raw_begin`, `raw_transfer`, COMMIT;
+    in batch mode one transaction per batch), with the same checks, on a connection with the store's
+    pragmas. No domain objects."""
+    count = int(n)
+    synchronous = "NORMAL" if mode == "normal" else "FULL"
+    store, sim, ids = _bank_setup(db, synchronous)
+    plan = [(ids[s], ids[t], a, k) for s, t, a, k in bank_plan(count)]
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=5.0, cached_statements=256)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    execute = conn.execute
+    one = raw_transfer(conn)
 
     def begin() -> None:
-        execute("BEGIN IMMEDIATE")
-        execute(_ENSURE_USER, (tenant, actor, datetime.now(utc).strftime(fmt)))
-        execute(_GET_USER, (tenant, actor)).fetchone()
+        raw_begin(execute)
 
     start = time.perf_counter()
     if mode == "batch":

@@ -25,35 +25,12 @@ import threading
 import time
 from pathlib import Path
 
-from bench.measure import BANK_ACCOUNTS, BANK_ACTOR, BANK_TENANT, NO_RATE_LIMIT, bank_plan
+from bench.measure import BANK_ACCOUNTS, BANK_ACTOR, BANK_TENANT, NO_RATE_LIMIT, bank_plan, raw_begin, raw_transfer
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITERS = (1, 2, 4)
 MODES = ("threads", "processes")
 IMPLS = ("raw", "ours", "ours_off")
-
-_ENSURE_USER = "INSERT INTO users (tenant_id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (tenant_id, name) DO NOTHING"
-_GET_USER = "SELECT id, name, created_at FROM users WHERE tenant_id = ? AND name = ?"
-_GET_ACCOUNT = ("SELECT id, name, kind, currency, debits_posted, credits_posted, debits_pending, credits_pending,"
-                " overdraft_limit, status, version, deleted_at FROM accounts WHERE tenant_id = ? AND id = ?")
-_COLS = ("id, kind, debit_account_id, credit_account_id, amount_minor, currency, pending_id, expires_at, memo,"
-         " idempotency_key, actor, created_at, debit_balance_after, credit_balance_after, reverses_id")
-_GET_BY_KEY = f"SELECT {_COLS} FROM transfers WHERE tenant_id = ? AND idempotency_key = ?"
-_GET_ARCHIVED_BY_KEY = f"SELECT {_COLS} FROM transfers_archive WHERE tenant_id = ? AND idempotency_key = ?"
-_COUNT_RECENT = "SELECT COUNT(*) FROM transfers WHERE tenant_id = ? AND actor = ? AND created_at >= ?"
-_APPLY = ("UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ?,"
-          " debits_pending = debits_pending + ?, credits_pending = credits_pending + ?"
-          " WHERE tenant_id = ? AND id = ? AND status = 'open' AND (kind = 'system'"
-          " OR debits_posted + ? + debits_pending + ? <= credits_posted + ? + overdraft_limit)"
-          " RETURNING credits_posted - debits_posted")
-_ADD_TRANSFER = ("INSERT INTO transfers (tenant_id, kind, debit_account_id, credit_account_id, amount_minor, currency,"
-                 " pending_id, expires_at, memo, idempotency_key, actor, created_at, debit_balance_after,"
-                 " credit_balance_after, reverses_id) VALUES (?, 'posted', ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, NULL)")
-_TAIL = ("SELECT at, actor, entity, entity_id, action, before, after, request_key, id, prev_hash, hash FROM audit_log"
-         " WHERE tenant_id = ? ORDER BY id DESC LIMIT 1")
-_ADD_AUDIT = ("INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, action, before, after, request_key,"
-              " prev_hash, hash) VALUES (?, ?, ?, 'transfer', ?, 'posted', NULL, ?, ?, ?, ?)")
-
 
 # -- one writer (runs in a measuring interpreter: a thread of it, or a process it spawned) ------------
 
@@ -86,65 +63,21 @@ def _our_writer(store, plan: list[tuple[int, int, str, str]]):
 
 def _raw_writer(db: str, plan: list[tuple[int, int, int, str]]):
     """Raw sqlite3 with a connection of its own, opened now: one transaction and one COMMIT per
-    transfer; returns the writer's loop."""
+    transfer (`raw_begin`, `raw_transfer`, as the bank goals' baseline); returns the writer's loop."""
     import sqlite3
-    from datetime import datetime, timedelta, timezone
-
-    from domain.audit_chain import GENESIS, entry_hash
-    from domain.clock import just_after
 
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=5.0, cached_statements=256)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
-    conn.execute(_GET_ACCOUNT, (BANK_TENANT, plan[0][0])).fetchone()
-    execute, dumps = conn.execute, json.dumps
-    tenant, actor, memo = BANK_TENANT, BANK_ACTOR, "bench"
-    window, fmt, utc = timedelta(seconds=60), "%Y-%m-%dT%H:%M:%S.%fZ", timezone.utc
-
-    def one(source: int, target: int, amount: int, key: str) -> None:
-        now = datetime.now(utc)
-        at = now.strftime(fmt)
-        execute(_ENSURE_USER, (tenant, actor, at))
-        execute(_GET_USER, (tenant, actor)).fetchone()
-        debit = execute(_GET_ACCOUNT, (tenant, source)).fetchone()
-        credit = execute(_GET_ACCOUNT, (tenant, target)).fetchone()
-        if debit is None or credit is None:
-            raise LookupError("no such account")
-        if (execute(_GET_BY_KEY, (tenant, key)).fetchone() or execute(_GET_ARCHIVED_BY_KEY, (tenant, key)).fetchone()):
-            return  # a replay: nothing to write
-        if source == target or debit[9] != "open" or credit[9] != "open" or debit[3] != credit[3]:
-            raise ValueError("refused")
-        if execute(_COUNT_RECENT, (tenant, actor, (now - window).strftime(fmt))).fetchone()[0] >= NO_RATE_LIMIT:
-            raise RuntimeError("rate limited")
-        debit_after = execute(_APPLY, (amount, 0, 0, 0, tenant, source, amount, 0, 0)).fetchone()
-        if debit_after is None:
-            raise ValueError("insufficient funds")
-        credit_after = execute(_APPLY, (0, amount, 0, 0, tenant, target, 0, 0, amount)).fetchone()
-        if credit_after is None:
-            raise ValueError("target frozen")
-        created = datetime.now(utc).strftime(fmt)
-        transfer_id = execute(_ADD_TRANSFER, (tenant, source, target, amount, debit[3], memo, key, actor, created,
-                                              debit_after[0], credit_after[0])).lastrowid
-        after = dumps(
-            {"actor": actor, "amount_minor": amount, "created_at": created, "credit_account_id": target,
-             "credit_balance_after": credit_after[0], "currency": debit[3], "debit_account_id": source,
-             "debit_balance_after": debit_after[0], "expires_at": None, "id": transfer_id, "idempotency_key": key,
-             "kind": "posted", "memo": memo, "pending_id": None, "reverses_id": None},
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        tail = execute(_TAIL, (tenant,)).fetchone()
-        stamp = datetime.now(utc).strftime(fmt)
-        if tail is not None and stamp <= tail[0]:
-            stamp = just_after(tail[0])
-        prev = tail[10] if tail is not None and tail[10] else GENESIS
-        digest = entry_hash(prev, stamp, actor, "transfer", str(transfer_id), "posted", None, after, key)
-        execute(_ADD_AUDIT, (tenant, stamp, actor, str(transfer_id), after, key, prev, digest))
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the schema read before the common start
+    execute, one = conn.execute, raw_transfer(conn)
 
     def run() -> None:
         try:
             for item in plan:
-                execute("BEGIN IMMEDIATE")
+                raw_begin(execute)
                 try:
                     one(*item)
                 except BaseException:

@@ -1004,7 +1004,7 @@ def test_deleting_in_one_tenant_leaves_the_other_tenant_alone(two: tuple[Simulat
 def test_every_mutation_writes_an_audit_entry_with_before_after_or_the_diff(sim: Simulator, store: Store) -> None:
     tools = sim.catalog.add_category("Tools")
     ham = sim.catalog.add_product("HAM-1", "Hammer", "12.50", category="Tools")
-    ham2 = sim.catalog.update_product(ham.id, 1, price="13.00")
+    sim.catalog.update_product(ham.id, 1, price="13.00")
     tools2 = sim.catalog.update_category(tools.id, 1, name="Hardware")
     ham3 = sim.catalog.delete_product(ham.id, 2)
     sim.catalog.purge_product(ham.id)
