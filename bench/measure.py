@@ -235,6 +235,16 @@ _ADD_AUDIT = ("INSERT INTO audit_log (tenant_id, at, actor, entity, entity_id, a
               " prev_hash, hash) VALUES (?, ?, ?, 'transfer', ?, 'posted', NULL, ?, ?, ?, ?)")
 
 
+def raw_connection(db: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A raw sqlite3 connection with our store's pragmas (WAL, `synchronous`, foreign keys, busy timeout)."""
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=5.0, cached_statements=256)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
 def raw_begin(execute) -> None:
     """What our unit of work does first in a write transaction: BEGIN IMMEDIATE and ensure the actor."""
     from datetime import datetime, timezone
@@ -303,21 +313,12 @@ def raw_transfers(db: str, n: str, mode: str) -> dict:
     synchronous = "NORMAL" if mode == "normal" else "FULL"
     store, sim, ids = _bank_setup(db, synchronous)
     plan = [(ids[s], ids[t], a, k) for s, t, a, k in bank_plan(count)]
-    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=5.0, cached_statements=256)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=5000")
-    execute = conn.execute
-    one = raw_transfer(conn)
-
-    def begin() -> None:
-        raw_begin(execute)
-
+    conn = raw_connection(db, synchronous)
+    execute, one = conn.execute, raw_transfer(conn)
     start = time.perf_counter()
     if mode == "batch":
         for at in range(0, count, BANK_BATCH):
-            begin()
+            raw_begin(execute)
             try:
                 for item in plan[at:at + BANK_BATCH]:
                     one(*item)
@@ -327,7 +328,7 @@ def raw_transfers(db: str, n: str, mode: str) -> dict:
             execute("COMMIT")
     else:
         for item in plan:
-            begin()
+            raw_begin(execute)
             try:
                 one(*item)
             except BaseException:

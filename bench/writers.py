@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.measure import BANK_ACCOUNTS, BANK_ACTOR, BANK_TENANT, NO_RATE_LIMIT, bank_plan, raw_begin, raw_transfer
+from bench.measure import BANK_ACCOUNTS, BANK_ACTOR, BANK_TENANT, NO_RATE_LIMIT, bank_plan, raw_begin, raw_connection, raw_transfer
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITERS = (1, 2, 4)
@@ -64,13 +64,7 @@ def _our_writer(store, plan: list[tuple[int, int, str, str]]):
 def _raw_writer(db: str, plan: list[tuple[int, int, int, str]]):
     """Raw sqlite3 with a connection of its own, opened now: one transaction and one COMMIT per
     transfer (`raw_begin`, `raw_transfer`, as the bank goals' baseline); returns the writer's loop."""
-    import sqlite3
-
-    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=5.0, cached_statements=256)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn = raw_connection(db)
     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the schema read before the common start
     execute, one = conn.execute, raw_transfer(conn)
 
