@@ -14,12 +14,12 @@ from domain import Simulator
 from domain.clock import FixedClock
 from domain.ports import Store
 from storage import open_store
+from tests import shared_state
 
 REQUIRE_SERVERS = os.environ.get("STOCKBANK_REQUIRE_SERVERS") == "1"
 
 PG_ADMIN_URL = os.environ.get("STOCKBANK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-_session_state: dict[str, object] = {}
-_pg_created: list[str] = []  # databases made by the running test, dropped after it
+_session_state, _pg_created = shared_state.session_state, shared_state.pg_created
 
 
 def pg_available() -> bool:
