@@ -4,17 +4,20 @@ copy with state of its own was never dropped (31 left on the server after one CI
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
-import tests.conftest  # noqa: F401 (the second copy, as a test importing a helper loads it)
+import pytest
+
 from tests import shared_state
 
 
-def test_every_loaded_copy_of_the_conftest_shares_the_database_bookkeeping() -> None:
+def test_every_loaded_copy_of_the_conftest_shares_the_database_bookkeeping(pytestconfig: pytest.Config) -> None:
+    importlib.import_module("tests.conftest")  # the second copy, as a test importing a helper loads it
     here = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "conftest.py"))
-    copies = [m for m in list(sys.modules.values())
-              if os.path.abspath(getattr(m, "__file__", None) or "") == here]
+    loaded = [*sys.modules.values(), *pytestconfig.pluginmanager.get_plugins()]  # pytest's copy is a plugin
+    copies = {id(m): m for m in loaded if os.path.abspath(getattr(m, "__file__", None) or "") == here}.values()
     assert len(copies) == 2, [m.__name__ for m in copies]
     for copy in copies:
         assert copy._pg_created is shared_state.pg_created, copy.__name__
