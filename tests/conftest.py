@@ -219,6 +219,13 @@ STORE_FACTORIES: dict[str, Callable[[Path], str]] = {
 }
 
 
+def fresh_store_url(kind: str, folder: Path) -> str:
+    """A store of `kind` of its own in `folder`, for a test that needs a second one next to `store` (or one
+    that outlives a test): STORE_FACTORIES, except that PostgreSQL's there is the one database the tests
+    share, emptied before each test; here it is a new database."""
+    return new_pg_database(folder) if kind == "postgres" else STORE_FACTORIES[kind](folder)
+
+
 # `make test` (and CI) keep the suite under ten minutes on two cores: every contract suite runs on memory
 # and sqlite, and the SQLAlchemy repositories run every suite between their two dialects (the catalog suite
 # on sqlalchemy-sqlite, all the others on postgres). The stores that reuse another one's repositories run

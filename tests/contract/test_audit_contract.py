@@ -28,7 +28,7 @@ from domain.ports import Store
 from domain.services.audit import PAGE_MAX, entry_changes
 from domain.services.context import ServiceContext
 from storage import open_store
-from tests.conftest import STORE_FACTORIES  # one store factory per adapter
+from tests.conftest import STORE_FACTORIES, fresh_store_url  # one store factory per adapter
 
 TENANT = "t1"  # the tenant of the `sim` fixture
 START = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)
@@ -218,7 +218,7 @@ def build_log(store: Store) -> tuple[Simulator, Simulator]:
 def log(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
     """build_log() once per adapter for the tests that only read it (the clock is fixed, so every
     adapter's log holds the same entries)."""
-    store = open_store(STORE_FACTORIES[request.param](tmp_path_factory.mktemp("log")))
+    store = open_store(fresh_store_url(request.param, tmp_path_factory.mktemp("log")))
     alice, _bob = build_log(store)
     yield alice
     store.close()

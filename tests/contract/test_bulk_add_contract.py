@@ -19,7 +19,7 @@ from domain.errors import DomainError
 from domain.model import NewProduct, ProductQuery
 from domain.ports import Store
 from storage import open_store
-from tests.conftest import STORE_FACTORIES
+from tests.conftest import fresh_store_url
 
 TENANT = "t1"
 EVERYTHING = ProductQuery(include_inactive=True, deleted=None)
@@ -64,7 +64,7 @@ def reference(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
         with monkeypatch.context() as m:
             m.setattr(catalog_module.CatalogService, "_add_in_batches",
                       lambda self, uow, add_new, products, source: self._upsert_in_batches(uow, products, source))
-            store = open_store(STORE_FACTORIES[kind](folder))
+            store = open_store(fresh_store_url(kind, folder))
             try:
                 return run_scenario(store, scenario)
             finally:

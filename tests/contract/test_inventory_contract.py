@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import STORE_FACTORIES  # one store factory per adapter
+from tests.conftest import fresh_store_url  # a store of its own of a given adapter
 
 from domain import Simulator
 from domain.clock import FixedClock
@@ -1388,7 +1388,7 @@ def twin(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[]
     def make() -> Simulator:
         folder = tmp_path / f"twin{len(opened)}"
         folder.mkdir()
-        store = open_store(STORE_FACTORIES[request.node.callspec.params["store_url"]](folder))
+        store = open_store(fresh_store_url(request.node.callspec.params["store_url"], folder))
         opened.append(store)
         return Simulator(store, actor="tester", tenant=TENANT, clock=FixedClock())
 

@@ -31,7 +31,7 @@ from domain.model import ProductQuery
 from domain.model.snapshot import ProductPlan, TenantSnapshot
 from domain.ports import Store
 from storage import open_store
-from tests.conftest import STORE_FACTORIES, new_pg_database, pg_capture, pg_restore
+from tests.conftest import fresh_store_url, pg_capture, pg_restore
 
 SOURCE, TARGET, BYSTANDER = "t1", "t2", "t3"
 EVERYTHING = ProductQuery(include_inactive=True, deleted=None)
@@ -209,15 +209,10 @@ _RICH_TEMPLATES: dict[str, RichTemplate] = {}
 _NO_TEMPLATE = {"memory"}  # nothing to copy; building it costs a few milliseconds
 
 
-def new_store_url(kind: str, folder: Path) -> str:
-    """A store of `kind` of its own in `folder` (PostgreSQL: a new database, not the suite's shared one)."""
-    return new_pg_database(folder) if kind == "postgres" else STORE_FACTORIES[kind](folder)
-
-
 def rich_template(kind: str) -> RichTemplate:
     if kind not in _RICH_TEMPLATES:
         folder = Path(tempfile.mkdtemp(prefix=f"sbt-rich-{kind}-"))
-        url = new_store_url(kind, folder)
+        url = fresh_store_url(kind, folder)
         built = open_store(url)
         clock = FixedClock()
         build_rich_shop(shop_sim(built, SOURCE, clock))
@@ -289,7 +284,7 @@ def test_the_rich_shop_copied_from_its_template_is_the_one_built_afresh(
     """What the copy gives (rows, ids to come, attachment bytes, clock) is what building it gives."""
     kind = request.node.callspec.params["store_url"]
     (tmp_path / "fresh").mkdir()
-    fresh = open_store(new_store_url(kind, tmp_path / "fresh"))
+    fresh = open_store(fresh_store_url(kind, tmp_path / "fresh"))
     try:
         built = shop_sim(fresh, SOURCE)
         build_rich_shop(built)
