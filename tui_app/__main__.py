@@ -24,7 +24,7 @@ from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from tui_app.cli_saves import SAVES_COMMANDS, add_saves_commands
 from tui_app.cli_serve import SERVE_COMMANDS, add_serve_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
-from tui_app.cli_support import Progress, emit, money, open_cli_backend, text_table, usage_error, whole_number
+from tui_app.cli_support import Progress, bulk_loading, emit, money, open_cli_backend, text_table, usage_error, whole_number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         # instead of one per demo cost, account and transfer. The cyclic GC is off meanwhile: millions
         # of short-lived row tuples, no cycles, and its passes over them cost ~5 % of a 1M-product demo.
         gc.disable()
-        with Progress(args, "demo products", args.products) as bar, backend.sim.ctx.writing():
+        with Progress(args, "demo products", args.products) as bar, bulk_loading(backend), backend.sim.ctx.writing():
             count = seed_demo(backend.sim, args.products, args.seed, progress=bar.update)
     finally:
         if collecting:
@@ -203,7 +203,7 @@ def cmd_import(args: argparse.Namespace) -> None:
 
     backend = open_cli_backend(args)
     try:
-        with Progress(args, f"import {args.file}", file_size(args.file)) as bar:
+        with Progress(args, f"import {args.file}", file_size(args.file)) as bar, bulk_loading(backend):
             result = backend.import_products(args.file, progress=bar.update)
     finally:
         backend.close()

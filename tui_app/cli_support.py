@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from domain.errors import DomainError
@@ -17,6 +18,12 @@ def open_cli_backend(args: argparse.Namespace, demo_if_empty: bool = False):
         args.db, tenant=args.tenant, actor=args.actor, demo_if_empty=demo_if_empty, rate_limit=args.rate_limit,
         cache=getattr(args, "cache", None),
     )
+
+
+def bulk_loading(backend: Any) -> AbstractContextManager[object]:
+    """The store's bulk_load() where it has one (the sqlite3 store): for a long write by this process alone."""
+    load = getattr(backend.sim.store, "bulk_load", None)
+    return load() if load is not None else nullcontext()
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
