@@ -8,11 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
+from textual import _wait
 from textual.worker import WorkerCancelled
 
 from domain.clock import FixedClock
 from tui_app.app import StockbankApp
 from tui_app.bootstrap import open_backend
+
+# Pilot waits for the app to go idle twice after every key it presses (textual._wait.wait_for_idle):
+# each wait sleeps at least 20 ms and calls the app idle once it used under 1 ms of CPU in that sleep.
+# The same rule at a quarter of the slice (5 ms, 0.25 ms) is the same test of idleness, four times as
+# fast: the Pilot and snapshot tests spent ~90 s of a run asleep between key presses.
+_wait.SLEEP_GRANULARITY = 1 / 200
+_wait.SLEEP_IDLE = _wait.SLEEP_GRANULARITY / 20
 
 
 def make_app(export_dir: Path, *, url: str = "memory://", demo: bool = True) -> StockbankApp:
