@@ -23,9 +23,10 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Label, Static
+from textual.widgets import Button, Label, Static
 
 from domain.errors import Corrupt, DomainError
+from tui_app.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from tui_app.bootstrap import Backend
@@ -86,7 +87,7 @@ class RecoveryScreen(ModalScreen[None]):
                 yield Button("Quit (q)", id="quit", variant="error")
                 if r.in_app:
                     yield Button("Continue anyway (esc)", id="continue")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#quit", Button).focus()

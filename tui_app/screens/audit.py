@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Header, Static
 
 from domain.model import AuditEntry, AuditQuery, ChainReport
 from domain.money import format_grouped
@@ -22,6 +22,7 @@ from domain.services.audit import entry_changes
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
 from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
+from tui_app.widgets.footer import KeyFooter
 
 BROKEN = "bold white on dark_red"
 COLUMNS = (
@@ -183,7 +184,7 @@ class AuditScreen(AppScreen):
             yield Static("", id="audit-summary")
             yield Button("Verify chain", id="audit-verify-button")
             yield Button("Export CSV", id="audit-export-button", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(AuditTable).focus()

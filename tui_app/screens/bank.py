@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+from textual.widgets import Button, DataTable, Header, Label, Static
 
 from domain.model.bank import Account, StatementLine, Transfer
 from domain.money import format_grouped
@@ -22,6 +22,7 @@ from tui_app.widgets.bank_forms import OpenAccountForm, PostForm, TransferForm
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
 from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
+from tui_app.widgets.footer import KeyFooter
 
 
 @dataclass
@@ -83,7 +84,7 @@ class BankScreen(TimeTravel, AppScreen):
         with Horizontal(id="bank-bar"):
             yield Static("", id="bank-summary")
             yield Button("Transfer", id="transfer-button", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         accounts = self.query_one(AccountTable)
@@ -431,7 +432,7 @@ class StatementScreen(AppScreen):
         with Horizontal(id="bank-bar"):
             yield Static("", id="statement-status")
             yield Button("Export CSV", id="statement-export", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(StatementTable).focus()

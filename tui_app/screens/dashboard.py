@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Header, Label, Static
 from textual_plotext import PlotextPlot
 
 from domain.errors import NotFound
@@ -27,6 +27,7 @@ from domain.model.bank import Account
 from domain.model.dashboard import DashboardSummary, SeriesPoint
 from domain.money import format_grouped
 from tui_app.widgets.base import AppScreen
+from tui_app.widgets.footer import KeyFooter
 
 REFRESH_SECONDS = 3.0
 SPANS = (30, 7, 90)  # days of trade shown; `w` cycles
@@ -136,7 +137,7 @@ class DashboardScreen(AppScreen):
                 yield DataTable(id="pending", cursor_type="row", zebra_stripes=True)
                 yield Label("Database monitor", classes="pane-title")
                 yield Static("reading…", id="monitor")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         top = self.query_one("#top-sellers", DataTable)

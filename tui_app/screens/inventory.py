@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Input, Static
+from textual.widgets import Button, Header, Input, Static
 
 from domain.model import ProductQuery
 from domain.model.bank import Account
@@ -36,6 +36,7 @@ from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.filter_box import FilterBox
 from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
+from tui_app.widgets.footer import KeyFooter
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class InventoryScreen(TimeTravel, AppScreen):
         with Horizontal(id="inventory-bar"):
             yield Static("", id="inventory-summary")
             yield Button("Export CSV", id="stock-export", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(StockTable).focus()
@@ -571,7 +572,7 @@ class HistoryScreen(AppScreen):
         with Horizontal(id="inventory-bar"):
             yield Static("", id="history-status")
             yield Button("Export CSV", id="history-export", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(HistoryTable).focus()

@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Header, Input, Label, Static, Tree
+from textual.widgets import Button, Header, Input, Label, Static, Tree
 
 from domain.model import Category, CategoryValue, Product, ProductListing, ProductQuery
 from domain.model.catalog import PRODUCT_SORTS, subtree_ids
@@ -22,6 +22,7 @@ from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
 from tui_app.widgets.filter_box import FilterBox
 from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
+from tui_app.widgets.footer import KeyFooter
 
 COLUMNS = (
     Column("sku", "SKU", 12),
@@ -79,6 +80,7 @@ class CategoryTree(Tree[int | None]):
 class ProductsScreen(AppScreen):
     TITLE = "Products"
     CSS_PATH = "products.tcss"
+    AUTO_FOCUS = "#products"  # not the category tree (the first focusable): the footer is composed once
     BINDINGS = [
         Binding("n", "new_product", "New", id="products.new"),
         Binding("d", "delete", "Delete", id="products.delete"),
@@ -121,7 +123,7 @@ class ProductsScreen(AppScreen):
         with Horizontal(id="summary-bar"):
             yield Static("", id="summary")
             yield Button("Export CSV", id="export-button", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(ProductTable)

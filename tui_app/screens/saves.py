@@ -13,13 +13,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Static
+from textual.widgets import Button, DataTable, Header, Static
 
 from domain.errors import DomainError
 from domain.model.saves import SaveDiff, SlotInfo
 from domain.money import format_grouped
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
+from tui_app.widgets.footer import KeyFooter
 
 MAX_STOCK_LINES = 40
 
@@ -146,7 +147,7 @@ class SavesScreen(AppScreen):
             yield Static("", id="saves-summary")
             yield Button("Save (s)", id="saves-save-button", variant="primary")
             yield Button("Load (l)", id="saves-load-button")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#saves-list", DataTable)

@@ -1,0 +1,47 @@
+"""The footer (tui_app/widgets/footer.py) shows the keys of what has focus, and is rebuilt only when
+they change: Textual's rebuilds on every bindings signal, three times with the same keys before the
+Products screen's first frame."""
+
+from __future__ import annotations
+
+from textual.widgets._footer import FooterKey
+
+from tests.tui.conftest import settle
+from tui_app.widgets.footer import KeyFooter
+
+
+def footer_keys(app) -> list[FooterKey]:
+    return list(app.screen.query_one(KeyFooter).query(FooterKey))
+
+
+async def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table_keys = footer_keys(app)
+        assert [k.key for k in table_keys][:3] == ["enter", "n", "d"]
+
+        app.screen.refresh_bindings()  # the signal, with the same keys: the same widgets stay
+        await settle(pilot)
+        assert all(a is b for a, b in zip(footer_keys(app), table_keys, strict=True))
+
+        await pilot.press("slash")  # the filter has focus: the table's keys leave the footer
+        await settle(pilot)
+        assert [k.key for k in footer_keys(app)] == ["slash", "f1", "ctrl+p"]
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert [(k.key, k.description) for k in footer_keys(app)] == [(k.key, k.description) for k in table_keys]
+
+
+async def test_the_footer_of_each_screen_shows_its_own_keys(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        seen = {}
+        for key in "123456":
+            await pilot.press(key)
+            await settle(pilot)
+            seen[key] = [k.description for k in footer_keys(app)]
+        assert "Transfer" in " ".join(seen["2"]) and "New" in seen["1"]
+        assert len({tuple(v) for v in seen.values()}) == 6  # no screen shows another's keys

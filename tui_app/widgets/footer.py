@@ -1,0 +1,35 @@
+"""The footer every screen shows: Textual's, rebuilt only when the keys it shows change."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+
+class KeyFooter(Footer):
+    """Textual's Footer composes its keys again on every bindings signal (each focus move, each
+    refresh_bindings), whether or not they changed: three times with the same keys before the Products
+    screen's first frame, ~20 ms each. This one rebuilds only when the bindings it would show differ
+    from those it shows."""
+
+    _shown: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        self._shown = self._bindings_now() if self._bindings_ready else None
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen:
+            self.call_after_refresh(self._recompose_if_changed)
+
+    async def _recompose_if_changed(self) -> None:
+        if self.is_attached and self._bindings_now() != self._shown:
+            await self.recompose()
+
+    def _bindings_now(self) -> tuple:
+        return tuple((binding, enabled, tooltip) for _node, binding, enabled, tooltip
+                     in self.screen.active_bindings.values())
