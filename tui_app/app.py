@@ -93,13 +93,15 @@ class StockbankApp(App[None]):
     MODES = {"products": ProductsScreen, "bank": lambda: _bank_screen(), "inventory": lambda: _inventory_screen(),
              "saves": lambda: _saves_screen(), "audit": lambda: _audit_screen(),
              "dashboard": lambda: _dashboard_screen()}
+    # One footer entry for the six screens ("1 2 3 4 5 6 Screens"): the screen's own keys keep the room.
+    SCREENS_GROUP = Binding.Group("Screens")
     BINDINGS = [
-        Binding("1", "switch_mode('products')", "Products", id="app.products"),
-        Binding("2", "switch_mode('bank')", "Bank", id="app.bank"),
-        Binding("3", "switch_mode('inventory')", "Inventory", id="app.inventory"),
-        Binding("4", "switch_mode('saves')", "Saves", id="app.saves"),
-        Binding("5", "switch_mode('audit')", "Audit", id="app.audit"),
-        Binding("6", "switch_mode('dashboard')", "Dashboard", id="app.dashboard"),
+        Binding("1", "switch_mode('products')", "Products", id="app.products", group=SCREENS_GROUP),
+        Binding("2", "switch_mode('bank')", "Bank", id="app.bank", group=SCREENS_GROUP),
+        Binding("3", "switch_mode('inventory')", "Inventory", id="app.inventory", group=SCREENS_GROUP),
+        Binding("4", "switch_mode('saves')", "Saves", id="app.saves", group=SCREENS_GROUP),
+        Binding("5", "switch_mode('audit')", "Audit", id="app.audit", group=SCREENS_GROUP),
+        Binding("6", "switch_mode('dashboard')", "Dashboard", id="app.dashboard", group=SCREENS_GROUP),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]

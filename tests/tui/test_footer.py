@@ -4,7 +4,7 @@ Products screen's first frame."""
 
 from __future__ import annotations
 
-from textual.widgets._footer import FooterKey
+from textual.widgets._footer import FooterKey, FooterLabel
 
 from tests.tui.conftest import settle
 from tui_app.widgets.footer import KeyFooter
@@ -45,3 +45,15 @@ async def test_the_footer_of_each_screen_shows_its_own_keys(app_factory):
             seen[key] = [k.description for k in footer_keys(app)]
         assert "Transfer" in " ".join(seen["2"]) and "New" in seen["1"]
         assert len({tuple(v) for v in seen.values()}) == 6  # no screen shows another's keys
+
+
+async def test_the_six_screens_take_one_footer_entry(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")  # Saves: its own keys leave room for all the app's
+        await settle(pilot)
+        footer = app.screen.query_one(KeyFooter)
+        grouped = [k.key for k in footer.query(FooterKey) if k.has_class("-grouped")]
+        assert grouped == list("123456")
+        assert [str(label.render()) for label in footer.query(FooterLabel)] == ["Screens"]
+        assert [k.key for k in footer.query(FooterKey)][-3:] == ["question_mark", "q", "ctrl+p"]
