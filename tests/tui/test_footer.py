@@ -57,3 +57,23 @@ async def test_the_six_screens_take_one_footer_entry(app_factory):
         assert grouped == list("123456")
         assert [str(label.render()) for label in footer.query(FooterLabel)] == ["Screens"]
         assert [k.key for k in footer.query(FooterKey)][-3:] == ["question_mark", "q", "ctrl+p"]
+
+
+async def test_footer_keys_start_as_compact_as_the_footer(app_factory, monkeypatch):
+    """A FooterKey left to itself starts compact and is then bound to the footer's style: a style update
+    it does not need, twice per key (~20 ms of the first frame, issue #8's cold start)."""
+    seen: list[bool] = []
+    watch = FooterKey._watch_compact
+
+    def recorded(self, compact: bool) -> None:
+        if not self.has_class("-command-palette"):  # Textual leaves that one compact, unbound
+            seen.append(compact)
+        watch(self, compact)
+
+    monkeypatch.setattr(FooterKey, "_watch_compact", recorded)
+    app = app_factory()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        bound = [k for k in footer_keys(app) if not k.has_class("-command-palette")]
+        assert bound and not any(k.has_class("-compact") for k in bound)
+        assert seen and not any(seen)
