@@ -254,8 +254,9 @@ class StockRepository(Protocol):
     def levels_of(self, product_ids: Iterable[int]) -> list[StockLevel]:
         """The levels of these products at every internal location."""
 
-    def all_levels(self) -> list[StockLevel]:
-        """Every level of the tenant (for `check`)."""
+    def all_levels(self) -> Iterator[StockLevel]:
+        """Every level of the tenant, in no particular order, in chunks (for `check`: a million levels are
+        never all held)."""
 
     def add_move(self, move: NewStockMove) -> StockMove:
         """Append to the ledger. Raises: AlreadyExists (idempotency key or a second resolution)."""

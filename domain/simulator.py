@@ -266,21 +266,24 @@ def _stock_problems(locations: dict, totals: dict[int, int], levels: Iterable, m
             if m.transfer_id is None or payments.get(m.transfer_id, 0) <= 0:
                 problems.append(f"stock move {m.id} ({m.reason}) has no payment in the bank's ledger")
     problems += [f"pending stock move {p} resolved {n} times" for p, n in resolved.items() if n > 1]
-    stored = {(lv.product_id, lv.location_id): lv for lv in levels}
-    for key in set(stored) | set(replayed):
-        product_id, location_id = key
+
+    def compare(product_id: int, location_id: int, have: list[int], want: list[int]) -> None:
         if product_id not in totals:
-            continue  # a deleted product: its history stays, its levels went with it
-        lv = stored.get(key)
-        have = [lv.on_hand, lv.incoming, lv.outgoing] if lv else [0, 0, 0]
-        want = replayed.get(key, [0, 0, 0])
+            return  # a deleted product: its history stays, its levels went with it
         if have != want:
             problems.append(f"product {product_id} at location {location_id}: level {have} but its moves add up to {want}")
         if have[0] < 0 or have[0] < have[2]:
             problems.append(f"product {product_id} at location {location_id} is below zero ({have})")
+
+    # The stored levels stream past once, each held against what its moves add up to (taken out of
+    # `replayed`, so what is left there has moves but no level): a million levels are never all held.
     on_hand: dict[int, int] = {}
-    for (product_id, _loc), lv in stored.items():
-        on_hand[product_id] = on_hand.get(product_id, 0) + lv.on_hand
+    for lv in levels:
+        on_hand[lv.product_id] = on_hand.get(lv.product_id, 0) + lv.on_hand
+        compare(lv.product_id, lv.location_id, [lv.on_hand, lv.incoming, lv.outgoing],
+                replayed.pop((lv.product_id, lv.location_id), None) or [0, 0, 0])
+    for (product_id, location_id), want in replayed.items():
+        compare(product_id, location_id, [0, 0, 0], want)
     for product_id, total in totals.items():
         if total != on_hand.get(product_id, 0):
             problems.append(f"product {product_id}: total on hand {total} but its levels add up to {on_hand.get(product_id, 0)}")

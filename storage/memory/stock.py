@@ -82,8 +82,8 @@ class MemoryStock(Repo):
     def levels_of(self, product_ids: Iterable[int]) -> list[StockLevel]:
         return [lv for pid in dict.fromkeys(product_ids) for lv in self._levels(pid)]
 
-    def all_levels(self) -> list[StockLevel]:
-        return list(self._data.levels.values())
+    def all_levels(self) -> Iterator[StockLevel]:
+        yield from list(self._data.levels.values())
 
     def add_move(self, move: NewStockMove) -> StockMove:
         if move.idempotency_key is not None and move.idempotency_key in self._data.move_keys:

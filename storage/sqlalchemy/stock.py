@@ -52,6 +52,7 @@ from domain.model.stock import (
     Valuation,
 )
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
+from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.catalog import SqlAlchemyProducts
 from storage.sqlalchemy.tables import (
     CategoryRow,
@@ -289,8 +290,12 @@ class SqlAlchemyStock(SqlAlchemyRepo):
             found.extend(stock_level(r) for r in self._execute(stmt))
         return found
 
-    def all_levels(self) -> list[StockLevel]:
-        return [stock_level(r) for r in self._execute(select(*level_columns()).where(_LEVEL.tenant_id == self._tenant))]
+    def all_levels(self) -> Iterator[StockLevel]:
+        # One statement read STREAM_CHUNK rows at a time (a server-side cursor on PostgreSQL).
+        stmt = select(*level_columns()).where(_LEVEL.tenant_id == self._tenant).execution_options(yield_per=STREAM_CHUNK)
+        with translating():
+            for chunk in self._execute(stmt).partitions():
+                yield from map(stock_level, chunk)
 
     def add_move(self, move: NewStockMove) -> StockMove:
         new_id = self._run(_ADD_MOVE[self._pg], tenant_id=self._tenant, **move._asdict()).scalar()

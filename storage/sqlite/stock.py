@@ -170,14 +170,17 @@ class SqliteStock(_Repo):
             )
         return found
 
-    def all_levels(self) -> list[StockLevel]:
-        return [
-            StockLevel(*r)
-            for r in self._run(
-                "SELECT product_id, location_id, on_hand, incoming, outgoing FROM stock_levels WHERE tenant_id = ?",
-                (self._tenant,),
-            )
-        ]
+    def all_levels(self) -> Iterator[StockLevel]:
+        cur = self._run(
+            "SELECT product_id, location_id, on_hand, incoming, outgoing FROM stock_levels WHERE tenant_id = ?",
+            (self._tenant,),
+        )
+        make = StockLevel._make
+        try:
+            while chunk := cur.fetchmany(STREAM_CHUNK):
+                yield from map(make, chunk)
+        except sqlite3.Error as e:
+            raise translate(e) from e
 
     def add_move(self, move: NewStockMove) -> StockMove:
         try:

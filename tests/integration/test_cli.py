@@ -432,6 +432,43 @@ def test_check_finds_a_product_total_changed_behind_its_back_deleted_products_in
     assert len(drifted) == 2 and len(problems) == 2, problems
 
 
+def test_check_holds_each_stock_level_against_its_moves_whichever_side_is_missing(
+        demo_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each product's total is kept in step below, so the only problems are the levels': one off, one
+    gone (its moves stay), one with no moves at all, one below zero."""
+    conn = sqlite3.connect(demo_db.removeprefix("sqlite:///"))
+    warehouse, floor = (conn.execute("SELECT id FROM locations WHERE name = ?", (name,)).fetchone()[0]
+                        for name in ("Warehouse", "Shop floor"))
+    (off, off_qty), (gone, gone_qty), (below, below_qty), (elsewhere, _) = conn.execute(
+        "SELECT product_id, on_hand FROM stock_levels WHERE location_id = ? AND on_hand > 5 AND outgoing = 0"
+        " AND product_id NOT IN (SELECT product_id FROM stock_moves WHERE ? IN (from_location_id, to_location_id))"
+        " ORDER BY product_id LIMIT 4", (warehouse, floor)).fetchall()
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.executescript(f"""
+        UPDATE stock_levels SET on_hand = on_hand + 2 WHERE product_id = {off} AND location_id = {warehouse};
+        UPDATE products SET quantity = quantity + 2 WHERE id = {off};
+        DELETE FROM stock_levels WHERE product_id = {gone} AND location_id = {warehouse};
+        UPDATE products SET quantity = quantity - {gone_qty} WHERE id = {gone};
+        INSERT INTO stock_levels (tenant_id, product_id, location_id, on_hand, incoming, outgoing)
+            VALUES ('default', {elsewhere}, {floor}, 5, 0, 0);
+        UPDATE products SET quantity = quantity + 5 WHERE id = {elsewhere};
+        UPDATE stock_levels SET outgoing = on_hand + 1 WHERE product_id = {below} AND location_id = {warehouse};
+    """)
+    conn.commit()
+    conn.close()
+    code, out, _ = run(capsys, "--db", demo_db, "--json", "check")
+    assert code == 1
+    problems = json.loads(out)["problems"]
+    assert sorted(problems) == sorted([
+        f"product {off} at location {warehouse}: level [{off_qty + 2}, 0, 0] but its moves add up to [{off_qty}, 0, 0]",
+        f"product {gone} at location {warehouse}: level [0, 0, 0] but its moves add up to [{gone_qty}, 0, 0]",
+        f"product {elsewhere} at location {floor}: level [5, 0, 0] but its moves add up to [0, 0, 0]",
+        f"product {below} at location {warehouse}: level [{below_qty}, 0, {below_qty + 1}] but its moves add up to"
+        f" [{below_qty}, 0, 0]",
+        f"product {below} at location {warehouse} is below zero ([{below_qty}, 0, {below_qty + 1}])",
+    ]), problems
+
+
 def test_migrate_reports_the_head_revision(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--db", db, "migrate")
     assert code == 0, err
