@@ -24,7 +24,16 @@ from tui_app.cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from tui_app.cli_saves import SAVES_COMMANDS, add_saves_commands
 from tui_app.cli_serve import SERVE_COMMANDS, add_serve_commands
 from tui_app.cli_stock import STOCK_COMMANDS, add_stock_commands
-from tui_app.cli_support import Progress, bulk_loading, emit, money, open_cli_backend, text_table, usage_error, whole_number
+from tui_app.cli_support import (
+    Progress,
+    bulk_loading,
+    emit,
+    money,
+    open_cli_backend,
+    text_table,
+    usage_error,
+    whole_number,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

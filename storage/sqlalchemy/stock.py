@@ -52,8 +52,8 @@ from domain.model.stock import (
     Valuation,
 )
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
-from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.catalog import SqlAlchemyProducts
+from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import (
     CategoryRow,
     GameStateRow,
@@ -292,7 +292,8 @@ class SqlAlchemyStock(SqlAlchemyRepo):
 
     def all_levels(self) -> Iterator[StockLevel]:
         # One statement read STREAM_CHUNK rows at a time (a server-side cursor on PostgreSQL).
-        stmt = select(*level_columns()).where(_LEVEL.tenant_id == self._tenant).execution_options(yield_per=STREAM_CHUNK)
+        stmt = (select(*level_columns()).where(_LEVEL.tenant_id == self._tenant)
+                .execution_options(yield_per=STREAM_CHUNK))
         with translating():
             for chunk in self._execute(stmt).partitions():
                 yield from map(stock_level, chunk)

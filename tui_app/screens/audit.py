@@ -21,8 +21,8 @@ from domain.money import format_grouped
 from domain.services.audit import entry_changes
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
-from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 from tui_app.widgets.footer import KeyFooter
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 BROKEN = "bold white on dark_red"
 COLUMNS = (

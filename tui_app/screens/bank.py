@@ -21,8 +21,8 @@ from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.bank_forms import OpenAccountForm, PostForm, TransferForm
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
-from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 from tui_app.widgets.footer import KeyFooter
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 
 @dataclass

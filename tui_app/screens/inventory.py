@@ -35,8 +35,8 @@ from domain.money import format_grouped
 from tui_app.widgets.asof import AsOf, AsOfBanner, TimeTravel, asof_bindings
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.filter_box import FilterBox
-from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 from tui_app.widgets.footer import KeyFooter
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 
 @dataclass(frozen=True)

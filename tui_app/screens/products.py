@@ -21,8 +21,8 @@ from tui_app.messages import ValueSummaryLoaded
 from tui_app.widgets.base import AppScreen
 from tui_app.widgets.dialogs import ConfirmDialog
 from tui_app.widgets.filter_box import FilterBox
-from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 from tui_app.widgets.footer import KeyFooter
+from tui_app.widgets.virtual_table import Column, PagedRows, VirtualTable
 
 COLUMNS = (
     Column("sku", "SKU", 12),
