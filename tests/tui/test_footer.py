@@ -61,7 +61,7 @@ async def test_the_six_screens_take_one_footer_entry(app_factory):
 
 async def test_footer_keys_start_as_compact_as_the_footer(app_factory, monkeypatch):
     """A FooterKey left to itself starts compact and is then bound to the footer's style: a style update
-    it does not need, twice per key (~20 ms of the first frame, issue #8's cold start)."""
+    it does not need, twice per key (~50 ms of the first frame, issue #8's cold start)."""
     seen: list[bool] = []
     watch = FooterKey._watch_compact
 

@@ -11,8 +11,8 @@ from textual.widgets._footer import FooterKey
 class KeyFooter(Footer):
     """Textual's Footer composes its keys again on every bindings signal (each focus move, each
     refresh_bindings), whether or not they changed: three times with the same keys before the Products
-    screen's first frame, ~20 ms each. This one rebuilds only when the bindings it would show differ
-    from those it shows."""
+    screen's first frame, and three more before its rows came (0.60 s; 0.48 s without them). This one
+    rebuilds only when the bindings it would show differ from those it shows."""
 
     _shown: tuple | None = None
 
