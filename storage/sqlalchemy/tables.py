@@ -93,6 +93,9 @@ class ProductRow(Base):
               **_partial("active")),
         Index("ix_products_listed", "tenant_id", func.lower(text("name")), "id",
               **_partial("active AND deleted_at IS NULL")),
+        # the deleted view (migration 0013): the few deleted products, apart from the catalog
+        Index("ix_products_deleted", "tenant_id", func.lower(text("name")), "id",
+              **_partial("deleted_at IS NOT NULL")),
         # the list's other sorts (migration 0008), inactive products included; value is price x quantity
         *(Index(f"ix_products_by_{sort}", "tenant_id", key, "id", "active", **_partial("deleted_at IS NULL"))
           for sort, key in (("sku", "sku"), ("price", "price_minor"), ("quantity", "quantity"),

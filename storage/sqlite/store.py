@@ -279,7 +279,8 @@ class SqliteUnitOfWork:
         self._done = False
         t = self._tenant
         self.categories = SqliteCategories(conn, t)
-        self.products = SqliteProducts(conn, t, self._store._audit_chained, self._store.revision >= "0007")
+        self.products = SqliteProducts(conn, t, self._store._audit_chained, self._store.revision >= "0007",
+                                       self._store.revision >= "0013")
         self.users = SqliteUsers(conn, t, self._store._users_have_created_at)
         self.audit = SqliteAudit(conn, t, self._store._audit_chained)
         self.accounts = SqliteAccounts(conn, t)
