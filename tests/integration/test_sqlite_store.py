@@ -270,7 +270,8 @@ def _table_columns_read(store: SqliteStore, sql: str, table: str) -> list[int]:
     query plan says "USING INDEX" either way when the terms a partial index implies need no row."""
     conn = store.connect()
     try:
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (table,)).fetchone()
         code = conn.execute(f"EXPLAIN {sql}").fetchall()
     finally:
         conn.close()
