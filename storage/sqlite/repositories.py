@@ -356,10 +356,11 @@ class SqliteProducts(_Repo):
 
     def _source(self, query: ProductQuery, ordered: bool = False) -> str:
         """Where a count or an offset reads: the deleted view from the index of the deleted products
-        (revision 0013); the default list (active, not deleted, any category) from its partial index alone; a text filter from one sequential pass over the table (it reads every row
-        either way, and the index walk would visit the table's pages in name order). An offset in another
-        order than the name (`ordered`) is left to the planner: it picks that sort's index
-        (ix_products_by_<sort>, revision 0008), and a database opened below 0008 still answers."""
+        (revision 0013); the default list (active, not deleted, any category) from its partial index
+        alone; a text filter from one sequential pass over the table (it reads every row either way, and
+        the index walk would visit the table's pages in name order). An offset in another order than the
+        name (`ordered`) is left to the planner: it picks that sort's index (ix_products_by_<sort>,
+        revision 0008), and a database opened below 0008 still answers."""
         if self._deleted_view(query):
             return "products p INDEXED BY ix_products_deleted"
         if query.needle:
