@@ -90,7 +90,7 @@ class ProductRow(Base):
         Index("ux_products_tenant_sku", "tenant_id", "sku", unique=True),
         Index("ix_products_tenant_lower_name", "tenant_id", func.lower(text("name")), "id"),
         Index("ix_products_active_category", "tenant_id", "category_id", func.lower(text("name")), "id",
-              **_partial("active AND deleted_at IS NULL")),
+              **_partial("active")),
         Index("ix_products_listed", "tenant_id", func.lower(text("name")), "id",
               **_partial("active AND deleted_at IS NULL")),
         # the deleted view (migration 0013): the few deleted products, apart from the catalog
