@@ -338,7 +338,7 @@ class SqliteProducts(_Repo):
         else:
             where, params = _where(self._tenant, query, self._soft)
             if self._deleted_view(query):
-                source = _LISTING_SELECT.replace("products p", "products p INDEXED BY ix_products_deleted")
+                source = _LISTING_SELECT.replace("products p", self._source(query))
             elif query.needle or off_index:
                 source = _LISTING_SELECT.replace("products p", "products p NOT INDEXED")
             else:
@@ -372,8 +372,8 @@ class SqliteProducts(_Repo):
 
     def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
         where, params = _where(self._tenant, query, self._soft)
-        deleted = self._deleted_view(query)
-        source = _EXPORT_SELECT.replace("products p", self._source(query)) if deleted else _EXPORT_SELECT
+        source = _EXPORT_SELECT.replace("products p", self._source(query)) if self._deleted_view(query) \
+            else _EXPORT_SELECT
         cur = self._run(f"{source}{where}{_order_by(query, query.descending)}", params)
         try:
             while chunk := cur.fetchmany(STREAM_CHUNK):

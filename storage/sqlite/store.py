@@ -205,8 +205,8 @@ class SqliteStore:
             conn = self._checkout()
             try:
                 switched = conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
-            except sqlite3.OperationalError:  # another connection has the file open
-                switched = False
+            except sqlite3.OperationalError:  # another connection has the file open: WAL it stays
+                pass
             self._checkin(conn)
         try:
             yield switched
