@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011",
-                              "0012", "0013")
+                              "0012", "0013", "0014")
 HEAD = REVISIONS[-1]
 SCRIPT_LOCATION = Path(__file__).parent
 

@@ -10,8 +10,9 @@ from functools import cached_property
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import String, exc
+from sqlalchemy import String, Table, exc
 from sqlalchemy.engine import Connection, Result
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -26,6 +27,15 @@ STREAM_CHUNK = 2000
 _DML = {"synchronize_session": False}
 # ORM selects always read the row as stored now, never a copy from earlier in the transaction.
 _FRESH = {"populate_existing": True}
+
+
+@compiles(Table, "sqlite")
+def _table_with_hint(table: Table, compiler: Any, **kw: Any) -> str:
+    """A table in a FROM followed by its `with_hint(..., "sqlite")` text (`INDEXED BY <index>`): SQLite has
+    the clause, but SQLAlchemy's SQLite compiler renders no table hints."""
+    sql = compiler.visit_table(table, **kw)
+    hint = (kw.get("fromhints") or {}).get(table) if kw.get("asfrom") else None
+    return f"{sql} {hint}" if hint else sql
 
 
 # Each store's statement counter, by its engine (the monitor's queries and mean time, storage/monitor.py).

@@ -52,7 +52,7 @@ from domain.model.stock import (
     Valuation,
 )
 from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
-from storage.sqlalchemy.catalog import SqlAlchemyProducts
+from storage.sqlalchemy.catalog import _ACTIVE, SqlAlchemyProducts
 from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import (
     CategoryRow,
@@ -126,7 +126,10 @@ _INCOMING = select(_total(_LEVEL.incoming)).where(_LEVEL.product_id == ProductRo
 # StockRow's columns: a product, its category's name (joined by the caller) and its totals.
 _STOCK_ROW_COLS = (ProductRow.id, ProductRow.sku, ProductRow.name, CategoryRow.name, ProductRow.quantity, _INCOMING,
                    ProductRow.reorder_level, ProductRow.cost_minor, ProductRow.price_minor)
-_LOW = (ProductRow.reorder_level > 0, ProductRow.quantity <= ProductRow.reorder_level)
+# Spelled as the partial indexes' WHERE has them (a literal 0, `active` bare): with a bound `?` or `active IS 1`
+# SQLite does not see that the query implies the index's WHERE, and cannot use it.
+_LOW = (ProductRow.reorder_level > literal_column("0"), ProductRow.quantity <= ProductRow.reorder_level)
+_LIVE = (_ACTIVE, ProductRow.deleted_at.is_(None))
 
 
 def _stock_rows() -> Select[Any]:
@@ -257,6 +260,23 @@ class SqlAlchemyLocations(SqlAlchemyRepo):
 
 
 class SqlAlchemyStock(SqlAlchemyRepo):
+    def __init__(self, session: Any, tenant: str, dialect: str, revision: str):
+        super().__init__(session, tenant, dialect)
+        self._revision = revision
+
+    def _on_index(self, stmt: Any, index: str, since: str) -> Any:
+        """`stmt` reading the products through `index` (there from revision `since`) on SQLite, as the sqlite3
+        store does: with no statistics SQLite gives a tie to the newest index, and a demo or an import builds
+        the list's indexes last. PostgreSQL plans from its statistics."""
+        if self._pg or self._revision < since:
+            return stmt
+        return stmt.with_hint(ProductRow.__table__, f"INDEXED BY {index}", "sqlite")
+
+    def _low(self, stmt: Any, query: ProductQuery) -> Any:
+        """A low-stock read of `query` on the low products' index (0014), when its terms imply the index's
+        WHERE (live products: not the deleted view)."""
+        return self._on_index(stmt, "ix_products_low", "0014") if query.deleted is False else stmt
+
     def apply(self, product_id: int, location_id: int, *, on_hand: int = 0, incoming: int = 0, outgoing: int = 0) -> int | None:
         fresh = on_hand >= 0 and incoming >= 0 and outgoing >= 0 and outgoing <= on_hand
         params = {"tenant": self._tenant, "pid": product_id, "loc": location_id, "d_on_hand": on_hand,
@@ -379,27 +399,31 @@ class SqlAlchemyStock(SqlAlchemyRepo):
              backward: bool = False, skip: int = 0) -> list[StockRow]:
         # The product list's own keyset page (same filters, same order, both ways), with the stock columns.
         products = SqlAlchemyProducts(self._session, self._tenant, self._dialect)
-        return [stock_row(r) for r in products.page_rows(_STOCK_ROW_COLS, query, after, limit, backward, skip,
-                                                         _LOW if low_only else ())]
+        if not low_only:
+            return [stock_row(r) for r in products.page_rows(_STOCK_ROW_COLS, query, after, limit, backward, skip)]
+        # The few low products, paged as the list is (no text window: the whole index is small).
+        page = self._execute(self._low(products._page(_STOCK_ROW_COLS, query, after, limit, backward, skip)
+                                       .where(*_LOW), query)).all()
+        return [stock_row(r) for r in (page[::-1] if backward else page)]
 
     def count_rows(self, query: ProductQuery, low_only: bool = False) -> int:
         products = SqlAlchemyProducts(self._session, self._tenant, self._dialect)
         stmt = select(func.count()).select_from(ProductRow).where(ProductRow.tenant_id == self._tenant,
                                                                    *products._filters(query))
-        return self._execute(stmt.where(*_LOW) if low_only else stmt).scalar_one()
+        return self._execute(self._low(stmt.where(*_LOW), query) if low_only else stmt).scalar_one()
 
     def count_low(self) -> int:
         p = ProductRow
-        return self._execute(select(func.count()).select_from(p).where(
-            p.tenant_id == self._tenant, p.active.is_(True), p.deleted_at.is_(None), *_LOW
-        )).scalar_one()
+        stmt = select(func.count()).select_from(p).where(p.tenant_id == self._tenant, *_LIVE, *_LOW)
+        index, since = ("ix_products_low", "0014") if self._revision >= "0014" else ("ix_products_reorder", "0009")
+        return self._execute(self._on_index(stmt, index, since)).scalar_one()
 
     def needs_reorder(self) -> list[StockRow]:
         p = ProductRow
         stmt = _stock_rows().where(
-            p.tenant_id == self._tenant, p.active.is_(True), p.deleted_at.is_(None), p.reorder_level > 0,
-            p.quantity + _INCOMING <= p.reorder_level,
+            p.tenant_id == self._tenant, *_LIVE, _LOW[0], p.quantity + _INCOMING <= p.reorder_level,
         ).order_by(p.id)
+        stmt = self._on_index(stmt, "ix_products_reorder", "0009")
         return [stock_row(r) for r in self._execute(stmt)]
 
     def _trade_totals(self, first_day: int, last_day: int, by: Any) -> Select:

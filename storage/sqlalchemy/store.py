@@ -395,7 +395,7 @@ class SqlAlchemyUnitOfWork:
     def stock(self):
         from storage.sqlalchemy.stock import SqlAlchemyStock
 
-        return self._repo(SqlAlchemyStock)
+        return SqlAlchemyStock(self.session, self._tenant, self._store.dialect, self._store.revision)
 
     @cached_property
     def game(self):

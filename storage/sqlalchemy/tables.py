@@ -90,7 +90,7 @@ class ProductRow(Base):
         Index("ux_products_tenant_sku", "tenant_id", "sku", unique=True),
         Index("ix_products_tenant_lower_name", "tenant_id", func.lower(text("name")), "id"),
         Index("ix_products_active_category", "tenant_id", "category_id", func.lower(text("name")), "id",
-              **_partial("active")),
+              **_partial("active AND deleted_at IS NULL")),  # 0014
         Index("ix_products_listed", "tenant_id", func.lower(text("name")), "id",
               **_partial("active AND deleted_at IS NULL")),
         # the deleted view (migration 0013): the few deleted products, apart from the catalog
@@ -102,6 +102,9 @@ class ProductRow(Base):
                             ("value", text("(price_minor * quantity)")))),
         # what the dashboard and the reorder check read (migration 0009): the few products with a reorder level
         Index("ix_products_reorder", "tenant_id", "id", **_partial("reorder_level > 0 AND active AND deleted_at IS NULL")),
+        # the low-stock products (migration 0014), in name order: the dashboard's count, the Inventory's low view
+        Index("ix_products_low", "tenant_id", func.lower(text("name")), "id", "active",
+              **_partial("reorder_level > 0 AND quantity <= reorder_level AND deleted_at IS NULL")),
         {"sqlite_autoincrement": True},
     )
 

@@ -300,7 +300,7 @@ class SqliteUnitOfWork:
     def stock(self):
         from storage.sqlite.stock import SqliteStock
 
-        return SqliteStock(self._conn, self._tenant)
+        return SqliteStock(self._conn, self._tenant, self._store.revision)
 
     @cached_property
     def game(self):
