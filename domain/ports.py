@@ -89,6 +89,10 @@ class ProductRepository(Protocol):
     def stream(self, query: ProductQuery) -> Iterator[ExportRow]:
         """Every row of the query in list order, fetched in chunks (constant memory)."""
 
+    def all_products(self) -> Iterator[ProductListing]:
+        """Every product of the tenant, deleted and inactive too, in id order, in chunks (for `check`: in
+        the table's own order, not the list's)."""
+
     def value_by_category(self) -> list[CategoryValue]:
         """Stock value (price x quantity) of active products per category, computed in the store."""
 

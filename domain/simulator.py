@@ -9,7 +9,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from domain.clock import SystemClock
-from domain.model import ProductQuery
 from domain.model.bank import MOVES_POSTED, PENDING, RateLimit
 from domain.model.stock import PENDING as STOCK_PENDING
 from domain.model.stock import POSTED as STOCK_POSTED
@@ -139,7 +138,7 @@ def check_books(ctx: ServiceContext) -> CheckReport:
             if c.parent_id is not None and c.parent_id not in categories:
                 problems.append(f"category {c.name!r} has a missing parent {c.parent_id}")
         totals: dict[int, int] = {}  # product id -> its recorded total on hand
-        for row in _all_products(uow):
+        for row in uow.products.all_products():
             totals[row.id] = row.quantity
             if row.price_minor < 0 or row.quantity < 0:
                 problems.append(f"product {row.sku} has a negative price or quantity")
@@ -209,15 +208,6 @@ def _ledger_problems(accounts: dict, transfers: Iterable) -> tuple[list[str], in
     if sums[0] != sums[1] or sums[2] != sums[3]:
         problems.append(f"double entry broken: debits {sums[0]}/{sums[2]} vs credits {sums[1]}/{sums[3]}")
     return problems, seen
-
-
-def _all_products(uow) -> Iterator:
-    """Every product of the tenant, deleted and inactive too, with its id: keyset pages of the list."""
-    query = ProductQuery(include_inactive=True, deleted=None)
-    after = None
-    while page := uow.products.find(query, after, 5000):
-        yield from page
-        after = query.cursor_after(page[-1])
 
 
 def _stock_problems(locations: dict, totals: dict[int, int], levels: Iterable, moves: Iterable,

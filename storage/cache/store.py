@@ -47,7 +47,7 @@ T = TypeVar("T")
 # them marks the unit of work dirty (a method added later invalidates by default). stock.apply keeps
 # products.quantity in step, and snapshot.replace swaps the whole books.
 TRACKED: dict[str, frozenset[str]] = {
-    "products": frozenset({"get", "get_by_sku", "find", "count", "stream", "value_by_category"}),
+    "products": frozenset({"get", "get_by_sku", "find", "count", "stream", "all_products", "value_by_category"}),
     "accounts": frozenset({"get", "get_by_name", "system_account", "first_of_kind", "list", "totals"}),
     "stock": frozenset({"level", "row", "levels_of", "all_levels", "get_move", "get_move_by_key", "resolution",
                         "paid_by", "pending_moves", "history", "stream_moves", "rows", "count_low", "needs_reorder",

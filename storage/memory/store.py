@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionConflict
@@ -268,6 +269,9 @@ class _Products(Repo):
         for p in self._matching(query):
             row = self._listing(p)
             yield (row.sku, row.name, row.category, row.price_minor, row.quantity, row.value_minor)
+
+    def all_products(self) -> Iterator[ProductListing]:
+        yield from [self._listing(p) for p in sorted(self._data.products.values(), key=attrgetter("id"))]
 
     def value_by_category(self) -> list[CategoryValue]:
         totals: dict[int | None, list[int]] = {}

@@ -383,6 +383,14 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
             for chunk in self._execute(stmt).partitions():
                 yield from (tuple(r) for r in chunk)  # type: ignore[misc]
 
+    def all_products(self) -> Iterator[ProductListing]:
+        # One statement in id order, STREAM_CHUNK rows at a time (a server-side cursor on PostgreSQL).
+        stmt = (select(*_LISTING_COLS).outerjoin(ProductRow.category).where(self._tenant_in_id_order(ProductRow))
+                .order_by(ProductRow.id).execution_options(yield_per=STREAM_CHUNK))
+        with translating():
+            for chunk in self._execute(stmt).partitions():
+                yield from map(listing, chunk)
+
     def value_by_category(self) -> list[CategoryValue]:
         live = (_ACTIVE, ProductRow.deleted_at.is_(None))
         # PostgreSQL's SUM of a BIGINT is a NUMERIC: exact past 2**63. SQLite's overflows (handled below).

@@ -596,6 +596,20 @@ def test_stream_gives_every_row_of_the_query_in_list_order(ten: Simulator) -> No
         assert len(list(rows)) == 9
 
 
+def test_all_products_gives_every_product_once_in_id_order_deleted_and_inactive_too(ten: Simulator,
+                                                                                    store: Store) -> None:
+    """What `check` reads: the table in its own order, with each row as the list shows it."""
+    gone = ten.catalog.find_products(ALL)[1]
+    ten.catalog.delete_product(gone.id)
+    with store.unit_of_work(TENANT) as uow:
+        everything = list(uow.products.all_products())
+        listed = uow.products.find(ProductQuery(include_inactive=True, deleted=None), None, 100)
+    assert [r.id for r in everything] == sorted(r.id for r in listed)
+    assert len(everything) == 10 and gone.id in {r.id for r in everything}
+    assert sorted(everything) == sorted(listed)
+    assert any(not r.active for r in everything)
+
+
 # -- sorted lists: every sort key each way, paged forward, backward and by offset ----------------
 
 
