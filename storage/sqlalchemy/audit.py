@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, String, bindparam, func, insert, select, union_all
 
 from domain.model import AuditEntry, AuditQuery
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
+from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, merged_ids
 from storage.sqlalchemy.catalog import bigint
 from storage.sqlalchemy.tables import AuditArchiveRow, AuditRow
 from storage.sqlite.audit import like_pattern, until_bound
@@ -86,8 +86,8 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
         tables = _TABLES if query.include_archive else _TABLES[:1]
         if skip:  # a jump: the id of the last entry skipped, read from the indexes, then a keyset page
             ids = [select(t.id).where(t.tenant_id == self._tenant, *self._filters(t, query, before_id, newer=backward))
-                   .order_by(t.id if backward else t.id.desc()).limit(skip) for t in tables]
-            before_id = self._execute(_merge(ids, not backward, 1).limit(1).offset(skip - 1)).scalar()
+                   for t in tables]
+            before_id = self._execute(merged_ids(ids, newest_first=not backward).offset(skip - 1)).scalar()
             if before_id is None:
                 return []
         # Backward walks the same index the other way (oldest first) and the page is turned round here.

@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
+from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, merged_ids
 from storage.sqlalchemy.tables import AccountRow, TransferArchiveRow, TransferRow
 
 # -- row -> domain mappers: the selected columns follow the dataclass fields, so a row maps as is ---------
@@ -288,10 +288,9 @@ class SqlAlchemyTransfers(_BankRepo):
                   include_archive: bool = False, *, backward: bool = False, skip: int = 0) -> list[StatementLine]:
         tables = (TransferRow, TransferArchiveRow) if include_archive else (TransferRow,)
         if skip:  # a jump: the id of the last line skipped, read from the indexes alone, then a keyset page
-            sides = [select(side.subquery().c) for t in tables for side in self._sides(t, account_id, before_id, skip, backward)]
-            ids = union_all(*sides).subquery()
-            before_id = self._execute(select(ids.c.id).order_by(ids.c.id if backward else ids.c.id.desc())
-                                      .limit(1).offset(skip - 1)).scalar()
+            # Bare index ranges, merged in id order as they are walked (see merged_ids).
+            sides = [side for t in tables for side in self._sides(t, account_id, before_id, None, backward)]
+            before_id = self._execute(merged_ids(sides, newest_first=not backward).offset(skip - 1)).scalar()
             if before_id is None:
                 return []
         if len(tables) == 1:
@@ -303,16 +302,16 @@ class SqlAlchemyTransfers(_BankRepo):
         lines = [to_statement_line(r) for r in self._execute(stmt)]
         return lines[::-1] if backward else lines  # backward walked oldest first: turned round here
 
-    def _sides(self, t: Any, account_id: int, before_id: int | None, limit: int, backward: bool) -> list[Any]:
+    def _sides(self, t: Any, account_id: int, before_id: int | None, limit: int | None, backward: bool) -> list[Any]:
         """The account's transfer ids in one table as debit and as credit: two ordered index ranges, each
-        cut at `limit` (backward walks them the other way)."""
+        cut at `limit` (backward walks them the other way); with no limit, the bare ranges."""
         sides = []
         for leg in (t.debit_account_id, t.credit_account_id):
             side = select(t.id).where(t.tenant_id == self._tenant, leg == account_id)
             if before_id is not None:
                 bound = literal(before_id, BigInteger)
                 side = side.where(t.id > bound if backward else t.id < bound)
-            sides.append(side.order_by(t.id if backward else t.id.desc()).limit(limit))
+            sides.append(side if limit is None else side.order_by(t.id if backward else t.id.desc()).limit(limit))
         return sides
 
     def _statement(self, t: Any, account_id: int, before_id: int | None, limit: int, backward: bool) -> Any:

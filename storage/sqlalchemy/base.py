@@ -38,6 +38,18 @@ def _table_with_hint(table: Table, compiler: Any, **kw: Any) -> str:
     return f"{sql} {hint}" if hint else sql
 
 
+def merged_ids(branches: list[Any], newest_first: bool) -> Any:
+    """The first id of the bare id walks `branches` (SELECTs of one id column, no ORDER BY) merged in id
+    order; the caller adds its offset (a jump). Written as one compound SELECT, SQLite merges the walks as
+    they go; with each branch in a subquery of its own it sorted each one again (500,000 rows in: 0.4-0.5 s
+    instead of ~0.1 s). PostgreSQL merges the index scans either way."""
+    from sqlalchemy import union_all
+
+    ids = branches[0] if len(branches) == 1 else union_all(*branches)
+    column = ids.selected_columns[0]
+    return ids.order_by(column.desc() if newest_first else column).limit(1)
+
+
 # Each store's statement counter, by its engine (the monitor's queries and mean time, storage/monitor.py).
 QUERY_STATS: WeakKeyDictionary[Any, QueryStats] = WeakKeyDictionary()
 

@@ -88,13 +88,13 @@ class SqliteAudit(_Repo):
 
     def _last_skipped(self, query: AuditQuery, before_id: int | None, backward: bool, skip: int,
                       tables: tuple[str, ...], order: str) -> int | None:
-        """The id `skip` entries from the cursor (ids only: no entry is read whole on the way)."""
+        """The id `skip` entries from the cursor (ids only: no entry is read whole on the way). The branches
+        are bare index walks, merged in id order as they go: each in a subquery of its own, SQLite sorted
+        each one again (0.2 s instead of 0.04 s at 500,000 entries in)."""
         where, params = _where(self._tenant, query, before_id, newer=backward)
-        branches = " UNION ALL ".join(
-            f"SELECT * FROM (SELECT id FROM {t} WHERE {where} ORDER BY id{order} LIMIT ?)" for t in tables
-        )
+        branches = " UNION ALL ".join(f"SELECT id FROM {t} WHERE {where}" for t in tables)
         row = self._run(f"{branches} ORDER BY id{order} LIMIT 1 OFFSET ?",
-                        [*[*params, skip] * len(tables), skip - 1]).fetchone()
+                        [*params * len(tables), skip - 1]).fetchone()
         return None if row is None else row[0]
 
     def count(self, query: AuditQuery, before_id: int | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.model import ProductQuery
+from domain.model import AuditQuery, ProductQuery
 from storage import open_store
 from tests.conftest import migrated_sqlite_file, new_pg_database
 
@@ -73,6 +73,31 @@ def test_check_reads_the_products_in_rowid_order(tmp_path: Path, scheme: str) ->
     (plan,) = plans(tmp_path, scheme, lambda uow: list(uow.products.all_products()), "products")
     assert plan.split(" | ")[0] in ("SCAN p", "SCAN products"), plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+JUMPS = {  # a scrollbar drag deep into a long list: the id `skip` rows in, from the indexes alone
+    "statement": ("transfers", lambda uow: uow.transfers.statement(1, None, 50, skip=500)),
+    "statement-back": ("transfers", lambda uow: uow.transfers.statement(1, None, 50, backward=True, skip=500)),
+    "statement-archive": ("transfers", lambda uow: uow.transfers.statement(1, None, 50, True, skip=500)),
+    "audit": ("audit_log", lambda uow: uow.audit.page(AuditQuery(include_archive=False), None, 50, skip=500)),
+    "audit-archive": ("audit_log", lambda uow: uow.audit.page(AuditQuery(), None, 50, skip=500)),
+    "audit-actor-back": ("audit_log", lambda uow: uow.audit.page(AuditQuery(actor="x"), None, 50, backward=True,
+                                                                 skip=500)),
+}
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlalchemy+sqlite"])
+@pytest.mark.parametrize("jump", list(JUMPS))
+def test_a_jump_merges_the_index_walks_without_sorting_them(tmp_path: Path, scheme: str, jump: str) -> None:
+    """Each walk in a subquery of its own, SQLite sorted it again before merging: at 1,000,000 transfers a
+    statement's jump to the middle took 0.4-0.5 s instead of ~0.1 s (the audit's 0.2 s instead of 0.04 s)."""
+    table, read = JUMPS[jump]
+    path = migrated_sqlite_file(tmp_path)
+    (sql,) = [sql for sql, _ in run_capturing(f"{scheme}:///{path}", read) if f"FROM {table}" in sql and "OFFSET" in sql]
+    with sqlite3.connect(path) as raw:
+        plan = " | ".join(step[-1] for step in raw.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "TEMP B-TREE" not in plan, plan
+    assert "USING COVERING INDEX" in plan or "USING INTEGER PRIMARY KEY" in plan, plan
 
 
 LOOKUPS = {  # what the stock repository finds one move by -> the live and the archive index it must seek
