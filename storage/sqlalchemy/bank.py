@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, merged_ids
+from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, inline, merged_ids
 from storage.sqlalchemy.tables import AccountRow, TransferArchiveRow, TransferRow
 
 # -- row -> domain mappers: the selected columns follow the dataclass fields, so a row maps as is ---------
@@ -275,7 +275,7 @@ class SqlAlchemyTransfers(_BankRepo):
     def unresolved_pending(self, expired_before: str | None = None) -> list[Transfer]:
         t, r = TransferRow, aliased(TransferRow)
         stmt = select(*transfer_columns(t)).where(
-            t.tenant_id == self._tenant, t.kind == "pending", ~exists().where(r.pending_id == t.id)
+            t.tenant_id == self._tenant, t.kind == inline("pending"), ~exists().where(r.pending_id == t.id)
         )
         if expired_before is not None:
             stmt = stmt.where(t.expires_at.is_not(None), t.expires_at <= expired_before)

@@ -38,6 +38,17 @@ def _table_with_hint(table: Table, compiler: Any, **kw: Any) -> str:
     return f"{sql} {hint}" if hint else sql
 
 
+def inline(*values: str) -> Any:
+    """String constants written into the SQL, as a partial index's WHERE has them (`kind = 'pending'`,
+    `reason IN ('sell', 'purchase')`). With bound values SQLite tells that the query implies the index's
+    WHERE only for some forms (`kind = ?`, not an IN list: daily trade took 0.27 s at 1M products instead
+    of 4 ms), and a generic PostgreSQL plan never. One value, or several for IN."""
+    from sqlalchemy import literal_column
+
+    quoted = [literal_column("'" + v.replace("'", "''") + "'") for v in values]
+    return quoted[0] if len(quoted) == 1 else quoted
+
+
 def merged_ids(branches: list[Any], newest_first: bool) -> Any:
     """The first id of the bare id walks `branches` (SELECTs of one id column, no ORDER BY) merged in id
     order; the caller adds its offset (a jump). Written as one compound SELECT, SQLite merges the walks as

@@ -51,7 +51,7 @@ from domain.model.stock import (
     StockRow,
     Valuation,
 )
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
+from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, inline
 from storage.sqlalchemy.catalog import _ACTIVE, SqlAlchemyProducts
 from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import (
@@ -348,7 +348,7 @@ class SqlAlchemyStock(SqlAlchemyRepo):
 
     def pending_moves(self, product_id: int | None = None, due_by_day: int | None = None) -> list[StockMove]:
         m, r = StockMoveRow, aliased(StockMoveRow)
-        where = [m.kind == "pending", ~exists().where(r.pending_id == m.id)]
+        where = [m.kind == inline("pending"), ~exists().where(r.pending_id == m.id)]
         if product_id is not None:
             where.append(m.product_id == product_id)
         if due_by_day is not None:
@@ -437,7 +437,7 @@ class SqlAlchemyStock(SqlAlchemyRepo):
                    _total(sign * func.coalesce(t.amount_minor, 0)).label("money"))
             .select_from(m)
             .outerjoin(t, t.id == m.transfer_id)
-            .where(m.tenant_id == self._tenant, m.day.between(first_day, last_day), m.reason.in_(TRADE_REASONS),
+            .where(m.tenant_id == self._tenant, m.day.between(first_day, last_day), m.reason.in_(inline(*TRADE_REASONS)),
                    m.kind != RECEIVED)
             .group_by(*by)
         )
@@ -467,12 +467,14 @@ class SqlAlchemyStock(SqlAlchemyRepo):
 
     def valuation_by_location(self) -> list[Valuation]:
         p, loc = ProductRow, LocationRow
+        # Driven from the levels (the tenant on their side, each product found by its key), as the sqlite3
+        # store does: with the tenant on the products' side SQLite walked their name index, 5.8 s at 1M.
         stmt = (
             select(loc.id, loc.name, _total(_LEVEL.on_hand), _total(_LEVEL.on_hand * p.cost_minor))
-            .select_from(p)
-            .join(_LEVEL, _LEVEL.product_id == p.id)
+            .select_from(_LEVEL)
+            .join(p, p.id == _LEVEL.product_id)
             .join(loc, loc.id == _LEVEL.location_id)
-            .where(p.tenant_id == self._tenant, _LEVEL.on_hand > 0)
+            .where(_LEVEL.tenant_id == self._tenant, _LEVEL.on_hand > 0)
             .group_by(loc.id, loc.name)
             .order_by(loc.id)
         )
