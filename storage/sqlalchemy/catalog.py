@@ -384,12 +384,16 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
                 yield from (tuple(r) for r in chunk)  # type: ignore[misc]
 
     def all_products(self) -> Iterator[ProductListing]:
-        # One statement in id order, STREAM_CHUNK rows at a time (a server-side cursor on PostgreSQL).
-        stmt = (select(*_LISTING_COLS).outerjoin(ProductRow.category).where(self._tenant_in_id_order(ProductRow))
-                .order_by(ProductRow.id).execution_options(yield_per=STREAM_CHUNK))
-        with translating():
-            for chunk in self._execute(stmt).partitions():
-                yield from map(listing, chunk)
+        # Keyset chunks in id order, as the ledger streams: one query for a small shop (a server-side
+        # cursor cost PostgreSQL's `check` three more round trips each time), id ranges for a big one.
+        last = 0
+        while rows := self._execute(
+            select(*_LISTING_COLS).outerjoin(ProductRow.category)
+            .where(self._tenant_in_id_order(ProductRow), ProductRow.id > last)
+            .order_by(ProductRow.id).limit(STREAM_CHUNK)
+        ).all():
+            yield from map(listing, rows)
+            last = rows[-1][0]
 
     def value_by_category(self) -> list[CategoryValue]:
         live = (_ACTIVE, ProductRow.deleted_at.is_(None))

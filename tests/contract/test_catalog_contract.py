@@ -596,9 +596,15 @@ def test_stream_gives_every_row_of_the_query_in_list_order(ten: Simulator) -> No
         assert len(list(rows)) == 9
 
 
-def test_all_products_gives_every_product_once_in_id_order_deleted_and_inactive_too(ten: Simulator,
-                                                                                    store: Store) -> None:
-    """What `check` reads: the table in its own order, with each row as the list shows it."""
+def test_all_products_gives_every_product_once_in_id_order_deleted_and_inactive_too(
+        ten: Simulator, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `check` reads: the table in its own order, with each row as the list shows it (in chunks of 3
+    here, so the SQL stores' chunking is walked too)."""
+    import storage.sqlalchemy.catalog
+    import storage.sqlite.repositories
+
+    monkeypatch.setattr(storage.sqlalchemy.catalog, "STREAM_CHUNK", 3)
+    monkeypatch.setattr(storage.sqlite.repositories, "STREAM_CHUNK", 3)
     gone = ten.catalog.find_products(ALL)[1]
     ten.catalog.delete_product(gone.id)
     with store.unit_of_work(TENANT) as uow:

@@ -70,9 +70,10 @@ def test_a_snapshot_reads_the_products_in_rowid_order(tmp_path: Path, scheme: st
 @pytest.mark.parametrize("scheme", ["sqlite", "sqlalchemy+sqlite"])
 def test_check_reads_the_products_in_rowid_order(tmp_path: Path, scheme: str) -> None:
     """Through the name index (keyset pages of the list) the rows came in name order: 7.4 s at 1M, not 2.3 s."""
-    (plan,) = plans(tmp_path, scheme, lambda uow: list(uow.products.all_products()), "products")
-    assert plan.split(" | ")[0] in ("SCAN p", "SCAN products"), plan
-    assert "TEMP B-TREE" not in plan, plan
+    for plan in plans(tmp_path, scheme, lambda uow: list(uow.products.all_products()), "products"):
+        first = plan.split(" | ")[0]
+        assert first in ("SCAN p", "SCAN products") or "USING INTEGER PRIMARY KEY (rowid>?)" in first, plan
+        assert "TEMP B-TREE" not in plan, plan
 
 
 JUMPS = {  # a scrollbar drag deep into a long list: the id `skip` rows in, from the indexes alone
