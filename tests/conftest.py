@@ -191,6 +191,25 @@ def _drop_remaining_pg_databases() -> Iterator[None]:
         _pg_admin(f"DROP DATABASE IF EXISTS {_session_state.pop('template')} WITH (FORCE)")
 
 
+def run_capturing(url: str, read) -> list[tuple[str, tuple]]:
+    """The SELECTs `read(uow)` runs on the SQLite store at `url` (values filled in), from the driver's own
+    trace: the sqlite3 store's connection, or the SQLAlchemy store's, whose hot paths run prebuilt
+    statements on the driver's cursor without engine events. The trace fills bound values in: a test of
+    whether a bound constant keeps SQLite off a partial index reads the engine's statements instead."""
+    store = open_store(url)
+    seen: list[tuple[str, tuple]] = []
+    try:
+        with store.unit_of_work("t") as uow:
+            engine = getattr(store, "engine", None)
+            driver = uow._conn if engine is None else uow.session.connection().connection.driver_connection
+            driver.set_trace_callback(lambda sql: seen.append((sql, ())))
+            read(uow)
+            driver.set_trace_callback(None)
+    finally:
+        store.close()
+    return [(sql, params) for sql, params in seen if sql.lstrip().upper().startswith("SELECT")]
+
+
 def migrated_sqlite_file(tmp: Path) -> Path:
     """A copy of this process's SQLite file at the head schema, for one contract test: migrating a new
     file costs ~50 ms, copying one ~1 ms (the suites open a store for every test)."""

@@ -115,6 +115,13 @@ _LISTING_SELECT = (
     "SELECT p.id, p.sku, p.name, c.name, p.price_minor, p.quantity, p.price_minor * p.quantity, p.active, p.version"
     " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
 )
+
+
+def _listing(row: tuple) -> ProductListing:
+    """A row of _LISTING_SELECT as the domain's listing (SQLite returns `active` as 0/1)."""
+    return ProductListing._make(row[:7] + (bool(row[7]), row[8]))
+
+
 _EXPORT_SELECT = (
     "SELECT p.sku, p.name, c.name, p.price_minor, p.quantity, p.price_minor * p.quantity"
     " FROM products p LEFT JOIN categories c ON c.id = p.category_id"
@@ -346,8 +353,7 @@ class SqliteProducts(_Repo):
             sql = f"{source}{where}{keyset}{order_by} LIMIT ? OFFSET ?"
             params = [*params, *key_params]
         rows = self._run(sql, (*params, limit, skip))
-        make = ProductListing._make
-        page = [make(r[:7] + (bool(r[7]), r[8])) for r in rows]
+        page = list(map(_listing, rows))
         return page[::-1] if backward else page
 
     def count(self, query: ProductQuery) -> int:
@@ -385,10 +391,9 @@ class SqliteProducts(_Repo):
         # +tenant_id keeps SQLite on the table in rowid order: 2.3 s for 1,000,000 products against 7.4 s for
         # keyset pages of the list, which read the rows in name order.
         cur = self._run(f"{_LISTING_SELECT} WHERE +p.tenant_id = ? ORDER BY p.id", (self._tenant,))
-        make = ProductListing._make
         try:
             while chunk := cur.fetchmany(STREAM_CHUNK):
-                yield from (make(r[:7] + (bool(r[7]), r[8])) for r in chunk)
+                yield from map(_listing, chunk)
         except sqlite3.Error as e:
             raise translate(e) from e
 

@@ -24,8 +24,16 @@ _MOVE_COLS = (
     " day, memo, idempotency_key, actor, created_at, from_after, to_after, reverses_id"
 )
 _INCOMING = "COALESCE((SELECT SUM(l.incoming) FROM stock_levels l WHERE l.product_id = p.id), 0)"
-_ROW_COLUMNS = f"SELECT p.id, p.sku, p.name, c.name, p.quantity, {_INCOMING}, p.reorder_level, p.cost_minor, p.price_minor"
-_ROW_SELECT = f"{_ROW_COLUMNS} FROM products p LEFT JOIN categories c ON c.id = p.category_id"
+
+
+def _row_select(source: str = "products p") -> str:
+    """StockRow's columns: each product of `source` (the table, or the table through a named index) with its
+    category's name and its stock in transit."""
+    return (f"SELECT p.id, p.sku, p.name, c.name, p.quantity, {_INCOMING}, p.reorder_level, p.cost_minor,"
+            f" p.price_minor FROM {source} LEFT JOIN categories c ON c.id = p.category_id")
+
+
+_ROW_SELECT = _row_select()
 # The low-stock products' own index (0014) and those with a reorder level (0009), named: SQLite, with no
 # statistics, gives a tie to the newest index, and a demo or an import builds the list's indexes last.
 _LOW_PRODUCTS = "products p INDEXED BY ix_products_low"
@@ -301,7 +309,8 @@ class SqliteStock(_Repo):
             where += f" AND lower(p.name) {op}= ? AND (lower(p.name) {op} ? OR p.id {op} ?)"
             params.extend((after.name_key, after.name_key, after.id))
         page = [StockRow(*r) for r in self._run(
-            f"{_ROW_COLUMNS} FROM {source} LEFT JOIN categories c ON c.id = p.category_id{where} ORDER BY lower(p.name){order}, p.id{order} LIMIT ? OFFSET ?", (*params, limit, skip))]
+            f"{_row_select(source)}{where} ORDER BY lower(p.name){order}, p.id{order} LIMIT ? OFFSET ?",
+            (*params, limit, skip))]
         return page[::-1] if backward else page
 
     def count_rows(self, query: ProductQuery, low_only: bool = False) -> int:
@@ -318,8 +327,7 @@ class SqliteStock(_Repo):
         return [
             StockRow(*r)
             for r in self._run(
-                f"{_ROW_COLUMNS} FROM {self._reorder_source} LEFT JOIN categories c ON c.id = p.category_id"
-                " WHERE p.tenant_id = ? AND p.active AND p.deleted_at IS NULL AND p.reorder_level > 0"
+                f"{_row_select(self._reorder_source)} WHERE p.tenant_id = ? AND p.active AND p.deleted_at IS NULL AND p.reorder_level > 0"
                 f" AND p.quantity + {_INCOMING} <= p.reorder_level ORDER BY p.id",
                 (self._tenant,),
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage.sqlite import stock
-from tests.conftest import migrated_sqlite_file
+from tests.conftest import migrated_sqlite_file, run_capturing
 
 
 def plan(path: Path, sql: str, params: tuple) -> str:
@@ -43,7 +43,6 @@ def statements(path: Path, scheme: str, call, table: str) -> list[tuple[str, tup
     from sqlalchemy import event
 
     from storage import open_store
-    from tests.integration.test_stream_plans import run_capturing
 
     if scheme == "sqlite":
         found = run_capturing(f"sqlite:///{path}", call)

@@ -20,7 +20,7 @@ from domain import Simulator
 from domain.clock import FixedClock
 from domain.model import ProductQuery
 from storage import open_store
-from tests.integration.test_stream_plans import run_capturing
+from tests.conftest import run_capturing
 from tui_app.bootstrap import seed_demo
 
 SCHEMES = ["sqlite", "sqlalchemy+sqlite"]

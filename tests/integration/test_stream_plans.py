@@ -16,25 +16,7 @@ import pytest
 
 from domain.model import AuditQuery, ProductQuery
 from storage import open_store
-from tests.conftest import migrated_sqlite_file, new_pg_database
-
-
-def run_capturing(url: str, read) -> list[tuple[str, tuple]]:
-    """The SELECTs `read(uow)` runs on the SQLite store at `url` (values filled in), from the driver's own
-    trace: the sqlite3 store's connection, or the SQLAlchemy store's, whose hot paths run prebuilt
-    statements on the driver's cursor without engine events."""
-    store = open_store(url)
-    seen: list[tuple[str, tuple]] = []
-    try:
-        with store.unit_of_work("t") as uow:
-            engine = getattr(store, "engine", None)
-            driver = uow._conn if engine is None else uow.session.connection().connection.driver_connection
-            driver.set_trace_callback(lambda sql: seen.append((sql, ())))
-            read(uow)
-            driver.set_trace_callback(None)
-    finally:
-        store.close()
-    return [(sql, params) for sql, params in seen if sql.lstrip().upper().startswith("SELECT")]
+from tests.conftest import migrated_sqlite_file, new_pg_database, run_capturing
 
 
 def plans(tmp_path: Path, scheme: str, read, table: str) -> list[str]:
