@@ -51,7 +51,7 @@ from domain.model.stock import (
     StockRow,
     Valuation,
 )
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, inline
+from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, inline, merged_ids
 from storage.sqlalchemy.catalog import _ACTIVE, SqlAlchemyProducts
 from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import (
@@ -360,21 +360,35 @@ class SqlAlchemyStock(SqlAlchemyRepo):
         # Both ways walk the index (tenant_id, product_id, id); backward reads oldest first and the page
         # is turned round here.
         tables = _MOVE_TABLES if include_archive else _MOVE_TABLES[:1]
-
-        def page(t: Any, n: int) -> Select[Any]:
-            if backward:
-                after = 0 if before_id is None else before_id
-                return self._moves(t, t.product_id == product_id, t.id > literal(after, BigInteger)).order_by(t.id).limit(n)
+        if backward:
+            after = 0 if before_id is None else before_id
+        else:
             through = MAX_ID if before_id is None else before_id - 1
-            return (self._moves(t, t.product_id == product_id, t.id <= literal(through, BigInteger))
-                    .order_by(t.id.desc()).limit(n))
+
+        def in_range(t: Any) -> Any:
+            return t.id > literal(after, BigInteger) if backward else t.id <= literal(through, BigInteger)
+
+        if skip:  # a jump: the id of the last move skipped, read from the indexes alone, then a keyset page
+            walks = [select(t.id).where(t.tenant_id == self._tenant, t.product_id == product_id, in_range(t))
+                     for t in tables]
+            last = self._execute(merged_ids(walks, newest_first=not backward).offset(skip - 1)).scalar()
+            if last is None:
+                return []
+            if backward:
+                after = last
+            else:
+                through = last - 1
+
+        def page(t: Any) -> Select[Any]:
+            return (self._moves(t, t.product_id == product_id, in_range(t))
+                    .order_by(t.id if backward else t.id.desc()).limit(limit))
 
         if len(tables) == 1:
-            stmt = page(tables[0], limit)
-        else:  # each table's first skip + limit in order, merged: the offset is taken over both
-            merged = union_all(*(select(page(t, skip + limit).subquery().c) for t in tables)).subquery()
+            stmt = page(tables[0])
+        else:  # each table's first `limit` in order, merged
+            merged = union_all(*(select(page(t).subquery().c) for t in tables)).subquery()
             stmt = select(merged).order_by(merged.c.id if backward else merged.c.id.desc()).limit(limit)
-        found = [stock_move(row) for row in self._execute(stmt.offset(skip) if skip else stmt)]
+        found = [stock_move(row) for row in self._execute(stmt)]
         return found[::-1] if backward else found
 
     def count_history(self, product_id: int, include_archive: bool = False) -> int:

@@ -259,19 +259,28 @@ class SqliteStock(_Repo):
                 backward: bool = False, skip: int = 0) -> list[StockMove]:
         # Both ways walk the index (tenant_id, product_id, id); backward reads oldest first and the page
         # is turned round here.
+        tables = ("stock_moves", "stock_moves_archive") if include_archive else ("stock_moves",)
         if backward:
-            where, order, bound = "product_id = ? AND id > ?", "id", 0 if before_id is None else before_id
+            op, order, bound = ">", "", 0 if before_id is None else before_id
         else:
-            where, order, bound = "product_id = ? AND id <= ?", "id DESC", MAX_ID if before_id is None else before_id - 1
-        if not include_archive:
-            found = self._moves(where, (product_id, bound, limit, skip), f" ORDER BY {order} LIMIT ? OFFSET ?")
-        else:
-            # Each table's first skip + limit in order, merged: the offset is taken over both.
-            branch = f"SELECT * FROM (SELECT {_MOVE_COLS} FROM {{}} WHERE tenant_id = ? AND {where} ORDER BY {order} LIMIT ?)"
-            params = (self._tenant, product_id, bound, skip + limit)
+            op, order, bound = "<=", " DESC", MAX_ID if before_id is None else before_id - 1
+        if skip:  # a jump: the id of the last move skipped, read from the indexes alone, then a keyset page
+            # (with the archive, each table's first skip + limit full rows were read and sorted again)
+            walks = [f"SELECT id FROM {t} WHERE tenant_id = ? AND product_id = ? AND id {op} ?" for t in tables]
+            last = self._run(f"{' UNION ALL '.join(walks)} ORDER BY id{order} LIMIT 1 OFFSET ?",
+                             (*(self._tenant, product_id, bound) * len(tables), skip - 1)).fetchone()
+            if last is None:
+                return []
+            bound = last[0] if backward else last[0] - 1
+        where, tail = f"product_id = ? AND id {op} ?", f" ORDER BY id{order} LIMIT ?"
+        if len(tables) == 1:
+            found = self._moves(where, (product_id, bound, limit), tail)
+        else:  # each table's first `limit` in order, merged
+            branch = f"SELECT * FROM (SELECT {_MOVE_COLS} FROM {{}} WHERE tenant_id = ? AND {where}{tail})"
+            params = (self._tenant, product_id, bound, limit)
             found = [StockMove(*r) for r in self._run(
                 f"{branch.format('stock_moves')} UNION ALL {branch.format('stock_moves_archive')}"
-                f" ORDER BY {order} LIMIT ? OFFSET ?", (*params, *params, limit, skip))]
+                f" ORDER BY id{order} LIMIT ?", (*params, *params, limit))]
         return found[::-1] if backward else found
 
     def count_history(self, product_id: int, include_archive: bool = False) -> int:

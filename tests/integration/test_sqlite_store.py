@@ -513,7 +513,7 @@ def test_failing_inner_unit_is_rolled_back_to_its_savepoint(store: SqliteStore) 
 
 
 def test_outer_rollback_discards_committed_inner_savepoints(store: SqliteStore) -> None:
-    with store.unit_of_work(TENANT, write=True) as outer:
+    with store.unit_of_work(TENANT, write=True):  # left without a commit: rolled back
         with store.unit_of_work(TENANT, write=True) as inner:
             inner.categories.add("Inner", None)
             inner.commit()
