@@ -1,5 +1,5 @@
 """`python -m bench [--rows N] [--transfers N] [--days N] [--attachments N] [--attachment-kib K] [--repeat K]
-[--lifecycle-products N] [--save-products N] [--writer-transfers N] [--demo-products N] [--table-products N] [--pg URL] [--only bank|catalog|simulation|attachments|lifecycle|saves|stores|writers|demo|tables] [--profile]`: the catalog goals of issue #2, the bank goals, the
+[--lifecycle-products N] [--save-products N] [--writer-transfers N] [--writers 1,2,4] [--starts N] [--demo-products N] [--table-products N] [--pg URL] [--only bank|catalog|simulation|attachments|lifecycle|saves|stores|writers|demo|tables] [--profile]`: the catalog goals of issue #2, the bank goals, the
 simulation figures, and the attachment and soft/hard delete figures of issue #5 (bench/attachments.py,
 bench/lifecycle.py), and concurrent writers, the demo catalog and the large lists of issue #8 (bench/writers.py, bench/demo.py,
 bench/tables.py), as ratios
@@ -109,7 +109,7 @@ def catalog_results(args: argparse.Namespace, tmpdir: Path) -> list[tuple]:
     subprocess.run([sys.executable, "-m", "compileall", "-q", "domain", "storage", "tui_app"], cwd=ROOT, check=True)
     # Interleaved (minimal, ours, minimal, ...) so a busy spell of the machine hits both; medians kept.
     minimals, starts = [], []
-    for _ in range(7):
+    for _ in range(args.starts):
         minimals.append(measure("start_minimal", str(time.time()))["first_frame"])
         starts.append(measure("start_stockbank", str(time.time()), str(export_db)))
     minimal = statistics.median(minimals)
@@ -186,8 +186,20 @@ def fresh(tmpdir: Path, name: str) -> str:
     return str(db)
 
 
+def writer_counts(text: str) -> tuple[int, ...]:
+    """`--writers 1,2,4`: the numbers of concurrent writers, in order."""
+    try:
+        counts = tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: numbers separated by commas, like 1,2,4") from None
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: each number of writers must be at least 1")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
+
     parser.add_argument("--rows", type=int, default=1_000_000, help="products for the catalog goals (default 1000000)")
     parser.add_argument("--transfers", type=int, default=3000, help="transfers per bank run (default 3000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
@@ -202,6 +214,10 @@ def main() -> None:
                         help="products in the saved and loaded game (default 5000; YAML is slow)")
     parser.add_argument("--writer-transfers", type=int, default=1200,
                         help="transfers per concurrent-writers run, split between 1, 2 or 4 writers (default 1200)")
+    parser.add_argument("--writers", type=writer_counts, default=(1, 2, 4),
+                        help="the numbers of concurrent writers compared (default 1,2,4)")
+    parser.add_argument("--starts", type=int, default=7,
+                        help="cold starts of each app, interleaved; the medians are compared (default 7)")
     parser.add_argument("--demo-products", type=int, default=1_000_000,
                         help="products of the timed `stockbank demo` (default 1000000; the goal is < 10 s)")
     parser.add_argument("--table-products", type=int, default=1_000_000,
@@ -213,9 +229,10 @@ def main() -> None:
                         help="print a cProfile of our bank runs (printed anyway for a goal that is missed)")
     args = parser.parse_args()
     if min(args.rows, args.transfers, args.repeat, args.days, args.sim_products, args.customers, args.attachments,
-           args.attachment_kib, args.lifecycle_products, args.save_products, args.writer_transfers) < 1:
+           args.attachment_kib, args.lifecycle_products, args.save_products, args.writer_transfers, args.starts) < 1:
         parser.error("--rows, --transfers, --repeat, --days, --sim-products, --customers, --attachments, "
-                     "--attachment-kib, --lifecycle-products, --save-products and --writer-transfers must be at least 1")
+                     "--attachment-kib, --lifecycle-products, --save-products, --writer-transfers and --starts must be "
+                     "at least 1")
     if args.demo_products < 1 or args.table_products < 1:
         parser.error("--demo-products and --table-products must be at least 1")
     results = []

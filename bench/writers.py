@@ -28,7 +28,6 @@ from pathlib import Path
 from bench.measure import BANK_ACCOUNTS, BANK_ACTOR, BANK_TENANT, NO_RATE_LIMIT, bank_plan, raw_begin, raw_connection, raw_transfer
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITERS = (1, 2, 4)
 MODES = ("threads", "processes")
 IMPLS = ("raw", "ours", "ours_off")
 
@@ -189,7 +188,7 @@ def writers_results(args, tmpdir: Path) -> tuple[list[tuple], str]:
     robin (every configuration once, raw / ours / ours without group commit side by side, then again)
     so a slow spell of this machine's disk hits every configuration alike; the best of each is kept."""
     n = args.writer_transfers
-    configs = [(mode, writers) for mode in MODES for writers in WRITERS]
+    configs = [(mode, writers) for mode in MODES for writers in args.writers]
     runs: dict[tuple[str, int, str], list[dict]] = {}
     for i in range(args.repeat):
         for mode, writers in configs:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import count
@@ -61,22 +62,36 @@ def world(sim: Simulator) -> dict[str, Any]:
         }
 
 
-def refuse(sim: Simulator, call: Callable[[], object], code: str, *, field: str | None = _ANY,
-           before: dict[str, Any] | None = None) -> DomainError:
+def refuse(sim: Simulator, call: Callable[[], object], code: str, *, field: str | None = _ANY) -> DomainError:
     """`call` is refused with `code` (and a message), nothing at all changed, and the ledgers and
-    the audit chain still check out. A loop of refusals passes the `world` it took once as `before`."""
-    before = world(sim) if before is None else before
-    with pytest.raises(DomainError) as caught:
-        call()
-    err = caught.value
-    assert err.code == code, f"expected {code}, got {err.code}: {err.message}"
-    assert err.message
-    if field is not _ANY:
-        assert err.field == field, err.message
+    the audit chain still check out."""
+    with refusals(sim) as refused:
+        return refused(call, code, field=field)
+
+
+@contextmanager
+def refusals(sim: Simulator) -> Iterator[Callable[..., DomainError]]:
+    """For a loop of refusals: `refused(call, code, field=...)` checks each one's code and field and that the
+    audit log's newest entry is still the newest (every write the services make adds one); the whole
+    `world`, the ledgers and the audit chain are checked once, at the end, where a change any refusal made
+    would still show. All of it per refusal took ~0.1 s on PostgreSQL."""
+    before, tail = world(sim), last_entry(sim)
+
+    def refused(call: Callable[[], object], code: str, *, field: str | None = _ANY) -> DomainError:
+        with pytest.raises(DomainError) as caught:
+            call()
+        err = caught.value
+        assert err.code == code, f"expected {code}, got {err.code}: {err.message}"
+        assert err.message
+        if field is not _ANY:
+            assert err.field == field, err.message
+        assert last_entry(sim) == tail, f"a refused call wrote to the audit log: {err.message}"
+        return err
+
+    yield refused
     assert world(sim) == before, "a refused call changed the stored state"
     assert sim.check().ok, sim.check().problems
     assert sim.audit.verify().ok
-    return err
 
 
 def last_entry(sim: Simulator) -> AuditEntry:
@@ -207,10 +222,11 @@ def test_product_delete_restore_and_purge_refusals(sim: Simulator, shop: Shop) -
     refuse(sim, lambda: sim.catalog.restore_product(shop.pear), "validation", field="product")  # not deleted
     refuse(sim, lambda: sim.catalog.purge_product(shop.pear), "validation", field="product")  # delete it first
     refuse(sim, lambda: sim.catalog.delete_product(shop.pear, expected_version=version + 1), "version_conflict")
-    for missing in (0, -1, 10**9, "1", None):
-        refuse(sim, lambda: sim.catalog.delete_product(missing), "not_found")  # type: ignore[arg-type]
-        refuse(sim, lambda: sim.catalog.restore_product(missing), "not_found")  # type: ignore[arg-type]
-        refuse(sim, lambda: sim.catalog.purge_product(missing), "not_found")  # type: ignore[arg-type]
+    with refusals(sim) as refused:
+        for missing in (0, -1, 10**9, "1", None):
+            refused(lambda: sim.catalog.delete_product(missing), "not_found")  # type: ignore[arg-type]
+            refused(lambda: sim.catalog.restore_product(missing), "not_found")  # type: ignore[arg-type]
+            refused(lambda: sim.catalog.purge_product(missing), "not_found")  # type: ignore[arg-type]
     deleted = sim.catalog.delete_product(shop.pear)
     refuse(sim, lambda: sim.catalog.restore_product(shop.pear, expected_version=version), "version_conflict")
     refuse(sim, lambda: sim.catalog.purge_product(shop.pear, expected_version=version), "version_conflict")
@@ -317,10 +333,11 @@ def test_account_delete_restore_and_purge_refusals(sim: Simulator, shop: Shop) -
     refuse(sim, lambda: sim.bank.delete_account(shop.acme, acme.version + 1), "version_conflict")
     refuse(sim, lambda: sim.bank.restore_account(shop.acme, acme.version), "validation", field="account")
     refuse(sim, lambda: sim.bank.purge_account(shop.acme, acme.version), "validation", field="account")
-    for missing in (0, 10**9, "Nobody"):
-        refuse(sim, lambda: sim.bank.delete_account(missing, 1), "not_found")
-        refuse(sim, lambda: sim.bank.restore_account(missing, 1), "not_found")
-        refuse(sim, lambda: sim.bank.purge_account(missing, 1), "not_found")
+    with refusals(sim) as refused:
+        for missing in (0, 10**9, "Nobody"):
+            refused(lambda: sim.bank.delete_account(missing, 1), "not_found")
+            refused(lambda: sim.bank.restore_account(missing, 1), "not_found")
+            refused(lambda: sim.bank.purge_account(missing, 1), "not_found")
     deleted = sim.bank.delete_account(shop.acme, acme.version)
     refuse(sim, lambda: sim.bank.purge_account(shop.acme, acme.version), "version_conflict")
     refuse(sim, lambda: sim.bank.restore_account(shop.acme, acme.version), "version_conflict")
@@ -458,13 +475,14 @@ def test_the_refund_of_a_stock_move_is_not_undone_without_its_goods(sim: Simulat
 def test_undo_arguments_are_checked(sim: Simulator, shop: Shop) -> None:
     paid = sim.bank.transfer(shop.carol, shop.shop, "1.00")
     move = sim.inventory.move_stock(shop.apple, 1, "Warehouse", "Shelf")
-    for bad in ("x" * 201, "line\nbreak", 7):
-        refuse(sim, lambda: sim.bank.reverse(paid.id, bad), "validation", field="reason")  # type: ignore[arg-type]
-        refuse(sim, lambda: sim.inventory.reverse(move.id, bad), "validation", field="reason")  # type: ignore[arg-type]
-    for missing in (0, -3, 10**9, "1", True):
-        refuse(sim, lambda: sim.bank.reverse(missing), "not_found")  # type: ignore[arg-type]
-        refuse(sim, lambda: sim.inventory.reverse(missing), "not_found")  # type: ignore[arg-type]
-        refuse(sim, lambda: sim.audit.undo(missing), "not_found")  # type: ignore[arg-type]
+    with refusals(sim) as refused:
+        for bad in ("x" * 201, "line\nbreak", 7):
+            refused(lambda: sim.bank.reverse(paid.id, bad), "validation", field="reason")  # type: ignore[arg-type]
+            refused(lambda: sim.inventory.reverse(move.id, bad), "validation", field="reason")  # type: ignore[arg-type]
+        for missing in (0, -3, 10**9, "1", True):
+            refused(lambda: sim.bank.reverse(missing), "not_found")  # type: ignore[arg-type]
+            refused(lambda: sim.inventory.reverse(missing), "not_found")  # type: ignore[arg-type]
+            refused(lambda: sim.audit.undo(missing), "not_found")  # type: ignore[arg-type]
 
 
 def test_only_transfer_and_stock_move_entries_can_be_undone(sim: Simulator, shop: Shop) -> None:
@@ -765,8 +783,9 @@ BAD_ARCHIVES: list[tuple[Any, Any]] = [
 
 def test_bad_archive_arguments_are_refused(sim: Simulator, shop: Shop) -> None:
     sim.bank.transfer(shop.carol, shop.shop, "1.00")
-    for before, batch_size in BAD_ARCHIVES:
-        refuse(sim, lambda: sim.lifecycle.archive(before, batch_size=batch_size), "validation")
+    with refusals(sim) as refused:
+        for before, batch_size in BAD_ARCHIVES:
+            refused(lambda: sim.lifecycle.archive(before, batch_size=batch_size), "validation")
     future = (datetime.fromisoformat(sim.ctx.now().replace("Z", "+00:00")) + timedelta(minutes=5)).strftime(
         "%Y-%m-%dT%H:%M:%S")
     err = refuse(sim, lambda: sim.lifecycle.archive(future), "validation", field="before")
@@ -850,11 +869,11 @@ BAD_MOMENTS: list[Any] = ["", "  ", "yesterday", "2026-13-01", "2026-02-30", "26
 
 def test_bad_moments_are_refused(sim: Simulator, shop: Shop) -> None:
     sim.simulation.advance(2, seed=1)
-    before = world(sim)
-    for when in BAD_MOMENTS:
-        for call in (lambda: sim.lifecycle.moment(when), lambda: sim.lifecycle.balances_asof(when),
-                     lambda: sim.lifecycle.stock_asof(when)):
-            refuse(sim, call, "validation", field="when", before=before)
+    with refusals(sim) as refused:
+        for when in BAD_MOMENTS:
+            for call in (lambda: sim.lifecycle.moment(when), lambda: sim.lifecycle.balances_asof(when),
+                         lambda: sim.lifecycle.stock_asof(when)):
+                refused(call, "validation", field="when")
 
 
 class StoppedClock:
