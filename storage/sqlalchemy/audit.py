@@ -5,12 +5,13 @@ are archived, so id order is chain order)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import eq
 from typing import Any
 
 from sqlalchemy import Select, String, bindparam, func, insert, select, union_all
 
 from domain.model import AuditEntry, AuditQuery
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, merged_ids
+from storage.sqlalchemy.base import SqlAlchemyRepo, merged_ids, next_chunk
 from storage.sqlalchemy.catalog import bigint
 from storage.sqlalchemy.tables import AuditArchiveRow, AuditRow
 from storage.sqlite.audit import like_pattern, until_bound
@@ -33,6 +34,7 @@ _TAIL = tuple(
     for t in _TABLES
 )
 _APPEND = insert(AuditRow.__table__).returning(AuditRow.__table__.c.id)
+_STREAM = next_chunk(_TABLES, audit_columns, eq)  # through the index of (tenant_id, id), as the sqlite3 store
 
 
 def _merge(branches: list[Select[Any]], newest_first: bool, limit: int) -> Select[Any]:
@@ -108,16 +110,8 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
         )
 
     def stream(self, after_id: int = 0) -> Iterator[AuditEntry]:
-        last = after_id
-        while True:
-            rows = self._merged(
-                [self._select(t).where(t.id > bigint(last)).order_by(t.id).limit(STREAM_CHUNK) for t in _TABLES],
-                False, STREAM_CHUNK,
-            )
-            if not rows:
-                return
-            yield from rows
-            last = rows[-1].id  # type: ignore[assignment]
+        for rows in self._chunks(_STREAM, after_id, AuditEntry._fields.index("id")):
+            yield from map(audit_entry, rows)
 
     def _filters(self, table: Any, query: AuditQuery, before_id: int | None, newer: bool = False) -> list[Any]:
         """The query's conditions on one table (the tenant is in _select), and the cursor's: older than

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import fields
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +35,7 @@ from sqlalchemy.orm import aliased
 
 from domain.errors import AlreadyExists, NotFound, VersionConflict
 from domain.model.bank import Account, LedgerTotals, NewAccount, NewTransfer, StatementLine, Transfer
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, inline, merged_ids
+from storage.sqlalchemy.base import SqlAlchemyRepo, inline, merged_ids, next_chunk, tenant_in_id_order
 from storage.sqlalchemy.tables import AccountRow, TransferArchiveRow, TransferRow
 
 # -- row -> domain mappers: the selected columns follow the dataclass fields, so a row maps as is ---------
@@ -147,6 +148,7 @@ _TRANSFER_BY_ID = _one_transfer(lambda t: t.id == _id_param("id"))
 _TRANSFER_BY_KEY = _one_transfer(lambda t: t.idempotency_key == bindparam("key"))
 _RESOLUTION = _one_transfer(lambda t: t.pending_id == bindparam("pending_id"))
 
+_STREAM = {pg: next_chunk((TransferRow, TransferArchiveRow), transfer_columns, partial(tenant_in_id_order, pg=pg)) for pg in (False, True)}
 _COUNT_BY_ACTOR = select(func.count()).select_from(_transfers).where(
     _transfers.c.tenant_id == _TENANT,
     _transfers.c.actor == bindparam("actor"),
@@ -345,20 +347,8 @@ class SqlAlchemyTransfers(_BankRepo):
         return self._execute(select(total)).scalar_one()
 
     def stream(self) -> Iterator[Transfer]:
-        last = 0
-        while True:
-            sides = [
-                select(select(*transfer_columns(table)).where(self._tenant_in_id_order(table), table.id > last)
-                       .order_by(table.id).limit(STREAM_CHUNK).subquery())
-                for table in (TransferRow, TransferArchiveRow)
-            ]
-            both = union_all(*sides).subquery()
-            rows = self._execute(select(both).order_by(both.c.id).limit(STREAM_CHUNK)).all()
-            if not rows:
-                return
-            for row in rows:
-                yield to_transfer(row)
-            last = rows[-1][0]
+        for rows in self._chunks(_STREAM[self._pg]):
+            yield from map(to_transfer, rows)
 
     def names_account(self, account_id: int) -> bool:
         legs = [

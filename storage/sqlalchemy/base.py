@@ -49,6 +49,30 @@ def inline(*values: str) -> Any:
     return quoted[0] if len(quoted) == 1 else quoted
 
 
+def tenant_in_id_order(column: Any, tenant: Any, pg: bool) -> Any:
+    """The tenant condition of a read in id order (the ledger streams, a snapshot). SQLite, with no statistics,
+    takes `tenant_id = ?` for the better way in and sorts the tenant's every row for each chunk through
+    an index of (tenant_id, ...); written `+tenant_id` it keeps to the rowid range. PostgreSQL
+    plans from its statistics and has no unary + for text."""
+    if pg:
+        return column == tenant
+    return UnaryExpression(column.expression, operator=custom_op("+"), type_=String()) == tenant
+
+
+def next_chunk(tables: Sequence[Any], columns: Any, tenant_of: Any) -> Any:
+    """The next chunk of a ledger read in id order, live and archived rows merged: each table's rows of the
+    tenant after the id `last`, cut at `chunk` (the three parameters); `tenant_of(column, tenant)` is the
+    tenant condition. Built once at import and run with `_run` (`_chunks`): building it for each chunk cost
+    ~7 ms, more than reading a small tenant's whole ledger (`stockbank check` streams two of them)."""
+    from sqlalchemy import BigInteger, Integer, bindparam, select, union_all
+
+    tenant, last, size = bindparam("tenant", type_=String), bindparam("last", type_=BigInteger), bindparam("chunk", type_=Integer)
+    sides = [select(select(*columns(t)).where(tenant_of(t.tenant_id, tenant), t.id > last)
+                    .order_by(t.id).limit(size).subquery()) for t in tables]
+    both = union_all(*sides).subquery()
+    return select(both).order_by(both.c.id).limit(size)
+
+
 def merged_ids(branches: list[Any], newest_first: bool) -> Any:
     """The first id of the bare id walks `branches` (SELECTs of one id column, no ORDER BY) merged in id
     order; the caller adds its offset (a jump). Written as one compound SELECT, SQLite merges the walks as
@@ -129,6 +153,9 @@ class _Rows:
     def first(self) -> Any:
         return self._rows[0] if self._rows else None
 
+    def all(self) -> Sequence[Any]:
+        return self._rows
+
     def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
 
@@ -151,13 +178,14 @@ class SqlAlchemyRepo:
         return self._dialect == "postgresql"
 
     def _tenant_in_id_order(self, table: Any) -> Any:
-        """The tenant condition of a read in id order (the ledger streams, a snapshot). SQLite, with no statistics,
-        takes `tenant_id = ?` for the better way in and sorts the tenant's every row for each chunk through
-        an index of (tenant_id, ...); written `+tenant_id` it keeps to the rowid range. PostgreSQL
-        plans from its statistics and has no unary + for text."""
-        if self._pg:
-            return table.tenant_id == self._tenant
-        return UnaryExpression(table.tenant_id.expression, operator=custom_op("+"), type_=String()) == self._tenant
+        return tenant_in_id_order(table.tenant_id, self._tenant, self._pg)
+
+    def _chunks(self, next_chunk: Any, after_id: int = 0, id_at: int = 0) -> Iterator[Sequence[Any]]:
+        """The rows of a `next_chunk` statement (whose column `id_at` is the id), chunk after chunk, to the end."""
+        last = after_id
+        while rows := self._run(next_chunk, tenant=self._tenant, last=last, chunk=STREAM_CHUNK).all():
+            yield rows
+            last = rows[-1][id_at]
 
     @cached_property
     def _connection(self) -> Connection:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -51,7 +52,7 @@ from domain.model.stock import (
     StockRow,
     Valuation,
 )
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, inline, merged_ids
+from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, inline, merged_ids, next_chunk, tenant_in_id_order
 from storage.sqlalchemy.catalog import _ACTIVE, SqlAlchemyProducts
 from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import (
@@ -220,6 +221,7 @@ _MOVE_BY = {
     "transfer_id": _one_move("transfer_id", _id("value")),
 }
 
+_STREAM_MOVES = {pg: next_chunk(_MOVE_TABLES, move_columns, partial(tenant_in_id_order, pg=pg)) for pg in (False, True)}
 _GET_GAME = select(_game.c.day, _game.c.seed, _game.c.rng_state, _game.c.version).where(_game.c.tenant_id == _TENANT)
 # A state saved meanwhile returns no row: a conflict, not an aborted transaction.
 _ADD_GAME = {pg: d.insert(_game).on_conflict_do_nothing().returning(_game.c.version) for pg, d in _DIALECTS.items()}
@@ -397,17 +399,8 @@ class SqlAlchemyStock(SqlAlchemyRepo):
             t.tenant_id == self._tenant, t.product_id == product_id)).scalar_one() for t in tables)
 
     def stream_moves(self) -> Iterator[StockMove]:
-        last = 0
-        while True:
-            branches = [select(select(*move_columns(t)).where(self._tenant_in_id_order(t), t.id > last)
-                               .order_by(t.id).limit(STREAM_CHUNK).subquery().c)
-                        for t in _MOVE_TABLES]
-            merged = union_all(*branches).subquery()
-            rows = self._execute(select(merged).order_by(merged.c.id).limit(STREAM_CHUNK)).all()
-            if not rows:
-                return
-            yield from (stock_move(r) for r in rows)
-            last = rows[-1][0]
+        for rows in self._chunks(_STREAM_MOVES[self._pg]):
+            yield from map(stock_move, rows)
 
     def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False, *,
              backward: bool = False, skip: int = 0) -> list[StockRow]:
