@@ -266,6 +266,16 @@ CI_SUITES: dict[str, set[str]] = {
 }
 
 
+def small_stream_chunks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """Every store module's STREAM_CHUNK (the modules that import it hold their own copy) set to `size`, so a
+    test walks the chunk boundaries of the streams with a handful of rows."""
+    import sys
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("storage.") and hasattr(module, "STREAM_CHUNK"):
+            monkeypatch.setattr(module, "STREAM_CHUNK", size)
+
+
 def walked_ids(fetch, cursor_of, id_of, size: int) -> tuple[list[int], list[int]]:
     """The ids a keyset-paged list gives walking forward from the start, and backward from the end (put
     back in list order). `fetch(after, size, backward)` reads a page; `cursor_of(row)` is the cursor at a row."""

@@ -110,7 +110,7 @@ class SqlAlchemyAudit(SqlAlchemyRepo):
         )
 
     def stream(self, after_id: int = 0) -> Iterator[AuditEntry]:
-        for rows in self._chunks(_STREAM, after_id, AuditEntry._fields.index("id")):
+        for rows in self._in_chunks(_STREAM, after_id, AuditEntry._fields.index("id")):
             yield from map(audit_entry, rows)
 
     def _filters(self, table: Any, query: AuditQuery, before_id: int | None, newer: bool = False) -> list[Any]:

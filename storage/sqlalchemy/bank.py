@@ -347,7 +347,7 @@ class SqlAlchemyTransfers(_BankRepo):
         return self._execute(select(total)).scalar_one()
 
     def stream(self) -> Iterator[Transfer]:
-        for rows in self._chunks(_STREAM[self._pg]):
+        for rows in self._in_chunks(_STREAM[self._pg]):
             yield from map(to_transfer, rows)
 
     def names_account(self, account_id: int) -> bool:

@@ -62,7 +62,7 @@ def tenant_in_id_order(column: Any, tenant: Any, pg: bool) -> Any:
 def next_chunk(tables: Sequence[Any], columns: Any, tenant_of: Any) -> Any:
     """The next chunk of a ledger read in id order, live and archived rows merged: each table's rows of the
     tenant after the id `last`, cut at `chunk` (the three parameters); `tenant_of(column, tenant)` is the
-    tenant condition. Built once at import and run with `_run` (`_chunks`): building it for each chunk cost
+    tenant condition. Built once at import and run with `_run` (`_in_chunks`): building it for each chunk cost
     ~7 ms, more than reading a small tenant's whole ledger (`stockbank check` streams two of them)."""
     from sqlalchemy import BigInteger, Integer, bindparam, select, union_all
 
@@ -180,7 +180,7 @@ class SqlAlchemyRepo:
     def _tenant_in_id_order(self, table: Any) -> Any:
         return tenant_in_id_order(table.tenant_id, self._tenant, self._pg)
 
-    def _chunks(self, next_chunk: Any, after_id: int = 0, id_at: int = 0) -> Iterator[Sequence[Any]]:
+    def _in_chunks(self, next_chunk: Any, after_id: int = 0, id_at: int = 0) -> Iterator[Sequence[Any]]:
         """The rows of a `next_chunk` statement (whose column `id_at` is the id), chunk after chunk, to the end."""
         last = after_id
         while rows := self._run(next_chunk, tenant=self._tenant, last=last, chunk=STREAM_CHUNK).all():

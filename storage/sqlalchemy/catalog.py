@@ -13,7 +13,7 @@ from sqlalchemy import (ARRAY, BigInteger, Boolean, Integer, Select, String, any
 from domain.errors import AlreadyExists, InUse, NotFound, StorageError, VersionConflict
 from domain.model import Category, CategoryValue, NewProduct, Product, ProductListing, ProductQuery, User
 from domain.model.catalog import ProductCursor, fold_case
-from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo
+from storage.sqlalchemy.base import STREAM_CHUNK, SqlAlchemyRepo, tenant_in_id_order
 from storage.rowfolds import category_values, upsert_by_distinct_sku
 from storage.sqlalchemy.errors import translating
 from storage.sqlalchemy.tables import CategoryRow, ProductRow, UserRow
@@ -83,6 +83,15 @@ def category(row: Any) -> Category:
 def product(row: Any) -> Product:
     pid, sku, name, cat, price, qty, active, version, deleted_at = row
     return Product(pid, sku, name, cat, price, qty, bool(active), version, deleted_at)
+
+
+_ALL_PRODUCTS = {  # the next chunk of every product in id order (SqlAlchemyRepo._in_chunks)
+    pg: select(*_LISTING_COLS).outerjoin(ProductRow.category)
+    .where(tenant_in_id_order(ProductRow.tenant_id, bindparam("tenant", type_=String), pg),
+           ProductRow.id > bindparam("last", type_=BigInteger))
+    .order_by(ProductRow.id).limit(bindparam("chunk", type_=Integer))
+    for pg in (False, True)
+}
 
 
 def listing(row: Any) -> ProductListing:
@@ -386,14 +395,8 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
     def all_products(self) -> Iterator[ProductListing]:
         # Keyset chunks in id order, as the ledger streams: one query for a small shop (a server-side
         # cursor cost PostgreSQL's `check` three more round trips each time), id ranges for a big one.
-        last = 0
-        while rows := self._execute(
-            select(*_LISTING_COLS).outerjoin(ProductRow.category)
-            .where(self._tenant_in_id_order(ProductRow), ProductRow.id > last)
-            .order_by(ProductRow.id).limit(STREAM_CHUNK)
-        ).all():
+        for rows in self._in_chunks(_ALL_PRODUCTS[self._pg]):
             yield from map(listing, rows)
-            last = rows[-1][0]
 
     def value_by_category(self) -> list[CategoryValue]:
         live = (_ACTIVE, ProductRow.deleted_at.is_(None))

@@ -399,7 +399,7 @@ class SqlAlchemyStock(SqlAlchemyRepo):
             t.tenant_id == self._tenant, t.product_id == product_id)).scalar_one() for t in tables)
 
     def stream_moves(self) -> Iterator[StockMove]:
-        for rows in self._chunks(_STREAM_MOVES[self._pg]):
+        for rows in self._in_chunks(_STREAM_MOVES[self._pg]):
             yield from map(stock_move, rows)
 
     def rows(self, query: ProductQuery, after: ProductCursor | None, limit: int, low_only: bool = False, *,

@@ -31,7 +31,7 @@ from domain.ports import Store
 from domain.services.catalog import PRODUCT_EXPORT_HEADER
 from storage import open_store
 from storage.csvio import safe_cell
-from tests.conftest import assert_pages
+from tests.conftest import assert_pages, small_stream_chunks
 from tui_app.bootstrap import Backend
 
 TENANT = "t1"  # the tenant of the `sim` fixture
@@ -600,11 +600,7 @@ def test_all_products_gives_every_product_once_in_id_order_deleted_and_inactive_
         ten: Simulator, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """What `check` reads: the table in its own order, with each row as the list shows it (in chunks of 3
     here, so the SQL stores' chunking is walked too)."""
-    import storage.sqlalchemy.catalog
-    import storage.sqlite.repositories
-
-    monkeypatch.setattr(storage.sqlalchemy.catalog, "STREAM_CHUNK", 3)
-    monkeypatch.setattr(storage.sqlite.repositories, "STREAM_CHUNK", 3)
+    small_stream_chunks(monkeypatch, 3)
     gone = ten.catalog.find_products(ALL)[1]
     ten.catalog.delete_product(gone.id)
     with store.unit_of_work(TENANT) as uow:

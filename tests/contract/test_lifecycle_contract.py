@@ -30,6 +30,7 @@ from domain.errors import DomainError
 from domain.model import AuditEntry, AuditQuery, ProductQuery
 from domain.ports import Store
 from domain.services.lifecycle import BATCH_MAX
+from tests.conftest import small_stream_chunks
 
 TENANT = "t1"  # the tenant of the `sim` fixture
 EVERYTHING = ProductQuery(include_inactive=True, deleted=None)
@@ -364,6 +365,36 @@ def test_purging_an_account_no_transfer_names_removes_it_and_leaves_a_tombstone(
     assert (tombstone.entity, tombstone.entity_id, tombstone.action) == ("account", str(gus.id), "purge")
     assert json.loads(tombstone.before) == {"id": gus.id, "name": "Gus"} and tombstone.after is None
     sim.bank.open_account("Gus")  # the name is free again
+
+
+def test_the_ledger_and_audit_streams_in_small_chunks_give_every_row_once_in_id_order_across_the_archive(
+        sim: Simulator, shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `check`, `verify` and a save read: chunks of 3 here, so that chunk boundaries fall between
+    live and archived rows in every store that reads in chunks."""
+    for n in range(4):
+        sim.bank.transfer(shop.carol, shop.shop, f"{n + 1}.00")
+        sim.inventory.move_stock(shop.apple, 1, "Warehouse", "Shelf")
+    assert sim.lifecycle.archive(sim.ctx.now()[:19]).transfers > 0
+    for _ in range(4):
+        sim.bank.transfer(shop.shop, shop.acme, "1.00")
+        sim.inventory.move_stock(shop.apple, 1, "Shelf", "Warehouse")
+
+    def streams() -> list[list[Any]]:
+        with sim.store.unit_of_work(sim.tenant) as uow:
+            middle = list(uow.audit.stream())[7].id
+            return [list(uow.transfers.stream()), list(uow.stock.stream_moves()), list(uow.audit.stream()),
+                    list(uow.audit.stream(middle))]
+
+    whole = streams()
+    small_stream_chunks(monkeypatch, 3)
+    assert streams() == whole
+    transfers, moves, audit, after = whole
+    for rows in (transfers, moves, audit):
+        ids = [r.id for r in rows]
+        assert ids == sorted(set(ids)), ids
+    assert after == audit[8:]
+    assert len(transfers) == 10 and len(moves) >= 9 and len(audit) > 20
+    assert statement(sim, shop.acme, include_archive=False) != [] and statement(sim, shop.carol, include_archive=False) == []
 
 
 def test_an_account_named_only_by_archived_transfers_still_cannot_be_purged(sim: Simulator, shop: Shop) -> None:
