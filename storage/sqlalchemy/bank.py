@@ -148,7 +148,8 @@ _TRANSFER_BY_ID = _one_transfer(lambda t: t.id == _id_param("id"))
 _TRANSFER_BY_KEY = _one_transfer(lambda t: t.idempotency_key == bindparam("key"))
 _RESOLUTION = _one_transfer(lambda t: t.pending_id == bindparam("pending_id"))
 
-_STREAM = {pg: next_chunk((TransferRow, TransferArchiveRow), transfer_columns, partial(tenant_in_id_order, pg=pg)) for pg in (False, True)}
+_STREAM = {pg: next_chunk((TransferRow, TransferArchiveRow), transfer_columns, partial(tenant_in_id_order, pg=pg))
+           for pg in (False, True)}
 _COUNT_BY_ACTOR = select(func.count()).select_from(_transfers).where(
     _transfers.c.tenant_id == _TENANT,
     _transfers.c.actor == bindparam("actor"),

@@ -63,10 +63,11 @@ def next_chunk(tables: Sequence[Any], columns: Any, tenant_of: Any) -> Any:
     """The next chunk of a ledger read in id order, live and archived rows merged: each table's rows of the
     tenant after the id `last`, cut at `chunk` (the three parameters); `tenant_of(column, tenant)` is the
     tenant condition. Built once at import and run with `_run` (`_in_chunks`): building it for each chunk cost
-    ~7 ms, more than reading a small tenant's whole ledger (`stockbank check` streams two of them)."""
+    ~7 ms, more than reading a small tenant's whole ledger (`stockbank check` streams both and the products)."""
     from sqlalchemy import BigInteger, Integer, bindparam, select, union_all
 
-    tenant, last, size = bindparam("tenant", type_=String), bindparam("last", type_=BigInteger), bindparam("chunk", type_=Integer)
+    tenant, last = bindparam("tenant", type_=String), bindparam("last", type_=BigInteger)
+    size = bindparam("chunk", type_=Integer)
     sides = [select(select(*columns(t)).where(tenant_of(t.tenant_id, tenant), t.id > last)
                     .order_by(t.id).limit(size).subquery()) for t in tables]
     both = union_all(*sides).subquery()

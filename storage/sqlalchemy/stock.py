@@ -362,10 +362,8 @@ class SqlAlchemyStock(SqlAlchemyRepo):
         # Both ways walk the index (tenant_id, product_id, id); backward reads oldest first and the page
         # is turned round here.
         tables = _MOVE_TABLES if include_archive else _MOVE_TABLES[:1]
-        if backward:
-            after = 0 if before_id is None else before_id
-        else:
-            through = MAX_ID if before_id is None else before_id - 1
+        after = 0 if before_id is None else before_id  # backward: newer than this
+        through = MAX_ID if before_id is None else before_id - 1  # forward: this one and older
 
         def in_range(t: Any) -> Any:
             return t.id > literal(after, BigInteger) if backward else t.id <= literal(through, BigInteger)
