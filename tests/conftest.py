@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -264,6 +265,16 @@ CI_SUITES: dict[str, set[str]] = {
     "async-postgres": set(),  # its driver is driven by tests/integration/test_async_store.py
     "jsonfile": {"test_snapshot_contract.py", "test_saves_contract.py"},
 }
+
+
+def reads_table_rows(raw: sqlite3.Connection, sql: str, table: str) -> bool:
+    """Whether SQLite's program for `sql` reads any column of `table`'s rows, not only of an index: a plan says
+    `USING INDEX` (not COVERING) for a partial index that implies terms on columns it does not hold, though
+    the program never reads those rows."""
+    root = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    program = raw.execute("EXPLAIN " + sql).fetchall()
+    cursors = {p1 for _, op, p1, p2, *_ in program if op == "OpenRead" and p2 == root}
+    return any(step[1] == "Column" and step[2] in cursors for step in program)
 
 
 def small_stream_chunks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:

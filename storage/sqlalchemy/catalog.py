@@ -362,10 +362,31 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
                 .order_by(*((window.c.k.desc(), product_id.desc()) if down else (window.c.k, product_id)))
                 .limit(limit))
 
+    def jump(self, query: ProductQuery, skip: int, extra: tuple[Any, ...] = (),
+             on_index: Any = None) -> ProductCursor | None:
+        """The cursor `skip` rows into the list (a scrollbar drag), found in the list's index alone; a keyset
+        page from it is the page at that offset. An OFFSET over the page's own SELECT read the table for
+        every row it skipped: 1.0-1.5 s on PostgreSQL at 500,000 products in, the stock list's 4 s.
+        `on_index(stmt)` names an index for the walk (the low-stock view's)."""
+        key = (_PG_SORTS if self._pg else _SORTS)[query.sort]
+        order = (key.desc(), ProductRow.id.desc()) if query.descending else (key, ProductRow.id)
+        walk = (select(ProductRow.id).where(ProductRow.tenant_id == self._tenant, *self._filters(query), *extra)
+                .order_by(*order).limit(1).offset(skip - 1))
+        found = self._execute(walk if on_index is None else on_index(walk)).scalar()
+        if found is None:
+            return None
+        at = self._execute(select(key).where(ProductRow.tenant_id == self._tenant, ProductRow.id == found)).scalar()
+        return ProductCursor(at, found)
+
     def page_rows(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None, limit: int,
                   backward: bool = False, skip: int = 0, extra: tuple[Any, ...] = ()) -> list[Any]:
         """One page of `columns` (`_page` with the further conditions `extra`), returned in list order
         whichever way it was read; a text filter's page is read through its window first."""
+        if skip and after is None and not backward and not query.needle:
+            after = self.jump(query, skip, extra)
+            if after is None:
+                return []
+            skip = 0
         rows: list[Any] = []
         if query.needle and not skip:
             rows = self._execute(self._window(columns, query, after, limit, backward, extra)).all()

@@ -407,6 +407,11 @@ class SqlAlchemyStock(SqlAlchemyRepo):
         if not low_only:
             return [stock_row(r) for r in products.page_rows(_STOCK_ROW_COLS, query, after, limit, backward, skip)]
         # The few low products, paged as the list is (no text window: the whole index is small).
+        if skip and after is None and not backward and not query.needle:
+            after = products.jump(query, skip, _LOW, lambda walk: self._low(walk, query))
+            if after is None:
+                return []
+            skip = 0
         page = self._execute(self._low(products._page(_STOCK_ROW_COLS, query, after, limit, backward, skip)
                                        .where(*_LOW), query)).all()
         return [stock_row(r) for r in (page[::-1] if backward else page)]

@@ -311,6 +311,16 @@ class SqliteStock(_Repo):
         if low_only:
             where += _LOW
             source = self._low_source(query)
+        if skip and after is None and not backward and not query.needle:
+            # A jump (a scrollbar drag): the row before the offset found in the list's index alone, then a
+            # keyset page. The offset over the page's own SELECT joined and read every row it skipped:
+            # 1.1 s at 500,000 products in.
+            found = self._run(f"SELECT p.id FROM {source}{where} ORDER BY lower(p.name), p.id LIMIT 1 OFFSET ?",
+                              (*params, skip - 1)).fetchone()
+            if found is None:
+                return []
+            key = self._run("SELECT lower(name) FROM products WHERE id = ?", found).fetchone()[0]
+            return self.rows(query, ProductCursor(key, found[0]), limit, low_only)
         # The product list's keyset, spelled out so SQLite seeks into the index (lower(name), id);
         # backward walks it the other way and the page is turned round here.
         op, order = ("<", " DESC") if backward else (">", "")

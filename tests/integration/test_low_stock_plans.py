@@ -20,7 +20,7 @@ from domain import Simulator
 from domain.clock import FixedClock
 from domain.model import ProductQuery
 from storage import open_store
-from tests.conftest import run_capturing
+from tests.conftest import reads_table_rows, run_capturing
 from tui_app.bootstrap import seed_demo
 
 SCHEMES = ["sqlite", "sqlalchemy+sqlite"]
@@ -92,7 +92,9 @@ LOW_READS = {
 def test_a_low_stock_read_uses_the_index_of_the_low_products(shop: Path, scheme: str, read) -> None:
     for sql in statements(shop, scheme, read):
         plan = query_plan(shop, sql)
-        assert "INDEX ix_products_low (tenant_id=?)" in plan, plan
+        if plan.endswith("USING INTEGER PRIMARY KEY (rowid=?)"):
+            continue  # a jump's key, read from the one row the index walk found
+        assert "INDEX ix_products_low (tenant_id=?" in plan, plan  # from the start, or a keyset cursor on
         assert "SCAN p" not in plan and "SCAN products" not in plan, plan
 
 
@@ -137,8 +139,4 @@ def test_a_categorys_count_reads_its_index_alone(shop: Path, scheme: str) -> Non
     (sql,) = statements(shop, scheme, lambda uow: uow.products.count(ProductQuery(category_ids=(1, 2, 3))))
     assert "INDEX ix_products_active_category (tenant_id=? AND category_id=?)" in query_plan(shop, sql)
     with closing(sqlite3.connect(shop)) as raw:
-        root = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'products'").fetchone()[0]
-        program = raw.execute("EXPLAIN " + sql).fetchall()
-    table_cursors = {p1 for _, op, p1, p2, *_ in program if op == "OpenRead" and p2 == root}
-    assert table_cursors, program
-    assert not [step for step in program if step[1] == "Column" and step[2] in table_cursors], program
+        assert not reads_table_rows(raw, sql, "products")

@@ -16,7 +16,7 @@ import pytest
 
 from domain.model import AuditQuery, ProductQuery
 from storage import open_store
-from tests.conftest import migrated_sqlite_file, new_pg_database, run_capturing
+from tests.conftest import migrated_sqlite_file, new_pg_database, reads_table_rows, run_capturing
 
 
 def plans(tmp_path: Path, scheme: str, read, table: str) -> list[str]:
@@ -70,6 +70,11 @@ JUMPS = {  # a scrollbar drag deep into a long list: the id `skip` rows in, from
     "history-back": ("stock_moves", lambda uow: uow.stock.history(1, None, 50, backward=True, skip=500)),
     "history-archive": ("stock_moves", lambda uow: uow.stock.history(1, None, 50, True, skip=500)),
     "history-archive-back": ("stock_moves", lambda uow: uow.stock.history(1, None, 50, True, backward=True, skip=500)),
+    "products-by-name": ("products", lambda uow: uow.products.find(ProductQuery(), None, 50, skip=500)),
+    "products-by-price-down": ("products", lambda uow: uow.products.find(ProductQuery(sort="price", descending=True),
+                                                                         None, 50, skip=500)),
+    "stock-list": ("products", lambda uow: uow.stock.rows(ProductQuery(), None, 50, skip=500)),
+    "stock-list-low": ("products", lambda uow: uow.stock.rows(ProductQuery(), None, 50, True, skip=500)),
 }
 
 
@@ -78,14 +83,16 @@ JUMPS = {  # a scrollbar drag deep into a long list: the id `skip` rows in, from
 def test_a_jump_merges_the_index_walks_without_sorting_them(tmp_path: Path, scheme: str, jump: str) -> None:
     """Each walk in a subquery of its own, SQLite sorted it again before merging: at 1,000,000 transfers a
     statement's jump to the middle took 0.4-0.5 s instead of ~0.1 s (the audit's 0.2 s instead of 0.04 s).
-    A product's history with the archive read each table's first skip + limit full rows and sorted them."""
+    A product's history with the archive read each table's first skip + limit full rows and sorted them;
+    the stock list's OFFSET (and the SQLAlchemy store's product list's) joined and read every row it
+    skipped: 1.1 s at 500,000 products in on SQLite, 1.0-4 s on PostgreSQL."""
     table, read = JUMPS[jump]
     path = migrated_sqlite_file(tmp_path)
     (sql,) = [sql for sql, _ in run_capturing(f"{scheme}:///{path}", read) if f"FROM {table}" in sql and "OFFSET" in sql]
     with sqlite3.connect(path) as raw:
         plan = " | ".join(step[-1] for step in raw.execute("EXPLAIN QUERY PLAN " + sql))
-    assert "TEMP B-TREE" not in plan, plan
-    assert "USING COVERING INDEX" in plan or "USING INTEGER PRIMARY KEY" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+        assert not reads_table_rows(raw, sql, table), plan  # an index alone (a partial one: USING INDEX)
 
 
 LOOKUPS = {  # what the stock repository finds one move by -> the live and the archive index it must seek
