@@ -376,6 +376,8 @@ class SqlAlchemyProducts(SqlAlchemyRepo):
         if found is None:
             return None
         at = self._execute(select(key).where(ProductRow.tenant_id == self._tenant, ProductRow.id == found)).scalar()
+        if at is None:  # purged between the two reads (PostgreSQL reads each statement's own snapshot)
+            return self.jump(query, skip, extra, on_index)
         return ProductCursor(at, found)
 
     def page_rows(self, columns: tuple[Any, ...], query: ProductQuery, after: ProductCursor | None, limit: int,
