@@ -199,7 +199,6 @@ def writer_counts(text: str) -> tuple[int, ...]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-
     parser.add_argument("--rows", type=int, default=1_000_000, help="products for the catalog goals (default 1000000)")
     parser.add_argument("--transfers", type=int, default=3000, help="transfers per bank run (default 3000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
@@ -213,7 +212,7 @@ def main() -> None:
     parser.add_argument("--save-products", type=int, default=5000,
                         help="products in the saved and loaded game (default 5000; YAML is slow)")
     parser.add_argument("--writer-transfers", type=int, default=1200,
-                        help="transfers per concurrent-writers run, split between 1, 2 or 4 writers (default 1200)")
+                        help="transfers per concurrent-writers run, split between its writers (default 1200)")
     parser.add_argument("--writers", type=writer_counts, default=(1, 2, 4),
                         help="the numbers of concurrent writers compared (default 1,2,4)")
     parser.add_argument("--starts", type=int, default=7,
